@@ -1,0 +1,1 @@
+"""RDB and AOF persistence (the durability issue)."""

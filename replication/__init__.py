@@ -1,0 +1,1 @@
+"""PSYNC replication and Sentinel (a later issue)."""

@@ -1,0 +1,136 @@
+"""Start real servers for the tests: valkeyd processes and, for comparisons, valkey-server.
+
+Every test talks to a real process over TCP with redis-py (or raw sockets for protocol tests).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0, logpath=None) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            log = Path(logpath).read_text() if logpath and Path(logpath).exists() else ""
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+class ServerProcess:
+    """A running server. ``client()`` gives a redis-py client (RESP2 or RESP3)."""
+
+    def __init__(self, argv, port, workdir, logpath, env=None):
+        self.port = port
+        self.dir = Path(workdir)
+        self.logpath = Path(logpath)
+        self.argv = argv
+        self._logfh = open(logpath, "ab")
+        self.proc = subprocess.Popen(argv, cwd=workdir, stdout=self._logfh,
+                                     stderr=subprocess.STDOUT, env=env)
+        wait_port(port, self.proc, logpath=logpath)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def client(self, protocol: int = 2, **kw) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, protocol=protocol,
+                           socket_timeout=30, **kw)
+
+    def log(self) -> str:
+        return self.logpath.read_text(errors="replace")
+
+    def raw(self, data: bytes, wait: float = 0.3, expect_close: bool = False) -> bytes:
+        """Send raw bytes and return whatever comes back within ``wait`` seconds."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(data)
+            return read_until_quiet(s, wait)
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._logfh.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def read_until_quiet(s: socket.socket, wait: float) -> bytes:
+    s.settimeout(wait)
+    chunks = []
+    while True:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    return b"".join(chunks)
+
+
+def start_valkeyd(*args: str, workdir=None, config_text: str | None = None,
+                  engine: str = "memory", port: int | None = None) -> ServerProcess:
+    """Start ``valkeyd serve`` with the given ``--directive value`` arguments."""
+    workdir = workdir or tempfile.mkdtemp(prefix="valkeyd-test-")
+    port = port or free_port()
+    argv = [sys.executable, "-m", "valkeyd", "serve"]
+    if config_text is not None:
+        cfg = Path(workdir) / "valkeyd.conf"
+        cfg.write_text(config_text)
+        argv.append(str(cfg))
+    argv += ["--port", str(port), "--dir", str(workdir), "--engine", engine]
+    argv += list(args)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return ServerProcess(argv, port, workdir, Path(workdir) / "valkeyd.log", env=env)
+
+
+def valkey_server_path() -> str | None:
+    return shutil.which("valkey-server")
+
+
+def start_valkey(*args: str, workdir=None) -> ServerProcess:
+    """Start a real valkey-server 8.0 (the reference) on a free loopback port."""
+    exe = valkey_server_path()
+    if exe is None:
+        raise RuntimeError("valkey-server is not installed (run .ci/install-system-deps)")
+    workdir = workdir or tempfile.mkdtemp(prefix="valkey-ref-")
+    port = free_port()
+    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+            "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"] + list(args)
+    return ServerProcess(argv, port, workdir, Path(workdir) / "valkey.log")

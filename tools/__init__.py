@@ -1,0 +1,1 @@
+"""Tools: the benchmark, and (later) RDB/AOF inspection and repair."""

@@ -1,0 +1,309 @@
+"""One connection: request parsing, the dispatcher (Redis's ``processCommand`` order) and
+``call()`` (stats, slowlog, propagation of writes).
+
+Fast path: a chunk that holds only complete multibulk requests is parsed by hiredis.
+Everything else (inline commands, requests split across reads, malformed input) goes through
+:func:`valkeyd.protocol.parse_requests`, which applies Redis's exact rules and error texts.
+Every reply produced from one read leaves in one ``transport.write``.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+
+import hiredis
+
+from . import errors
+from .commands.registry import lookup
+from .errors import ErrorReply
+from .log import log
+from .protocol import parse_requests
+from .resp import encode2, encode3, error_bytes
+
+_join = b"".join
+_perf = time.perf_counter
+_Reader = hiredis.Reader
+_HiredisError = hiredis.ProtocolError
+
+# Commands a client in a MULTI block runs at once instead of queueing.
+MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
+# Commands allowed to a RESP2 client in subscribed mode.
+PUBSUB_ALLOWED = frozenset((b"ping", b"subscribe", b"unsubscribe", b"psubscribe",
+                            b"punsubscribe", b"ssubscribe", b"sunsubscribe", b"quit", b"reset"))
+
+
+class Client(asyncio.Protocol):
+    # Flag bits for CLIENT LIST's flags field.
+    def __init__(self, server):
+        self.server = server
+        self.id = 0
+        self.transport = None
+        self.reader = _Reader()
+        self.pybuf: bytearray | None = None   # set while the reference parser owns the input
+        self.out: list = []
+        self.encode = encode2
+        self.resp = 2
+        self.db = server.dbs[0]
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.user = "default"
+        self.authenticated = not server.auth_required()
+        self.addr = ""
+        self.laddr = ""
+        self.fd = -1
+        self.unix = False
+        self.ctime = time.time()
+        self.last_interaction = self.ctime
+        self.last_cmd = "NULL"
+        self.multi: list | None = None    # queued commands inside MULTI
+        self.multi_error = False
+        self.watched: dict | None = None
+        self.dirty_cas = False
+        self.subscriptions = 0            # channels + patterns + shard channels
+        self.reply_mode = 0               # 0 ON, 1 OFF, 2 SKIP (next command only)
+        self.close_after_reply = False
+        self.closed = False
+        self.prop_argv = None             # a handler's deterministic rewrite of its argv
+        self.monitor = False
+        self.no_evict = False
+        self.no_touch = False
+        self.blocked = None               # set by blocking commands (later issues)
+        self.pending: list = []           # requests parsed but not yet run (while blocked)
+        self.qbuf_peak = 0
+        self.net_in = 0
+        self.net_out = 0
+        self.cmds = 0
+
+    # -- asyncio.Protocol -----------------------------------------------------------------------
+    def connection_made(self, transport):
+        self.transport = transport
+        srv = self.server
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.fd = sock.fileno()
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        if isinstance(peer, tuple):
+            host = peer[0]
+            self.addr = f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
+            lh = local[0]
+            self.laddr = f"[{lh}]:{local[1]}" if ":" in lh else f"{lh}:{local[1]}"
+        else:
+            self.unix = True
+            self.addr = f"{local or srv.config.get('unixsocket')}:0"
+            self.laddr = self.addr
+        if srv.register_client(self) is False:
+            return
+        if srv.protected_mode_refuses(self):
+            return
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.server.unregister_client(self)
+
+    def data_received(self, data):
+        srv = self.server
+        self.last_interaction = srv.unixtime
+        self.net_in += len(data)
+        reqs = None
+        if self.pybuf is None and data[:1] == b"*" and self.authenticated:
+            reader = self.reader
+            reader.feed(data)
+            gets = reader.gets
+            reqs = []
+            try:
+                while True:
+                    r = gets()
+                    if r is False:
+                        break
+                    _join(r)  # TypeError unless every element is a bulk string
+                    reqs.append(r)
+                if reader.has_data():
+                    reqs = None   # a request continues in the next read
+            except (_HiredisError, TypeError):
+                reqs = None
+            if reqs is None:
+                self.reader = _Reader()
+                self.pybuf = bytearray()
+        if reqs is None:
+            reqs = self._parse_slow(data)
+        if reqs:
+            self.run(reqs)
+        self.flush()
+
+    def _parse_slow(self, data):
+        buf = self.pybuf
+        if buf is None:
+            buf = self.pybuf = bytearray()
+        buf += data
+        srv = self.server
+        reqs, pos, err = parse_requests(buf, 0, srv.proto_max_bulk_len, not self.authenticated)
+        if pos:
+            del buf[:pos]
+        if err is not None:
+            srv.stats.total_error_replies += 1
+            srv.count_error("ERR")
+            log.verbose(f"Protocol error ({err[20:]}) from client: {self.describe()}")
+            self.run(reqs)
+            self.out.append(error_bytes(err))
+            self.close_after_reply = True
+            self.pybuf = None
+            return None
+        if not buf:
+            self.pybuf = None  # back to the fast path at a request boundary
+        elif len(buf) > srv.client_query_buffer_limit:
+            log.warning(f"Closing client that reached max query buffer length: {self.describe()}")
+            self.pybuf = None
+            self.close()
+            return None
+        elif len(buf) > self.qbuf_peak:
+            self.qbuf_peak = len(buf)
+        return reqs
+
+    # -- execution ------------------------------------------------------------------------------
+    def run(self, reqs):
+        for i, argv in enumerate(reqs):
+            if self.close_after_reply or self.closed:
+                return
+            self.execute(argv)
+            if self.blocked is not None:
+                self.pending = reqs[i + 1:]
+                return
+
+    def execute(self, argv) -> None:
+        """Run one request through Redis's checks, in ``processCommand`` order."""
+        srv = self.server
+        name = argv[0]
+        cmd = lookup(name)
+        if cmd is None:
+            if name.lower() in (b"host:", b"post"):
+                return srv.security_warning(self)
+            return self.reject(None, errors.UNKNOWN_COMMAND % (
+                _trunc(name), _args_preview(argv)))
+        if cmd.subcommands is not None:
+            if len(argv) < 2:
+                return self.reject(cmd, errors.WRONG_ARITY % cmd.name)
+            sub = cmd.subcommands.get(argv[1])
+            if sub is None:
+                sub = cmd.subcommands.get(argv[1].lower())
+                if sub is None:
+                    return self.reject(None, errors.UNKNOWN_SUBCOMMAND % (
+                        _trunc(argv[1]), cmd.name.upper()))
+            cmd = sub
+        if not cmd.arity_ok(len(argv)):
+            return self.reject(cmd, errors.WRONG_ARITY % cmd.fullname)
+        if cmd.protected and not srv.protected_allowed(self, cmd):
+            return self.reject(cmd, errors.DEBUG_DISABLED % (
+                cmd.name.upper(), f"enable-{cmd.name}-command"))
+        if not self.authenticated and not cmd.noauth:
+            return self.reject(cmd, errors.NOAUTH)
+        if self.multi is not None and cmd.nomulti:
+            return self.reject(cmd, errors.NOT_IN_MULTI)
+        if self.subscriptions and self.resp == 2 and cmd.name.encode() not in PUBSUB_ALLOWED:
+            return self.reject(cmd, errors.PUBSUB_CONTEXT % cmd.fullname)
+        if srv.loading and not cmd.loading:
+            return self.reject(cmd, errors.LOADING)
+        if self.multi is not None and cmd.name.encode() not in MULTI_IMMEDIATE:
+            return srv.queue_multi(self, cmd, argv)
+        if srv.monitors and not cmd.skip_monitor and not cmd.admin:
+            srv.feed_monitors(self, argv)
+        self.call(cmd, argv)
+
+    def call(self, cmd, argv) -> None:
+        srv = self.server
+        dirty = srv.dirty
+        t0 = _perf()
+        try:
+            reply = cmd.handler(self, argv)
+        except ErrorReply as e:
+            reply = e
+        except Exception as e:  # a bug must never take the server or the connection down
+            log.warning(f"Error running '{cmd.fullname}': {e!r}\n{traceback.format_exc()}")
+            reply = ErrorReply(f"ERR internal error while running '{cmd.fullname}': {e}")
+        dt = _perf() - t0
+        us = int(dt * 1e6)
+        cmd.calls += 1
+        cmd.usec += us
+        self.cmds += 1
+        if us >= srv.slowlog_threshold_us >= 0 and not cmd.skip_slowlog:
+            srv.slowlog_add(self, argv, us)
+        if srv.dirty != dirty and (cmd.write or cmd.may_replicate):
+            pa = self.prop_argv
+            if pa is None:
+                srv.propagate(self.db.id, argv)
+            else:
+                self.prop_argv = None
+                if pa:
+                    srv.propagate(self.db.id, pa)
+        elif self.prop_argv is not None:
+            self.prop_argv = None
+        if type(reply) is ErrorReply:
+            cmd.failed_calls += 1
+            srv.stats.total_error_replies += 1
+            srv.count_error(reply.code)
+        if self.reply_mode:
+            if self.reply_mode == 2:
+                self.reply_mode = 0
+            return
+        self.encode(reply, self.out)
+
+    def reject(self, cmd, msg: str) -> None:
+        """A command refused before running (unknown, arity, auth ...)."""
+        srv = self.server
+        if cmd is not None:
+            cmd.rejected_calls += 1
+        srv.stats.total_error_replies += 1
+        srv.count_error(msg.split(" ", 1)[0])
+        if self.multi is not None:
+            self.multi_error = True
+        if self.reply_mode:
+            if self.reply_mode == 2:
+                self.reply_mode = 0
+            return
+        self.out.append(error_bytes(msg))
+
+    # -- output ---------------------------------------------------------------------------------
+    def flush(self) -> None:
+        out = self.out
+        if out:
+            data = out[0] if len(out) == 1 else _join(out)
+            out.clear()
+            self.net_out += len(data)
+            if not self.closed:
+                self.transport.write(data)
+        if self.close_after_reply and not self.closed:
+            self.close()
+
+    def push(self, value) -> None:
+        """Send an out-of-band message (MONITOR lines, pub/sub messages) right away."""
+        self.encode(value, self.out)
+        self.flush()
+
+    def set_resp(self, proto: int) -> None:
+        self.resp = proto
+        self.encode = encode3 if proto == 3 else encode2
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+            self.server.unregister_client(self)
+
+    # -- introspection --------------------------------------------------------------------------
+    def describe(self) -> str:
+        return self.server.client_info(self)
+
+
+def _trunc(b: bytes) -> str:
+    return b[:128].decode("utf-8", "replace")
+
+
+def _args_preview(argv) -> str:
+    out = ""
+    for a in argv[1:]:
+        if len(out) >= 128:
+            break
+        out += "'%s' " % a[: 128 - len(out)].decode("utf-8", "replace")
+    return out

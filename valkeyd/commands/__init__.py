@@ -1,0 +1,5 @@
+"""Command families. Importing this package registers every command in the table."""
+from . import registry  # noqa: F401
+from . import connection  # noqa: F401
+from . import strings  # noqa: F401
+from . import keys  # noqa: F401

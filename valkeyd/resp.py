@@ -1,0 +1,200 @@
+"""Reply values and their RESP2 / RESP3 encodings.
+
+Handlers return plain Python values; the client encodes them for its protocol:
+
+=====================  ===========================  ==========================
+value                  RESP2                        RESP3
+=====================  ===========================  ==========================
+bytes / bytearray      bulk string                  bulk string
+str                    bulk string (utf-8)          bulk string
+int                    integer                      integer
+None                   null bulk ``$-1``            null ``_``
+NULL_ARRAY             null array ``*-1``           null ``_``
+list / tuple           array                        array
+dict                   flat array k1 v1 k2 v2 ...   map ``%``
+set / frozenset        array                        set ``~``
+float                  bulk string                  double ``,``
+bool                   integer 1/0                  boolean ``#t``/``#f``
+Simple                 status ``+``                 status ``+``
+ErrorReply             error ``-``                  error ``-``
+Verbatim               bulk string                  verbatim ``=`` (txt)
+Push                   array                        push ``>``
+=====================  ===========================  ==========================
+"""
+from __future__ import annotations
+
+import math
+
+from .errors import ErrorReply
+
+
+class Simple(bytes):
+    """A status reply (``+OK``)."""
+
+    __slots__ = ()
+
+
+class Verbatim(str):
+    """A verbatim text reply (INFO, CLIENT LIST ...): bulk in RESP2, ``=...txt:`` in RESP3."""
+
+    __slots__ = ()
+
+
+class Push(list):
+    """An out-of-band push message (pub/sub, invalidations): array in RESP2, ``>`` in RESP3."""
+
+    __slots__ = ()
+
+
+class _NullArray:
+    __slots__ = ()
+
+    def __repr__(self):
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY = _NullArray()
+OK = Simple(b"OK")
+QUEUED = Simple(b"QUEUED")
+PONG = Simple(b"PONG")
+
+
+class Raw(bytes):
+    """Already-encoded RESP, identical for both protocols (used for precomputed replies)."""
+
+    __slots__ = ()
+
+
+def format_double(d: float) -> bytes:
+    """Format a double as Redis 7.2 does in replies (shortest round-trip, ``inf``/``-inf``)."""
+    if d != d:
+        return b"nan"
+    if math.isinf(d):
+        return b"inf" if d > 0 else b"-inf"
+    if d == int(d) and abs(d) < 1e17:
+        return b"%d" % int(d)
+    r = repr(d)
+    if "e" in r:
+        mant, exp = r.split("e")
+        ex = int(exp)
+        r = "%se%s%02d" % (mant, "-" if ex < 0 else "+", abs(ex))
+    return r.encode()
+
+
+_OK2 = b"+OK\r\n"
+
+
+def encode2(v, out) -> None:
+    """Append the RESP2 encoding of ``v`` to the list ``out``."""
+    t = type(v)
+    if t is bytes or t is bytearray:
+        out.append(b"$%d\r\n%b\r\n" % (len(v), v))
+    elif t is int:
+        out.append(b":%d\r\n" % v)
+    elif v is None:
+        out.append(b"$-1\r\n")
+    elif t is Simple:
+        out.append(b"+%b\r\n" % v)
+    elif t is list or t is tuple or t is Push:
+        out.append(b"*%d\r\n" % len(v))
+        for x in v:
+            encode2(x, out)
+    elif t is Raw:
+        out.append(v)
+    elif t is str or t is Verbatim:
+        b = v.encode()
+        out.append(b"$%d\r\n%b\r\n" % (len(b), b))
+    elif t is dict:
+        out.append(b"*%d\r\n" % (2 * len(v)))
+        for k, x in v.items():
+            encode2(k, out)
+            encode2(x, out)
+    elif t is set or t is frozenset:
+        out.append(b"*%d\r\n" % len(v))
+        for x in v:
+            encode2(x, out)
+    elif t is float:
+        b = format_double(v)
+        out.append(b"$%d\r\n%b\r\n" % (len(b), b))
+    elif t is bool:
+        out.append(b":1\r\n" if v else b":0\r\n")
+    elif v is NULL_ARRAY:
+        out.append(b"*-1\r\n")
+    elif isinstance(v, ErrorReply):
+        out.append(b"-%b\r\n" % _errbytes(v.msg))
+    elif isinstance(v, int):
+        out.append(b":%d\r\n" % v)
+    elif isinstance(v, (bytes, bytearray, memoryview)):
+        out.append(b"$%d\r\n%b\r\n" % (len(v), v))
+    else:
+        raise TypeError(f"cannot encode reply of type {t.__name__}")
+
+
+def encode3(v, out) -> None:
+    """Append the RESP3 encoding of ``v`` to the list ``out``."""
+    t = type(v)
+    if t is bytes or t is bytearray:
+        out.append(b"$%d\r\n%b\r\n" % (len(v), v))
+    elif t is int:
+        out.append(b":%d\r\n" % v)
+    elif v is None:
+        out.append(b"_\r\n")
+    elif t is Simple:
+        out.append(b"+%b\r\n" % v)
+    elif t is list or t is tuple:
+        out.append(b"*%d\r\n" % len(v))
+        for x in v:
+            encode3(x, out)
+    elif t is Raw:
+        out.append(v)
+    elif t is dict:
+        out.append(b"%%%d\r\n" % len(v))
+        for k, x in v.items():
+            encode3(k, out)
+            encode3(x, out)
+    elif t is str:
+        b = v.encode()
+        out.append(b"$%d\r\n%b\r\n" % (len(b), b))
+    elif t is set or t is frozenset:
+        out.append(b"~%d\r\n" % len(v))
+        for x in v:
+            encode3(x, out)
+    elif t is float:
+        out.append(b",%b\r\n" % format_double(v))
+    elif t is bool:
+        out.append(b"#t\r\n" if v else b"#f\r\n")
+    elif t is Verbatim:
+        b = v.encode()
+        out.append(b"=%d\r\ntxt:%b\r\n" % (len(b) + 4, b))
+    elif t is Push:
+        out.append(b">%d\r\n" % len(v))
+        for x in v:
+            encode3(x, out)
+    elif v is NULL_ARRAY:
+        out.append(b"_\r\n")
+    elif isinstance(v, ErrorReply):
+        out.append(b"-%b\r\n" % _errbytes(v.msg))
+    elif isinstance(v, int):
+        out.append(b":%d\r\n" % v)
+    elif isinstance(v, (bytes, bytearray, memoryview)):
+        out.append(b"$%d\r\n%b\r\n" % (len(v), v))
+    else:
+        raise TypeError(f"cannot encode reply of type {t.__name__}")
+
+
+def _errbytes(msg) -> bytes:
+    b = msg.encode() if isinstance(msg, str) else bytes(msg)
+    # An error reply is a single line: Redis replaces CR/LF with spaces.
+    if b"\r" in b or b"\n" in b:
+        b = b.replace(b"\r", b" ").replace(b"\n", b" ")
+    return b
+
+
+def error_bytes(msg: str) -> bytes:
+    return b"-%b\r\n" % _errbytes(msg)
+
+
+def encode(v, proto: int = 2) -> bytes:
+    out: list = []
+    (encode3 if proto == 3 else encode2)(v, out)
+    return b"".join(out)
