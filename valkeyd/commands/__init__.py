@@ -3,3 +3,7 @@ from . import registry  # noqa: F401
 from . import connection  # noqa: F401
 from . import strings  # noqa: F401
 from . import keys  # noqa: F401
+from . import server  # noqa: F401
+from . import config_cmd  # noqa: F401
+from . import client_cmds  # noqa: F401
+from . import command_cmd  # noqa: F401
