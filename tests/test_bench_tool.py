@@ -1,0 +1,27 @@
+"""tools/bench runs end to end (tiny request counts: this checks the tool, not the speed;
+speed targets live in the benchmark itself, see BENCHMARKS.md)."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import IN_CI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_runs_and_reports_every_case():
+    if not shutil.which("valkey-benchmark") and not shutil.which("redis-benchmark"):
+        if IN_CI:
+            pytest.fail("valkey-benchmark is required in CI")
+        pytest.skip("valkey-benchmark not installed")
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench"), "--requests", "2000",
+                        "--repeat", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode in (0, 1), r.stderr
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| ") and "c=50" in l]
+    assert len(rows) == 6, r.stdout
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[1].replace(",", "")) > 0 and float(cells[2].replace(",", "")) > 0
