@@ -12,6 +12,23 @@ Time: all expiry times are absolute Unix times in milliseconds. Engines read "no
 :data:`clock`, which the server freezes for the duration of a command so that a command (or a
 MULTI/EXEC, or a script) sees one consistent time, as Redis does.
 
+Expiry: a key whose expiry time ``when`` satisfies ``when < now`` is logically expired (Redis's
+``keyIsExpired``: a key expiring at exactly the current millisecond is still alive). Every
+lookup below (``get``, ``peek``, ``get_string``, ``exists``, ``delete``, ``type_name`` ...)
+reclaims such a key before answering, calls ``Engine.on_expired(db, key)`` once for it (the
+server then counts it, propagates ``DEL`` and fires the "expired" event), and reports the key
+as missing. While ``Engine.replica_mode`` is set an expired key is reported as missing but not
+deleted (the primary sends the ``DEL``); the same flag serves while CLIENT PAUSE WRITE
+pauses expiry. Redis never treats keys as expired while applying the primary's own stream
+nor while loading: the replication and persistence layers set ``clock.frozen`` or clear
+``replica_mode`` accordingly rather than the engine guessing.
+
+Values: strings are ``bytes`` (``bytearray`` once modified in place); collections are the
+objects of the collection commands (``TYPE_NAME``, ``encoding()``, ``copy()``,
+``memory_usage()``). A value returned by a lookup may be the stored object itself: commands
+that modify it in place must write it back with :meth:`Keyspace.set` (``keep_ttl=True``) so
+that engines which serialize values see the change.
+
 Errors: a typed access to a key holding another type raises
 ``ErrorReply(errors.WRONGTYPE)``; engines never produce any other reply text.
 """
@@ -44,9 +61,10 @@ STRING, LIST, SET, ZSET, HASH, STREAM = "string", "list", "set", "zset", "hash",
 class Keyspace(Protocol):
     """One logical database (SELECT index).
 
-    Lookups apply lazy expiry: a key whose expiry time has passed is deleted on access (the
-    engine then calls ``Engine.on_expired(db_index, key)``) and behaves as missing.
-    "Touching" lookups also update the key's access time (OBJECT IDLETIME); ``peek`` does not.
+    Lookups apply lazy expiry (see the module docstring). "Touching" lookups (``get``,
+    ``get_string``, ``get_typed``, ``touch``) also update the key's access time (OBJECT
+    IDLETIME) or, while ``Engine.lfu`` is set, its LFU counter (OBJECT FREQ); ``peek``,
+    ``exists`` and ``type_name`` do not (Redis's LOOKUP_NOTOUCH).
     """
 
     id: int
@@ -58,12 +76,21 @@ class Keyspace(Protocol):
     def peek(self, key: bytes) -> Any:
         """Like :meth:`get` without updating the access time."""
 
+    def get_typed(self, key: bytes, cls: type) -> Any:
+        """The value at ``key`` if it is exactly a ``cls`` (None when missing), WRONGTYPE for
+        any other type; touches the key."""
+
+    def touch(self, key: bytes) -> bool:
+        """Touch the key (access time / LFU counter); True if it exists."""
+
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
         """Store ``value`` at ``key``, replacing any value of any type. The key's expiry is
-        removed unless ``keep_ttl``."""
+        removed unless ``keep_ttl``. A new key's access time is now (LFU: counter 5); an
+        overwrite keeps the LFU counter, as Redis's dbSetValue does."""
 
     def delete(self, key: bytes) -> bool:
-        """Remove the key and its expiry. True if it existed (and was not already expired)."""
+        """Remove the key and its expiry. True if it existed and was not expired (an expired
+        key is reclaimed through ``on_expired`` and False is returned, as DEL does)."""
 
     def exists(self, key: bytes) -> bool:
         """True if the key is present and not expired (does not touch)."""
@@ -77,6 +104,9 @@ class Keyspace(Protocol):
     def idle_seconds(self, key: bytes) -> Optional[int]:
         """Seconds since the key was last touched, or None when missing."""
 
+    def lfu_freq(self, key: bytes) -> Optional[int]:
+        """The key's LFU counter after decay (OBJECT FREQ), or None when missing."""
+
     def size(self) -> int:
         """Number of keys (may include keys that have expired but were not yet reclaimed,
         as DBSIZE does in Redis)."""
@@ -85,34 +115,55 @@ class Keyspace(Protocol):
         """Number of keys with an expiry (INFO keyspace ``expires=``)."""
 
     def keys(self) -> Iterator[bytes]:
-        """Every key that is not expired, in no particular order."""
+        """Every key that is not expired, in no particular order (KEYS: expired keys are
+        skipped, not reclaimed)."""
 
     def random_key(self) -> Optional[bytes]:
-        """A random key that is not expired, or None when the database is empty."""
+        """A uniformly chosen key that is not expired (expired picks are reclaimed and another
+        is drawn), or None when the database is empty. In ``replica_mode`` with every key
+        volatile, gives up after 100 expired picks and returns the last one (dbRandomKey)."""
 
     def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
-        """One step of a stateless cursor iteration. Cursor 0 starts and, when returned, ends
-        the iteration. Every key present for the whole iteration is returned at least once."""
+        """One step of a stateless cursor iteration: ``(next_cursor, keys)``.
+
+        * ``cursor`` is any unsigned 64-bit integer; 0 starts an iteration and a returned 0
+          ends it. No server-side state may be needed to continue from a cursor (clients may
+          abandon iterations or run many at once).
+        * Every key present (and not expired) from the start to the end of an iteration is
+          returned at least once, whatever keys are added or deleted in between (and
+          whatever other iterations run meanwhile). A key added or deleted during the
+          iteration may or may not be returned. A key may be returned more than once.
+        * ``count`` is a hint of the work per call (about ``count`` keys, Redis's COUNT); a
+          call may return fewer keys, even none, without the iteration being over.
+        * The keys returned may include logically expired keys: the caller filters them with
+          :meth:`exists` (which reclaims them, as SCAN does in Redis)."""
 
     def flush(self) -> int:
-        """Remove every key; returns how many there were."""
+        """Remove every key and expiry; returns how many keys there were."""
 
     # -- expiry ------------------------------------------------------------------------------
     def get_expire(self, key: bytes) -> Optional[int]:
         """The absolute expiry time in ms, or None if the key has none (or is missing)."""
 
     def set_expire(self, key: bytes, when_ms: int) -> None:
-        """Set the absolute expiry time of an existing key."""
+        """Set the absolute expiry time (ms, any 64-bit value) of an existing key; a missing
+        key is left alone. Whether ``when_ms`` is already past is the caller's business."""
 
     def persist(self, key: bytes) -> bool:
         """Remove the key's expiry; True if it had one."""
 
     def rename(self, src: bytes, dst: bytes) -> None:
-        """Move value and expiry from ``src`` to ``dst`` (replacing ``dst``). ``src`` exists."""
+        """Move value, expiry and access time (LRU/LFU) from ``src`` to ``dst``, replacing
+        ``dst`` (its value and its expiry). The caller has checked that ``src`` exists and
+        differs from ``dst``."""
 
     def active_expire(self, budget_keys: int) -> tuple[int, int]:
-        """Check up to ``budget_keys`` keys that have an expiry, deleting the expired ones.
-        Returns ``(checked, expired)`` so the caller can repeat while many keys were stale."""
+        """One sample of Redis's active expire cycle: check up to ``budget_keys`` keys that
+        have an expiry, continuing where the previous call stopped (so that repeated calls
+        visit every volatile key), reclaiming the expired ones through ``on_expired``.
+        Returns ``(checked, expired)``; the server repeats while more than 10% of a sample had
+        expired. Optionally maintains ``avg_ttl`` (ms, running average of the sampled TTLs of
+        keys not yet expired) for INFO keyspace."""
 
     # -- strings -----------------------------------------------------------------------------
     def get_string(self, key: bytes) -> Optional[bytes]:
@@ -125,6 +176,8 @@ class Engine(Protocol):
 
     name: str
     on_expired: Optional[Callable[[int, bytes], None]]
+    replica_mode: bool      # expired keys read as missing but are not deleted
+    lfu: Optional[tuple[int, int]]  # (lfu-log-factor, lfu-decay-time) under an LFU policy
 
     def db(self, index: int) -> Keyspace:
         """Database ``index`` (0 <= index < databases). The object stays the same for the
@@ -134,16 +187,25 @@ class Engine(Protocol):
     def databases(self) -> int: ...
 
     def swapdb(self, a: int, b: int) -> None:
-        """Exchange the contents of two databases atomically."""
+        """Exchange the contents (keys, expiries, access times) of two databases atomically;
+        ``a == b`` is a no-op. ``db(a)`` and ``db(b)`` stay the same objects."""
 
     def flushall(self, lazy: bool = False) -> int:
-        """Empty every database; ``lazy`` may reclaim memory in the background."""
+        """Empty every database; returns the number of keys removed. ``lazy`` may reclaim
+        memory in the background."""
+
+    def flushdb(self, index: int, lazy: bool = False) -> int:
+        """Empty one database; returns the number of keys removed."""
 
     def commit(self) -> None:
         """Called once per event-loop batch: make the batch's writes durable as configured."""
 
     def snapshot(self) -> Iterator[tuple[int, bytes, Any, Optional[int]]]:
-        """A consistent iteration of ``(db, key, value, expire_ms)`` over every live key."""
+        """A consistent iteration of ``(db, key, value, expire_ms)`` over every key that is
+        not expired at the time of the call, database by database. The set of keys and their
+        expiries are those of the moment of the call: keys written, deleted or re-expired
+        while the iterator is consumed do not change it (a value mutated in place afterwards
+        may be seen mutated by the memory engine; serializing engines give the old value)."""
 
     def used_memory(self) -> int:
         """An estimate of the bytes the dataset uses."""

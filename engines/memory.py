@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import sys
 import threading
-from itertools import islice
 
 from valkeyd import errors
 from valkeyd.errors import ErrorReply
@@ -28,9 +27,42 @@ def lru_clock() -> int:
     return clock.ms() // 1000
 
 
+# -- LFU (maxmemory-policy *-lfu): the same 24-bit word Redis keeps in robj.lru -------------------
+LFU_INIT_VAL = 5
+
+
+def lfu_minutes() -> int:
+    return (clock.ms() // 60000) & 65535
+
+
+def lfu_decr(word: int, decay_time: int) -> int:
+    """LFUDecrAndReturn: the counter after decaying one step per ``decay_time`` minutes idle."""
+    counter = word & 255
+    if decay_time:
+        ldt = word >> 8
+        now = lfu_minutes()
+        elapsed = now - ldt if now >= ldt else 65535 - ldt + now
+        periods = elapsed // decay_time
+        if periods:
+            counter = 0 if periods > counter else counter - periods
+    return counter
+
+
+def lfu_touch(word, log_factor: int, decay_time: int) -> int:
+    """updateLFU: decay, then a logarithmic (probabilistic) increment."""
+    counter = LFU_INIT_VAL if word is None else lfu_decr(word, decay_time)
+    if counter < 255:
+        base = counter - LFU_INIT_VAL
+        if base < 0:
+            base = 0
+        if random.random() < 1.0 / (base * log_factor + 1):
+            counter += 1
+    return (lfu_minutes() << 8) | counter
+
+
 class MemoryKeyspace:
     __slots__ = ("engine", "id", "data", "expires", "atime", "version", "_scan", "_sweep",
-                 "_sweep_pos")
+                 "_sweep_pos", "_rand", "_rand_version", "avg_ttl")
 
     def __init__(self, engine: "MemoryEngine", index: int):
         self.engine = engine
@@ -38,16 +70,20 @@ class MemoryKeyspace:
         self.data: dict = {}
         self.expires: dict = {}
         self.atime: dict = {}
-        self.version = 0  # bumped when keys are added (SCAN index invalidation)
+        self.version = 0  # bumped when keys are added (RANDOMKEY pool invalidation)
         self._scan = HashOrder()
         self._sweep: list = []
         self._sweep_pos = 0
+        self._rand: list = []
+        self._rand_version = -1
+        self.avg_ttl = 0  # running average of the TTLs the active expire cycle sampled (INFO)
 
     # -- internal ------------------------------------------------------------------------------
     def _expired(self, key) -> bool:
-        """Lazy expiry: True (and the key removed) if ``key`` has an expiry in the past."""
+        """Lazy expiry (expireIfNeeded): True, and the key removed, if its expiry time is
+        strictly before now (a key whose expiry equals the current ms is still alive)."""
         when = self.expires.get(key)
-        if when is None or when > clock.ms():
+        if when is None or when >= clock.ms():
             return False
         if self.engine.replica_mode:
             return True  # replicas report expired keys as missing but wait for the primary's DEL
@@ -62,6 +98,13 @@ class MemoryKeyspace:
         self.expires.pop(key, None)
         self.atime.pop(key, None)
 
+    def _touch(self, key):
+        lfu = self.engine.lfu
+        if lfu is None:
+            self.atime[key] = lru_clock()
+        else:
+            self.atime[key] = lfu_touch(self.atime.get(key), lfu[0], lfu[1])
+
     # -- generic -------------------------------------------------------------------------------
     def get(self, key):
         v = self.data.get(key)
@@ -69,7 +112,10 @@ class MemoryKeyspace:
             return None
         if key in self.expires and self._expired(key):
             return None
-        self.atime[key] = lru_clock()
+        if self.engine.lfu is None:
+            self.atime[key] = lru_clock()
+        else:
+            self._touch(key)
         return v
 
     def peek(self, key):
@@ -88,7 +134,10 @@ class MemoryKeyspace:
             return None
         if type(v) is not bytes and type(v) is not bytearray:
             raise WRONGTYPE
-        self.atime[key] = lru_clock()
+        if self.engine.lfu is None:
+            self.atime[key] = lru_clock()
+        else:
+            self._touch(key)
         return v
 
     def get_typed(self, key, cls):
@@ -100,17 +149,28 @@ class MemoryKeyspace:
             return None
         if type(v) is not cls:
             raise WRONGTYPE
-        self.atime[key] = lru_clock()
+        if self.engine.lfu is None:
+            self.atime[key] = lru_clock()
+        else:
+            self._touch(key)
         return v
 
     def set(self, key, value, keep_ttl=False):
         data = self.data
         if key not in data:
             self.version += 1
-        data[key] = value
+            self._scan.added(key)
+            data[key] = value
+            if self.engine.lfu is None:
+                self.atime[key] = lru_clock()
+            else:
+                self.atime[key] = (lfu_minutes() << 8) | LFU_INIT_VAL
+        else:
+            data[key] = value
+            if self.engine.lfu is None:  # an overwrite keeps the LFU counter, as Redis does
+                self.atime[key] = lru_clock()
         if not keep_ttl and self.expires:
             self.expires.pop(key, None)
-        self.atime[key] = lru_clock()
 
     def delete(self, key) -> bool:
         if key not in self.data:
@@ -138,6 +198,16 @@ class MemoryKeyspace:
             return None
         return max(0, lru_clock() - self.atime.get(key, lru_clock()))
 
+    def lfu_freq(self, key):
+        """OBJECT FREQ: the decayed LFU counter, or None when missing (LFU policies only)."""
+        if self.peek(key) is None:
+            return None
+        lfu = self.engine.lfu
+        word = self.atime.get(key)
+        if word is None:
+            return LFU_INIT_VAL
+        return lfu_decr(word, lfu[1] if lfu else 0)
+
     def touch(self, key) -> bool:
         return self.get(key) is not None
 
@@ -150,28 +220,48 @@ class MemoryKeyspace:
     def keys(self):
         now = clock.ms()
         exp = self.expires
-        return [k for k in self.data if not (k in exp and exp[k] <= now)]
+        if not exp:
+            return list(self.data)
+        return [k for k in self.data if not (k in exp and exp[k] < now)]
 
     def random_key(self):
+        """dbRandomKey: pick uniformly; an expired pick is reclaimed and another is drawn.
+        A replica does not delete, so after 100 expired picks in an all-volatile database it
+        returns the last one (Redis's guard against looping forever)."""
         data = self.data
-        for _ in range(100):
-            n = len(data)
-            if not n:
-                return None
-            k = next(islice(iter(data), random.randrange(n), None))
-            if not (k in self.expires and self._expired(k)):
-                return k
-        # Everything sampled was expired: return a key anyway as Redis does after many tries.
-        return next(iter(data), None)
+        exp = self.expires
+        tries = 100
+        allvolatile = len(data) == len(exp)
+        while data:
+            if self._rand_version != self.version or len(self._rand) > 2 * len(data) + 16:
+                self._rand = list(data)
+                self._rand_version = self.version
+            pool = self._rand
+            k = pool[random.randrange(len(pool))]
+            if k not in data:
+                self._rand_version = -1  # deleted since the pool was built: rebuild, retry
+                continue
+            if k in exp:
+                if allvolatile and self.engine.replica_mode:
+                    tries -= 1
+                    if tries == 0:
+                        return k
+                if self._expired(k):
+                    continue
+            return k
+        return None
 
     def scan(self, cursor: int, count: int):
-        return self._scan.step(self.data, self.version, cursor, count)
+        return self._scan.step(self.data, cursor, count)
 
     def flush(self) -> int:
         n = len(self.data)
         self.data, self.expires, self.atime = {}, {}, {}
         self.version += 1
+        self._scan.invalidate()
         self._sweep, self._sweep_pos = [], 0
+        self._rand, self._rand_version = [], -1
+        self.avg_ttl = 0
         return n
 
     # -- expiry --------------------------------------------------------------------------------
@@ -179,7 +269,8 @@ class MemoryKeyspace:
         return self.expires.get(key)
 
     def set_expire(self, key, when_ms: int) -> None:
-        self.expires[key] = when_ms
+        if key in self.data:
+            self.expires[key] = when_ms
 
     def persist(self, key) -> bool:
         return self.expires.pop(key, None) is not None
@@ -187,40 +278,68 @@ class MemoryKeyspace:
     def rename(self, src, dst) -> None:
         v = self.data.pop(src)
         when = self.expires.pop(src, None)
-        self.atime.pop(src, None)
+        at = self.atime.pop(src, None)
         self.set(dst, v)
+        if at is not None:
+            self.atime[dst] = at  # the object moves: it keeps its LRU/LFU word
         if when is not None:
             self.expires[dst] = when
 
     def active_expire(self, budget_keys: int):
-        """Sweep the keys with an expiry in rounds, like Redis's expire cursor."""
+        """Sample up to ``budget_keys`` keys with an expiry, continuing a cursor over them
+        across calls (Redis's ``expires_cursor``), and reclaim the expired ones."""
         exp = self.expires
         if not exp:
+            self.avg_ttl = 0
             return 0, 0
         checked = expired = 0
+        ttl_sum = ttl_n = 0
         now = clock.ms()
+        sweep = self._sweep
+        pos = self._sweep_pos
+        rebuilt = False
         while checked < budget_keys:
-            if self._sweep_pos >= len(self._sweep):
-                self._sweep = list(exp)
-                self._sweep_pos = 0
-                if not self._sweep:
+            if pos >= len(sweep):
+                if rebuilt:
+                    break  # every key with an expiry was sampled once in this call
+                sweep = self._sweep = list(exp)
+                pos = 0
+                rebuilt = True
+                if not sweep:
                     break
-            key = self._sweep[self._sweep_pos]
-            self._sweep_pos += 1
-            checked += 1
+            key = sweep[pos]
+            pos += 1
             when = exp.get(key)
-            if when is not None and when <= now and key in self.data:
-                self._expired(key)
+            if when is None:
+                continue  # deleted or persisted since the round started: not a sample
+            checked += 1
+            if when < now:
+                if self.engine.replica_mode:
+                    continue
+                self._remove(key)
+                hook = self.engine.on_expired
+                if hook is not None:
+                    hook(self.id, key)
                 expired += 1
+            else:
+                ttl_sum += when - now
+                ttl_n += 1
+        self._sweep_pos = pos
+        if ttl_n:
+            avg = ttl_sum // ttl_n
+            if not self.avg_ttl:
+                self.avg_ttl = avg
+            self.avg_ttl = (self.avg_ttl // 50) * 49 + avg // 50
         return checked, expired
 
     def swap_contents(self, other: "MemoryKeyspace") -> None:
-        for attr in ("data", "expires", "atime", "_sweep", "_sweep_pos"):
+        for attr in ("data", "expires", "atime", "_sweep", "_sweep_pos", "avg_ttl", "_scan"):
             a, b = getattr(self, attr), getattr(other, attr)
             setattr(self, attr, b)
             setattr(other, attr, a)
         self.version += 1
         other.version += 1
+        self._rand_version = other._rand_version = -1
 
 
 def value_type(v) -> str:
@@ -240,6 +359,17 @@ def value_encoding(v) -> str:
     return v.encoding()
 
 
+def value_copy(v):
+    """An independent copy of a value (COPY): strings are immutable bytes or copied
+    bytearrays; the collection classes provide ``copy()``."""
+    t = type(v)
+    if t is bytes:
+        return v
+    if t is bytearray:
+        return bytearray(v)
+    return v.copy()
+
+
 def value_size(v) -> int:
     """Approximate memory footprint of a value (MEMORY USAGE, used_memory)."""
     t = type(v)
@@ -257,6 +387,7 @@ class MemoryEngine:
         self._dbs = [MemoryKeyspace(self, i) for i in range(databases)]
         self.on_expired = None
         self.replica_mode = False
+        self.lfu = None  # (lfu-log-factor, lfu-decay-time) while maxmemory-policy is *-lfu
 
     @property
     def databases(self) -> int:
@@ -272,8 +403,16 @@ class MemoryEngine:
     def flushall(self, lazy: bool = False) -> int:
         old = [(d.data, d.expires, d.atime) for d in self._dbs]
         n = sum(d.flush() for d in self._dbs)
-        if lazy:
+        if lazy and n:
             # Dropping the last reference to huge dicts takes time: do it off the event loop.
+            threading.Thread(target=old.clear, daemon=True).start()
+        return n
+
+    def flushdb(self, index: int, lazy: bool = False) -> int:
+        d = self._dbs[index]
+        old = [(d.data, d.expires, d.atime)]
+        n = d.flush()
+        if lazy and n:
             threading.Thread(target=old.clear, daemon=True).start()
         return n
 
@@ -281,14 +420,20 @@ class MemoryEngine:
         pass
 
     def snapshot(self):
+        """Keys, expiries and value references are captured now (not when iteration starts);
+        a value mutated in place afterwards is seen mutated."""
         now = clock.ms()
-        for d in self._dbs:
-            exp = d.expires
-            for k, v in list(d.data.items()):
-                when = exp.get(k)
-                if when is not None and when <= now:
-                    continue
-                yield d.id, k, v, when
+        taken = [(d.id, list(d.data.items()), dict(d.expires)) for d in self._dbs]
+
+        def gen():
+            for dbid, items, exp in taken:
+                for k, v in items:
+                    when = exp.get(k)
+                    if when is not None and when < now:
+                        continue
+                    yield dbid, k, v, when
+
+        return gen()
 
     def used_memory(self) -> int:
         return sum(value_size(v) + sys.getsizeof(k) for d in self._dbs for k, v in d.data.items())
