@@ -1,8 +1,10 @@
 """The ``valkeyd`` command line.
 
-``valkeyd serve [CONFIG_FILE] [--directive value ...] [--engine memory|lmdb]`` takes the
-arguments valkey-server takes: an optional redis.conf (``-`` reads it from standard input),
-then any directive as ``--name value`` overriding the file.
+``valkeyd serve [CONFIG_FILE] [-] [--directive value ...] [--engine memory|lmdb]`` takes the
+arguments valkey-server takes: an optional redis.conf, ``-`` (first or last) to read more
+configuration from standard input, then any directive as ``--name value ...`` appended to the
+configuration (so it overrides the file). Bad configuration exits with status 1 and Redis's
+``*** FATAL CONFIG FILE ERROR`` text on standard error.
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ import sys
 import click
 
 from . import __version__
-from .config import Config, ConfigError
+from .config import Config, ConfigError, ConfigFatal, ConfigOpenError
 from .log import log
+
+DEFAULT_PIDFILE = "/var/run/redis.pid"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +31,7 @@ def main():
                                 "help_option_names": ["-h", "--help"]})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def serve(args):
-    """Start the server: serve [CONFIG_FILE] [--directive value ...] [--engine memory|lmdb]"""
+    """Start the server: serve [CONFIG_FILE] [-] [--directive value ...] [--engine memory|lmdb]"""
     sys.exit(run_server(list(args)))
 
 
@@ -50,50 +54,70 @@ def split_engine(args: list[str]) -> tuple[str, list[str]]:
     return engine, out
 
 
+def load_config(args: list[str]) -> tuple[Config, bool]:
+    """Parse the command line as valkey-server's main() does. Raises ConfigError."""
+    config = Config()
+    cfgfile = None
+    rest = list(args)
+    if rest and not rest[0].startswith("-"):
+        cfgfile = rest.pop(0)
+    from_stdin = False
+    n = len(rest)
+    options = []
+    for j, a in enumerate(rest):
+        # '-' as the first argument of all, or the last one, reads standard input
+        if a == "-" and ((j == 0 and cfgfile is None) or j == n - 1):
+            from_stdin = True
+        else:
+            options.append(a)
+    config.load(cfgfile, from_stdin, options)
+    return config, bool(args)
+
+
 def run_server(args: list[str]) -> int:
     engine, args = split_engine(args)
     if engine not in ("memory", "lmdb"):
         click.echo(f"Invalid --engine '{engine}': expected memory or lmdb", err=True)
         return 1
-    config = Config()
-    cfgfile = None
-    if args and not args[0].startswith("--"):
-        cfgfile = args.pop(0)
+    import valkeyd.commands  # noqa: F401  (registers every command: rename-command needs it)
     try:
-        if cfgfile == "-":
-            config.load_text(sys.stdin.read(), "stdin")
-        elif cfgfile:
-            config.load_file(cfgfile)
-        config.load_args(args)
-    except ConfigError as e:
-        sys.stderr.write(str(e))
+        config, had_args = load_config(args)
+    except ConfigOpenError as e:
+        log.warning(str(e))
         return 1
-    except OSError as e:
-        sys.stderr.write(f"Fatal error, can't open config file '{cfgfile}': {e.strerror}\n")
+    except ConfigFatal as e:
+        sys.stderr.write(str(e))
+        sys.stderr.flush()
+        return 1
+    except ConfigError as e:  # pragma: no cover - every load error is fatal
+        sys.stderr.write(str(e) + "\n")
         return 1
 
-    if config.get("daemonize") == "yes":
+    daemonize = config.get("daemonize") == "yes" and config.get("supervised") in ("no", "auto")
+    if daemonize:
         _daemonize()
     log.configure(logfile=config.get("logfile"), loglevel=config.get("loglevel"))
     pid = os.getpid()
-    log.notice("oO0OoO0OoO0Oo valkeyd is starting oO0OoO0OoO0Oo")
-    log.notice(f"valkeyd version={__version__}, redis_version=7.2.4, bits=64, pid={pid}, "
+    log.notice("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo")
+    log.notice(f"Redis version=7.2.4, bits=64, commit=00000000, modified=0, pid={pid}, "
                f"just started")
-    if cfgfile:
+    log.notice(f"valkeyd version={__version__}")
+    if had_args:
         log.notice("Configuration loaded")
     else:
         log.warning("Warning: no config file specified, using the default config. In order to "
-                    "specify a config file use valkeyd serve /path/to/valkeyd.conf")
-    for warning in config.startup_notes():
-        log.notice(warning)
-    pidfile = config.get("pidfile")
-    if pidfile or config.get("daemonize") == "yes":
-        path = pidfile or "/var/run/redis.pid"
-        try:
-            with open(path, "w") as fh:
-                fh.write(f"{pid}\n")
-        except OSError as e:
-            log.warning(f"Failed to write PID file: {e.strerror}")
+                    "specify a config file use valkeyd serve /path/to/redis.conf")
+    for note in config.startup_notes():
+        log.notice(note)
+    if config.modules:
+        path = config.modules[0][0]
+        log.warning(f"Module {path} failed to load: modules are not supported by valkeyd")
+        log.warning(f"Can't load module from {path}: server aborting")
+        return 1
+    if config.module_configs:
+        log.warning("Module Configuration detected without loadmodule directive or no "
+                    "ApplyConfig call: aborting")
+        return 1
     try:
         import uvloop  # type: ignore[import-not-found]
         uvloop.install()
@@ -102,24 +126,27 @@ def run_server(args: list[str]) -> int:
         loopname = "asyncio"
 
     from .server import Server
-    import valkeyd.commands  # noqa: F401  (registers every command)
 
     async def amain():
-        try:
-            os.chdir(config.get("dir"))
-        except OSError as e:
-            log.warning(f"Can't chdir to '{config.get('dir')}': {e.strerror}")
-            return 1
         server = Server(config, engine)
+        if daemonize or config.get("pidfile"):
+            if not config.get("pidfile"):
+                config.values["pidfile"] = DEFAULT_PIDFILE
+            try:
+                with open(config.get("pidfile"), "w") as fh:
+                    fh.write(f"{pid}\n")
+            except OSError as e:
+                log.warning(f"Failed to write PID file: {e.strerror}")
+        _check_backlog(config.get_int("tcp-backlog"))
         await server.start()
         log.notice(f"Running mode=standalone, port={server.port}.")
         log.notice(f"PID: {pid}")
         log.notice(f"Event loop: {loopname}, engine: {engine}")
         log.notice("Server initialized")
         await server.load_data()
-        if server.servers and config.get_int("port"):
+        if getattr(server, "tcp_servers", None):
             log.notice("Ready to accept connections tcp")
-        if config.get("unixsocket"):
+        if getattr(server, "unix_server", None) is not None:
             log.notice("Ready to accept connections unix")
         await server.serve_until_shutdown()
         return server.exit_code
@@ -130,7 +157,20 @@ def run_server(args: list[str]) -> int:
         return int(e.code or 0)
 
 
+def _check_backlog(backlog: int) -> None:
+    """checkTcpBacklogSettings."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as fh:
+            somaxconn = int(fh.read().strip() or 0)
+    except (OSError, ValueError):
+        return
+    if 0 < somaxconn < backlog:
+        log.warning(f"WARNING: The TCP backlog setting of {backlog} cannot be enforced because "
+                    f"/proc/sys/net/core/somaxconn is set to the lower value of {somaxconn}.")
+
+
 def _daemonize():
+    """Detach: fork, new session, fork again; standard streams go to /dev/null."""
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
@@ -139,3 +179,5 @@ def _daemonize():
     fd = os.open(os.devnull, os.O_RDWR)
     for i in (0, 1, 2):
         os.dup2(fd, i)
+    if fd > 2:
+        os.close(fd)

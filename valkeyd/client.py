@@ -15,15 +15,17 @@ import traceback
 import hiredis
 
 from . import errors
+from engines.base import clock as _clock
+
 from .commands.registry import lookup
 from .errors import ErrorReply
 from .log import log
-from .protocol import parse_requests
+from .protocol import PROTO_LOG_REASON, RequestParser, new_fast_reader as _new_reader
 from .resp import encode2, encode3, error_bytes
 
 _join = b"".join
 _perf = time.perf_counter
-_Reader = hiredis.Reader
+_time_ns = time.time_ns
 _HiredisError = hiredis.ProtocolError
 
 # Commands a client in a MULTI block runs at once instead of queueing.
@@ -39,8 +41,8 @@ class Client(asyncio.Protocol):
         self.server = server
         self.id = 0
         self.transport = None
-        self.reader = _Reader()
-        self.pybuf: bytearray | None = None   # set while the reference parser owns the input
+        self.reader, self.ridx = _new_reader()  # fast path; ridx.value == -1 at a boundary
+        self.pybuf: RequestParser | None = None   # set while the reference parser owns the input
         self.out: list = []
         self.encode = encode2
         self.resp = 2
@@ -56,13 +58,13 @@ class Client(asyncio.Protocol):
         self.unix = False
         self.ctime = time.time()
         self.last_interaction = self.ctime
-        self.last_cmd = "NULL"
+        self.last_cmd = None              # Command of the last request (CLIENT LIST cmd=)
         self.multi: list | None = None    # queued commands inside MULTI
         self.multi_error = False
         self.watched: dict | None = None
         self.dirty_cas = False
         self.subscriptions = 0            # channels + patterns + shard channels
-        self.reply_mode = 0               # 0 ON, 1 OFF, 2 SKIP (next command only)
+        self.reply_mode = 0               # 0 ON, 1 OFF, 2 SKIP (this command), 3 SKIP next
         self.close_after_reply = False
         self.closed = False
         self.prop_argv = None             # a handler's deterministic rewrite of its argv
@@ -109,6 +111,8 @@ class Client(asyncio.Protocol):
         self.net_in += len(data)
         reqs = None
         if self.pybuf is None and data[:1] == b"*" and self.authenticated:
+            # Fast path: hiredis, accepted only when the read holds whole canonical requests
+            # (anything else is parsed again, from the start of the read, by RequestParser).
             reader = self.reader
             reader.feed(data)
             gets = reader.gets
@@ -116,17 +120,19 @@ class Client(asyncio.Protocol):
             try:
                 while True:
                     r = gets()
-                    if r is False:
-                        break
-                    _join(r)  # TypeError unless every element is a bulk string
+                    if type(r) is not list:
+                        if r is False:
+                            break
+                        raise TypeError   # not an array: RESP3 aggregate, bulk, null ...
+                    if not _join(r):      # TypeError unless every element is a bulk string
+                        raise TypeError   # *0 or only empty arguments: the exact rules decide
                     reqs.append(r)
-                if reader.has_data():
+                if reader.has_data() or self.ridx.value != -1:
                     reqs = None   # a request continues in the next read
             except (_HiredisError, TypeError):
                 reqs = None
             if reqs is None:
-                self.reader = _Reader()
-                self.pybuf = bytearray()
+                self.reader, self.ridx = _new_reader()
         if reqs is None:
             reqs = self._parse_slow(data)
         if reqs:
@@ -134,36 +140,53 @@ class Client(asyncio.Protocol):
         self.flush()
 
     def _parse_slow(self, data):
-        buf = self.pybuf
-        if buf is None:
-            buf = self.pybuf = bytearray()
-        buf += data
+        parser = self.pybuf
+        if parser is None:
+            parser = self.pybuf = RequestParser()
         srv = self.server
-        reqs, pos, err = parse_requests(buf, 0, srv.proto_max_bulk_len, not self.authenticated)
-        if pos:
-            del buf[:pos]
-        if err is not None:
-            srv.stats.total_error_replies += 1
-            srv.count_error("ERR")
-            log.verbose(f"Protocol error ({err[20:]}) from client: {self.describe()}")
-            self.run(reqs)
-            self.out.append(error_bytes(err))
-            self.close_after_reply = True
-            self.pybuf = None
-            return None
-        if not buf:
-            self.pybuf = None  # back to the fast path at a request boundary
-        elif len(buf) > srv.client_query_buffer_limit:
-            log.warning(f"Closing client that reached max query buffer length: {self.describe()}")
+        if len(parser.buf) + len(data) > srv.client_query_buffer_limit:
+            parser.buf += data
+            log.warning(f"Closing client that reached max query buffer length: "
+                        f"{self.describe()} (qbuf initial bytes: {_repr64(parser.buf)})")
             self.pybuf = None
             self.close()
             return None
-        elif len(buf) > self.qbuf_peak:
-            self.qbuf_peak = len(buf)
+        if self.authenticated:
+            reqs, err = parser.feed(data, srv.proto_max_bulk_len)
+        else:
+            # One request at a time: the limits for unauthenticated clients end with AUTH.
+            reqs, err = parser.feed(data, srv.proto_max_bulk_len, True, True)
+            while reqs:
+                self.run(reqs)
+                if self.closed or self.close_after_reply:
+                    self.pybuf = None
+                    return None
+                reqs, err = parser.feed(b"", srv.proto_max_bulk_len, not self.authenticated,
+                                        not self.authenticated)
+                if self.authenticated:
+                    break
+        if err is not None:
+            log.verbose(f"Protocol error ({PROTO_LOG_REASON.get(err, err)}) from client: "
+                        f"{self.describe()}")
+            self.pybuf = None
+            self.run(reqs)
+            if not (self.close_after_reply or self.closed):   # e.g. a QUIT before the error
+                srv.stats.total_error_replies += 1
+                srv.count_error("ERR")
+                self.out.append(error_bytes(err))
+                self.close_after_reply = True
+            return None
+        if parser.at_boundary():
+            self.pybuf = None  # back to the fast path at a request boundary
+        elif len(parser.buf) > self.qbuf_peak:
+            self.qbuf_peak = len(parser.buf)
         return reqs
 
     # -- execution ------------------------------------------------------------------------------
     def run(self, reqs):
+        if self.blocked is not None:   # blocked or postponed: keep the order, run later
+            self.pending.extend(reqs)
+            return
         for i, argv in enumerate(reqs):
             if self.close_after_reply or self.closed:
                 return
@@ -178,20 +201,23 @@ class Client(asyncio.Protocol):
         name = argv[0]
         cmd = lookup(name)
         if cmd is None:
+            self.last_cmd = None
             if name.lower() in (b"host:", b"post"):
                 return srv.security_warning(self)
             return self.reject(None, errors.UNKNOWN_COMMAND % (
                 _trunc(name), _args_preview(argv)))
-        if cmd.subcommands is not None:
+        if cmd.subcommands is not None and (len(argv) > 1 or cmd.handler is None):
             if len(argv) < 2:
                 return self.reject(cmd, errors.WRONG_ARITY % cmd.name)
             sub = cmd.subcommands.get(argv[1])
             if sub is None:
                 sub = cmd.subcommands.get(argv[1].lower())
                 if sub is None:
+                    self.last_cmd = None
                     return self.reject(None, errors.UNKNOWN_SUBCOMMAND % (
                         _trunc(argv[1]), cmd.name.upper()))
             cmd = sub
+        self.last_cmd = cmd
         if not cmd.arity_ok(len(argv)):
             return self.reject(cmd, errors.WRONG_ARITY % cmd.fullname)
         if cmd.protected and not srv.protected_allowed(self, cmd):
@@ -205,16 +231,22 @@ class Client(asyncio.Protocol):
             return self.reject(cmd, errors.PUBSUB_CONTEXT % cmd.fullname)
         if srv.loading and not cmd.loading:
             return self.reject(cmd, errors.LOADING)
+        if self.monitor and (cmd.write or cmd.readonly or cmd.may_replicate):
+            return self.reject(cmd, errors.REPLICA_KEYSPACE)
+        if srv.client_pause_end and srv.pause_check(self, cmd, argv):
+            return                     # CLIENT PAUSE: postponed (commands/client_cmds.py)
         if self.multi is not None and cmd.name.encode() not in MULTI_IMMEDIATE:
             return srv.queue_multi(self, cmd, argv)
-        if srv.monitors and not cmd.skip_monitor and not cmd.admin:
-            srv.feed_monitors(self, argv)
         self.call(cmd, argv)
 
     def call(self, cmd, argv) -> None:
         srv = self.server
         dirty = srv.dirty
         t0 = _perf()
+        clk = _clock
+        outer = clk.frozen   # commandTimeSnapshot: one "now" per command (kept by EXEC/scripts)
+        if outer is None:
+            clk.frozen = _time_ns() // 1000000
         try:
             reply = cmd.handler(self, argv)
         except ErrorReply as e:
@@ -222,13 +254,18 @@ class Client(asyncio.Protocol):
         except Exception as e:  # a bug must never take the server or the connection down
             log.warning(f"Error running '{cmd.fullname}': {e!r}\n{traceback.format_exc()}")
             reply = ErrorReply(f"ERR internal error while running '{cmd.fullname}': {e}")
+        finally:
+            if outer is None:
+                clk.frozen = None
         dt = _perf() - t0
         us = int(dt * 1e6)
         cmd.calls += 1
         cmd.usec += us
+        if srv.latency_tracking:
+            cmd.hist[us] += 1
         self.cmds += 1
-        if us >= srv.slowlog_threshold_us >= 0 and not cmd.skip_slowlog:
-            srv.slowlog_add(self, argv, us)
+        if us >= srv.slow_us:   # slowlog and/or latency monitor thresholds
+            srv.slow_command(self, cmd, argv, us)
         if srv.dirty != dirty and (cmd.write or cmd.may_replicate):
             pa = self.prop_argv
             if pa is None:
@@ -246,8 +283,12 @@ class Client(asyncio.Protocol):
         if self.reply_mode:
             if self.reply_mode == 2:
                 self.reply_mode = 0
-            return
-        self.encode(reply, self.out)
+            elif self.reply_mode == 3:   # CLIENT REPLY SKIP: skip the next command's reply
+                self.reply_mode = 2
+        else:
+            self.encode(reply, self.out)
+        if srv.monitors and not cmd.skip_monitor and not cmd.admin:
+            srv.feed_monitors(self, argv)   # after the command, as Redis 7 (db after SELECT)
 
     def reject(self, cmd, msg: str) -> None:
         """A command refused before running (unknown, arity, auth ...)."""
@@ -296,14 +337,39 @@ class Client(asyncio.Protocol):
         return self.server.client_info(self)
 
 
+def _repr64(b) -> str:
+    """The first 64 bytes of the query buffer as Redis's sdscatrepr prints them."""
+    out = []
+    for ch in bytes(b[:64]):
+        if ch in (34, 92):
+            out.append("\\" + chr(ch))
+        elif ch in _REPR_ESC:
+            out.append(_REPR_ESC[ch])
+        elif 32 <= ch < 127:
+            out.append(chr(ch))
+        else:
+            out.append("\\x%02x" % ch)
+    return '"' + "".join(out) + '"'
+
+
+_REPR_ESC = {10: "\\n", 13: "\\r", 9: "\\t", 7: "\\a", 8: "\\b"}
+
+
+def _cstr(b: bytes, limit: int = 128) -> bytes:
+    """An argument as printf's ``%.*s`` prints it: at most ``limit`` bytes, up to a NUL."""
+    b = b[:limit]
+    z = b.find(b"\0")
+    return b if z < 0 else b[:z]
+
+
 def _trunc(b: bytes) -> str:
-    return b[:128].decode("utf-8", "replace")
+    return _cstr(b).decode("utf-8", "surrogateescape")
 
 
 def _args_preview(argv) -> str:
-    out = ""
+    out = b""
     for a in argv[1:]:
         if len(out) >= 128:
             break
-        out += "'%s' " % a[: 128 - len(out)].decode("utf-8", "replace")
-    return out
+        out += b"'%s' " % _cstr(a, 128 - len(out))
+    return out.decode("utf-8", "surrogateescape")

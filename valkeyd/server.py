@@ -3,6 +3,7 @@ shares (dirty counter, propagation stream, keyspace events)."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import socket
@@ -18,6 +19,27 @@ from .config import Config
 from .log import log
 
 REDIS_VERSION = "7.2.4"
+
+PROTECTED_MODE_DENIED = (
+    b"-DENIED Redis is running in protected mode because protected "
+    b"mode is enabled and no password is set for the default user. "
+    b"In this mode connections are only accepted from the loopback interface. "
+    b"If you want to connect from external computers to Redis you "
+    b"may adopt one of the following solutions: "
+    b"1) Just disable protected mode sending the command "
+    b"'CONFIG SET protected-mode no' from the loopback interface "
+    b"by connecting to Redis from the same host the server is "
+    b"running, however MAKE SURE Redis is not publicly accessible "
+    b"from internet if you do so. Use CONFIG REWRITE to make this "
+    b"change permanent. "
+    b"2) Alternatively you can just disable the protected mode by "
+    b"editing the Redis configuration file, and setting the protected "
+    b"mode option to 'no', and then restarting the server. "
+    b"3) If you started the server manually just for testing, restart "
+    b"it with the '--protected-mode no' option. "
+    b"4) Set up an authentication password for the default user. "
+    b"NOTE: You only need to do one of the above things in order for "
+    b"the server to start accepting connections from the outside.\r\n")
 
 
 class Stats:
@@ -47,6 +69,16 @@ class Stats:
         self.instantaneous_input_kbps = 0.0
         self.instantaneous_output_kbps = 0.0
         self.io_threaded_reads = self.io_threaded_writes = 0
+
+
+class LatencyEvent:
+    """One LATENCY event class: the last 160 per-second samples and the all-time max."""
+
+    __slots__ = ("samples", "max")
+
+    def __init__(self):
+        self.samples: deque = deque(maxlen=160)   # (unix time, latency ms), oldest first
+        self.max = 0
 
 
 class Server:
@@ -79,6 +111,8 @@ class Server:
         self.cron_loops = 0
         self.active_expire_enabled = True
         self.blocked_clients = 0
+        self.client_pause_end = 0           # CLIENT PAUSE end (ms); see commands/client_cmds.py
+        self.pause_check = None             # fn(client, cmd, argv) -> True if postponed
         self.pid = os.getpid()
         self.run_id = os.urandom(20).hex()
         self.port = 0
@@ -86,12 +120,18 @@ class Server:
         self.shutdown_hooks: list = []      # fn(flags) before exiting
         self.client_close_hooks: list = []  # fn(client) when a connection ends
         self.reset_hooks: list = []
+        self.flush_hooks: list = []         # fn(dbid) after FLUSHDB, fn(-1) after FLUSHALL
+        self.swapdb_hooks: list = []        # fn(a, b) after SWAPDB a b
+        self.expire_cycle_state = [0, False]  # activeExpireCycle: next db, time limit hit
         self.load_hooks: list = []         # fn(client) on RESET
+        self.resetstat_hooks: list = []    # fn() on CONFIG RESETSTAT
+        self.last_signal = None
         self.replica_of = None
         self._apply_config()
         for name in ("requirepass", "proto-max-bulk-len", "client-query-buffer-limit",
                      "slowlog-log-slower-than", "slowlog-max-len", "hz", "maxclients",
-                     "loglevel", "logfile", "timeout", "latency-monitor-threshold"):
+                     "loglevel", "logfile", "timeout", "latency-monitor-threshold",
+                     "latency-tracking", "maxmemory-policy", "lfu-log-factor", "lfu-decay-time"):
             config.on_change(name, lambda _v: self._apply_config())
 
     # -- configuration ---------------------------------------------------------------------------
@@ -101,13 +141,22 @@ class Server:
         self.proto_max_bulk_len = c.get_int("proto-max-bulk-len")
         self.client_query_buffer_limit = c.get_int("client-query-buffer-limit")
         self.slowlog_threshold_us = c.get_int("slowlog-log-slower-than")
-        self.slowlog_max_len = c.get_int("slowlog-max-len")
-        while len(self.slowlog) > self.slowlog_max_len:
-            self.slowlog.pop()
+        self.slowlog_max_len = c.get_int("slowlog-max-len")  # trimmed at the next entry
         self.hz = max(1, min(500, c.get_int("hz")))
         self.maxclients = c.get_int("maxclients")
         self.timeout = c.get_int("timeout")
         self.latency_threshold_ms = c.get_int("latency-monitor-threshold")
+        self.latency_tracking = c.get("latency-tracking") == "yes"
+        # Client.call takes the slow path (slow_command) from this many microseconds.
+        limits = []
+        if self.slowlog_threshold_us >= 0:
+            limits.append(self.slowlog_threshold_us)
+        if self.latency_threshold_ms > 0:
+            limits.append(self.latency_threshold_ms * 1000)
+        self.slow_us = min(limits) if limits else 1 << 62
+        # LFU access counters (OBJECT FREQ) are kept by the engine while an LFU policy is set.
+        self.engine.lfu = ((c.get_int("lfu-log-factor"), c.get_int("lfu-decay-time"))
+                           if "lfu" in c.get("maxmemory-policy") else None)
         log.configure(loglevel=c.get("loglevel"))
 
     def is_replica(self) -> bool:
@@ -139,6 +188,8 @@ class Server:
             return False
         client.id = self.next_client_id
         self.next_client_id += 1
+        if not client.unix:
+            self._set_keepalive(client.transport)
         self.clients[client.id] = client
         self.stats.total_connections_received += 1
         log.verbose(f"Accepted {client.addr}")
@@ -156,15 +207,13 @@ class Server:
 
 
     def protected_mode_refuses(self, client: Client) -> bool:
-        if (self.config.get("protected-mode") != "yes" or client.unix
-                or self.requirepass or self.config.get("bind") not in ("", "* -::*")):
+        """clientAcceptHandler: with protected-mode on and no password for the default user,
+        only loopback and unix socket connections are accepted."""
+        if self.config.ints["protected-mode"] == 0 or client.unix or self.requirepass:
             return False
-        if client.addr.startswith(("127.", "[::1]")):
+        if client.addr.startswith(("127.", "[::1]", "[::ffff:127.")):
             return False
-        client.transport.write(b"-DENIED Redis is running in protected mode because protected "
-                               b"mode is enabled and no password is set for the default user. "
-                               b"In this mode connections are only accepted from the loopback "
-                               b"interface.\r\n")
+        client.transport.write(PROTECTED_MODE_DENIED)
         client.close()
         return True
 
@@ -176,7 +225,7 @@ class Server:
         client.close()
 
     def client_info(self, c: Client) -> str:
-        from .commands.connection import client_info_line  # noqa
+        from .commands.client_cmds import client_info_line  # noqa
         return client_info_line(c)
 
     def total_commands(self) -> int:
@@ -213,7 +262,8 @@ class Server:
 
     def _on_expired(self, dbid: int, key: bytes) -> None:
         self.stats.expired_keys += 1
-        self.propagate(dbid, [b"DEL", key])
+        self.propagate(dbid, [b"UNLINK" if self.config.get("lazyfree-lazy-expire") == "yes"
+                              else b"DEL", key])
         if self.keyspace_hooks:
             self.key_modified(self.dbs[dbid], key)
         self.notify("x", "expired", key, dbid)
@@ -231,11 +281,24 @@ class Server:
 
     # -- monitor / slowlog / latency -------------------------------------------------------------
     def feed_monitors(self, client: Client, argv) -> None:
+        if self.loading:
+            return
         from .commands.server import monitor_line
         line = monitor_line(client, argv)
         for m in list(self.monitors):
-            if not m.closed:
+            if m is client:
+                m.out.append(line)   # after its own reply, flushed with it
+            elif not m.closed:
+                m.net_out += len(line)
                 m.transport.write(line)
+
+    def slow_command(self, client: Client, cmd, argv, us: int) -> None:
+        """A command that ran for at least ``slow_us``: latency monitor and slowlog."""
+        ms = us // 1000
+        if self.latency_threshold_ms and ms >= self.latency_threshold_ms:
+            self.latency_add("fast-command" if cmd.fast else "command", ms)
+        if 0 <= self.slowlog_threshold_us <= us and not cmd.skip_slowlog:
+            self.slowlog_add(client, argv, us)
 
     def slowlog_add(self, client: Client, argv, us: int) -> None:
         args = []
@@ -251,17 +314,21 @@ class Server:
         self.slowlog_next_id += 1
         while len(self.slowlog) > self.slowlog_max_len:
             self.slowlog.pop()
-        if self.latency_threshold_ms and us // 1000 >= self.latency_threshold_ms:
-            self.latency_add("command", us // 1000)
 
     def latency_add(self, event: str, ms: int) -> None:
+        """latencyAddSample: one sample per second per event (the highest of that second)."""
+        ev = self.latency_events.get(event)
+        if ev is None:
+            ev = self.latency_events[event] = LatencyEvent()
+        if ms > ev.max:
+            ev.max = ms
         now = int(time.time())
-        q = self.latency_events.setdefault(event, deque(maxlen=160))
+        q = ev.samples
         if q and q[-1][0] == now:
-            t, latest, mx = q[-1]
-            q[-1] = (t, ms, max(mx, ms))
+            if ms > q[-1][1]:
+                q[-1] = (now, ms)
         else:
-            q.append((now, ms, ms))
+            q.append((now, ms))
 
     # -- cron ------------------------------------------------------------------------------------
     async def cron(self):
@@ -275,7 +342,7 @@ class Server:
     def cron_tick(self):
         self.unixtime = now = time.time()
         self.cron_loops += 1
-        if self.active_expire_enabled:
+        if self.active_expire_enabled and not self.is_replica():
             self.active_expire_cycle()
         if self.timeout:
             for c in list(self.clients.values()):
@@ -302,31 +369,59 @@ class Server:
 
 
     def active_expire_cycle(self):
-        """Redis's slow cycle: per database, check keys with an expiry in batches of 20 and
-        go on while more than 10% of a batch had expired, within 25% of a cron period."""
+        """Redis's slow expire cycle (expire.c activeExpireCycle), run from the cron ``hz``
+        times a second. Up to 16 databases per call, resuming after the last one visited; in
+        each, sample ``20 + 5*(effort-1)`` keys with an expiry, reclaim the expired ones, and
+        sample again while more than ``10 - (effort-1)`` percent of a sample had expired. The
+        whole call may use ``25 + 2*(effort-1)`` percent of a cron period (checked every 16
+        samples); when it runs out, the next call visits every database."""
         effort = self.config.get_int("active-expire-effort") - 1
         per_loop = 20 + 20 // 4 * effort
-        stale_perc = 10 - effort
-        budget = 0.25 / self.hz
-        start = time.perf_counter()
+        acceptable_stale = 10 - effort
+        timelimit_us = (25 + 2 * effort) * 1000000 // self.hz // 100 or 1
+        state = self.expire_cycle_state
+        ndb = len(self.dbs)
+        dbs_per_call = 16
+        if dbs_per_call > ndb or state[1]:
+            dbs_per_call = ndb
+        state[1] = False
+        now = time.perf_counter
+        start = now()
+        iteration = 0
         total_checked = total_expired = 0
-        for db in self.dbs:
+        for _ in range(dbs_per_call):
+            if state[1]:
+                break
+            db = self.dbs[state[0] % ndb]
+            state[0] = (state[0] + 1) % ndb
             while True:
+                iteration += 1
+                if not db.expires_count():
+                    if hasattr(db, "avg_ttl"):
+                        db.avg_ttl = 0
+                    break
                 checked, expired = db.active_expire(per_loop)
                 total_checked += checked
                 total_expired += expired
-                if checked == 0 or expired * 100 <= checked * stale_perc:
-                    break
-                if time.perf_counter() - start > budget:
+                if iteration & 0xF == 0 and (now() - start) * 1e6 > timelimit_us:
+                    state[1] = True
                     self.stats.expired_time_cap_reached_count += 1
                     break
-            if time.perf_counter() - start > budget:
-                break
-        elapsed = time.perf_counter() - start
-        self.stats.expire_cycle_cpu_milliseconds += int(elapsed * 1000)
-        if total_checked:
-            cur = total_expired / total_checked
-            self.stats.expired_stale_perc = cur * 0.05 + self.stats.expired_stale_perc * 0.95
+                if checked and expired * 100 // checked <= acceptable_stale:
+                    break
+                if not checked:
+                    break
+        elapsed = now() - start
+        s = self.stats
+        s.expire_cycle_cpu_milliseconds += int(elapsed * 1000)
+        if elapsed >= 0.001:
+            self.latency_add_if_needed("expire-cycle", int(elapsed * 1000))
+        cur = total_expired / total_checked if total_checked else 0.0
+        s.expired_stale_perc = cur * 0.05 + s.expired_stale_perc * 0.95
+
+    def latency_add_if_needed(self, event: str, ms: int) -> None:
+        if self.latency_threshold_ms and ms >= self.latency_threshold_ms:
+            self.latency_add(event, ms)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self):
@@ -334,58 +429,149 @@ class Server:
         self.shutdown_event = asyncio.Event()
         cfg = self.config
         self.port = cfg.get_int("port")
-        backlog = cfg.get_int("tcp-backlog")
+        self.tcp_servers: list = []
+        self.unix_server = None
         if self.port:
-            binds = cfg.get("bind").split() or ["*"]
-            for addr in binds:
-                optional = addr.startswith("-")
-                addr = addr.lstrip("-")
-                host = None if addr == "*" else ("::" if addr == "::*" else addr)
-                try:
-                    srv = await self.loop.create_server(
-                        lambda: Client(self), host=host, port=self.port, backlog=backlog,
-                        reuse_address=True)
-                except OSError as e:
-                    if optional or (addr in ("::*", "::1") and e.errno in (97, 99)):
-                        log.warning(f"Failed listening on port {self.port} (tcp), "
-                                    f"address {addr} unavailable, continuing.")
-                        continue
-                    log.warning(f"Warning: Could not create server TCP listening socket "
-                                f"{addr}:{self.port}: {e.strerror}")
-                    raise SystemExit(1)
-                self._tune(srv)
-                self.servers.append(srv)
-            if self.port and not self.servers:
+            socks = self._listen_tcp(cfg.bind_addrs, self.port)
+            if socks is None:
                 log.warning("Failed listening on port %d (tcp), aborting." % self.port)
                 raise SystemExit(1)
-            if self.servers:
-                sock = self.servers[0].sockets[0]
-                self.port = sock.getsockname()[1]
+            await self._serve_tcp(socks)
         path = cfg.get("unixsocket")
         if path:
             try:
                 os.unlink(path)
-            except FileNotFoundError:
+            except OSError:
                 pass
-            srv = await self.loop.create_unix_server(lambda: Client(self), path=path,
-                                                     backlog=backlog)
-            os.chmod(path, int(cfg.get("unixsocketperm") or "0", 8) or 0o777 & ~os.umask(0o22))
-            self.servers.append(srv)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(path)
+                perm = cfg.get_int("unixsocketperm")
+                if perm:
+                    os.chmod(path, perm)
+                sock.listen(cfg.get_int("tcp-backlog"))
+            except OSError as e:
+                sock.close()
+                log.warning(f"Failed opening Unix socket: bind: {e.strerror}")
+                log.warning("Failed listening on port 0 (unix), aborting.")
+                raise SystemExit(1)
+            sock.setblocking(False)
+            self.unix_server = await self.loop.create_unix_server(lambda: Client(self), sock=sock)
+            self.servers.append(self.unix_server)
+        if not self.servers:
+            log.warning("Configured to not listen anywhere, exiting.")
+            raise SystemExit(1)
         self.loop.create_task(self.cron())
         for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
             self.loop.add_signal_handler(sig, self._signal_shutdown, name)
+        cfg.on_change("port", self._config_relisten)
+        cfg.on_change("bind", self._config_relisten)
 
-    def _tune(self, srv):
-        keepalive = self.config.get_int("tcp-keepalive")
-        for s in srv.sockets:
-            if keepalive and hasattr(socket, "TCP_KEEPIDLE"):
-                pass  # applied per accepted socket by the transport below
+    def _listen_tcp(self, addrs, port):
+        """``listenToPort``: one listening socket per bind address ('-' prefix: optional);
+        None (and every socket closed) when an address cannot be bound."""
+        backlog = self.config.get_int("tcp-backlog")
+        socks = []
+        for addr in addrs:
+            optional = addr.startswith("-")
+            if optional:
+                addr = addr[1:]
+            v6 = ":" in addr
+            host = None if addr == "*" or (v6 and addr == "::*") else addr
+            fam = socket.AF_INET6 if v6 else socket.AF_INET
+            try:
+                infos = socket.getaddrinfo(host, port, fam, socket.SOCK_STREAM, 0,
+                                           socket.AI_PASSIVE)
+            except socket.gaierror as e:
+                log.warning(f"Warning: Could not create server TCP listening socket "
+                            f"{addr}:{port}: {e.strerror}")
+                for s in socks:
+                    s.close()
+                return None
+            s = None
+            try:
+                af, st, proto, _c, sa = infos[0]
+                s = socket.socket(af, st, proto)
+                if af == socket.AF_INET6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(sa)
+                except OSError as e:
+                    raise OSError(e.errno, f"bind: {e.strerror}") from None
+                s.listen(backlog)
+                s.setblocking(False)
+            except OSError as e:
+                if s is not None:
+                    s.close()
+                log.warning(f"Warning: Could not create server TCP listening socket "
+                            f"{addr}:{port}: {e.strerror}")
+                if (e.errno == errno.EADDRNOTAVAIL and optional) or e.errno in (
+                        errno.ENOPROTOOPT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT,
+                        errno.EPFNOSUPPORT, errno.EAFNOSUPPORT):
+                    continue
+                for s2 in socks:
+                    s2.close()
+                return None
+            socks.append(s)
+        return socks
+
+    async def _serve_tcp(self, socks):
+        for s in socks:
+            srv = await self.loop.create_server(lambda: Client(self), sock=s)
+            self.tcp_servers.append(srv)
+            self.servers.append(srv)
+
+    def _close_tcp(self):
+        for srv in self.tcp_servers:
+            srv.close()
+            if srv in self.servers:
+                self.servers.remove(srv)
+        self.tcp_servers = []
+
+    def _config_relisten(self, _value):
+        """CONFIG SET port / bind: close the TCP listeners and listen again (changeListener)."""
+        from .config import ConfigError
+        cfg = self.config
+        port = cfg.get_int("port")
+        self._close_tcp()
+        if port:
+            socks = self._listen_tcp(cfg.bind_addrs, port)
+            if socks is None:
+                self.port = port
+                raise ConfigError("Failed to bind to specified addresses."
+                                  if cfg.bind_addrs else
+                                  "Unable to listen on this port. Check server logs.")
+            self._pending_listen = self.loop.create_task(self._serve_tcp(socks))
+        self.port = port
+
+    def _set_keepalive(self, transport) -> None:
+        """``anetKeepAlive`` on an accepted TCP connection (tcp-keepalive seconds)."""
+        interval = self.config.get_int("tcp-keepalive")
+        if not interval:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if hasattr(socket, "TCP_KEEPIDLE"):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, interval)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, interval // 3))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+        except OSError:
+            pass
 
     def _signal_shutdown(self, name):
-        if self.shutdown_flags == ("signal",):
+        """``sigShutdownHandler``: a second SIGINT exits at once."""
+        if self.shutdown_flags and name == "SIGINT":
             log.warning("You insist... exiting now.")
             os._exit(1)
-        log.warning(f"Received {name} scheduling shutdown...")
+        if self.loading:
+            log.warning("Received shutdown signal during loading, scheduling shutdown.")
+        else:
+            log.warning(f"Received {name} scheduling shutdown...")
+        self.last_signal = name
         self.shutdown_flags = ("signal",)
         self.shutdown_event.set()
 
@@ -397,20 +583,27 @@ class Server:
         await self.shutdown_event.wait()
         self.finish_shutdown()
 
-    def finish_shutdown(self):
-        log.warning("User requested shutdown...")
+    def prepare_shutdown(self, flags: tuple) -> bool:
+        """The part of Redis's prepareForShutdown/finishShutdown that may fail: runs the
+        shutdown hooks with ``flags`` (a tuple of "nosave", "save", "now", "force"; or
+        ("signal",)). A hook returns False when it failed (e.g. the final RDB save): unless
+        "force" is in the flags the shutdown is then cancelled and False returned."""
+        self._shutdown_prepared = True
+        log.notice("User requested shutdown...")
+        ok = True
         for hook in self.shutdown_hooks:
-            hook(self.shutdown_flags)
-        for srv in self.servers:
-            srv.close()
-        for c in list(self.clients.values()):
-            c.close()
-        path = self.config.get("unixsocket")
-        if path:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            if hook(flags) is False:
+                ok = False
+        if not ok and "force" not in flags:
+            log.warning("Errors trying to shut down the server. Check the logs for more "
+                        "information.")
+            self._shutdown_prepared = False
+            return False
+        return True
+
+    def finish_shutdown(self):
+        if not getattr(self, "_shutdown_prepared", False):
+            self.prepare_shutdown(self.shutdown_flags)
         pidfile = self.config.get("pidfile")
         if pidfile:
             log.notice("Removing the pid file.")
@@ -418,6 +611,16 @@ class Server:
                 os.unlink(pidfile)
             except OSError:
                 pass
+        for srv in self.servers:
+            srv.close()
+        path = self.config.get("unixsocket")
+        if path:
+            log.notice("Removing the unix socket file.")
+            try:
+                os.unlink(path)
+            except OSError as e:
+                log.warning(f"Error removing the unix socket file: {e.strerror}")
+        for c in list(self.clients.values()):
+            c.close()
         self.engine.close()
-        log.warning("valkeyd is now ready to exit, bye bye...")
-
+        log.warning("Redis is now ready to exit, bye bye...")
