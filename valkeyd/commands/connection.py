@@ -17,7 +17,7 @@ def ping(c, argv):
     return argv[1] if len(argv) == 2 else PONG
 
 
-@command("echo", 2, "fast", "connection")
+@command("echo", 2, "loading stale fast", "connection")
 def echo(c, argv):
     return argv[1]
 
@@ -142,40 +142,3 @@ def hello(c, argv):
         b"role": b"replica" if c.server.is_replica() else b"master",
         b"modules": [],
     }
-
-
-def client_info_line(c) -> str:
-    """One line of CLIENT LIST / CLIENT INFO."""
-    import time
-    now = time.time()
-    flags = ""
-    if c.monitor:
-        flags += "O"
-    if c.subscriptions:
-        flags += "P"
-    if c.multi is not None:
-        flags += "x"
-    if c.blocked is not None:
-        flags += "b"
-    if c.dirty_cas:
-        flags += "d"
-    if c.close_after_reply:
-        flags += "c"
-    if c.unix:
-        flags += "U"
-    if c.no_evict:
-        flags += "e"
-    if c.no_touch:
-        flags += "T"
-    flags = flags or "N"
-    qbuf = len(c.pybuf) if c.pybuf is not None else 0
-    last = c.last_cmd
-    return (
-        f"id={c.id} addr={c.addr} laddr={c.laddr} fd={c.fd} name={c.name.decode('utf-8', 'replace')} "
-        f"age={int(now - c.ctime)} idle={int(now - c.last_interaction)} flags={flags} db={c.db.id} "
-        f"sub={c.subscriptions} psub=0 ssub=0 multi={len(c.multi) if c.multi is not None else -1} "
-        f"qbuf={qbuf} qbuf-free={max(0, 32768 - qbuf)} argv-mem=0 multi-mem=0 rbs=1024 rbp=0 "
-        f"obl=0 oll=0 omem=0 tot-mem={22426 + qbuf} events=r cmd={last} user={c.user} "
-        f"redir=-1 resp={c.resp} lib-name={c.lib_name.decode('utf-8', 'replace')} "
-        f"lib-ver={c.lib_ver.decode('utf-8', 'replace')}"
-    )

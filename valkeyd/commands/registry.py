@@ -16,6 +16,7 @@ keyword give ``getkeys``. A name with a ``|`` declares a subcommand of a contain
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Callable
 
 # Order in which Redis prints flags in COMMAND INFO.
@@ -23,7 +24,7 @@ FLAG_ORDER = (
     "write", "readonly", "denyoom", "module", "admin", "pubsub", "noscript", "blocking",
     "loading", "stale", "skip_monitor", "skip_slowlog", "asking", "fast", "no_auth",
     "may_replicate", "no_mandatory_keys", "protected", "no_async_loading", "no_multi",
-    "movablekeys", "allow_busy",
+    "movablekeys", "allow_busy", "touches_arbitrary_keys",
 )
 # Order of ACL categories (Redis's ACLCommandCategories table).
 ACL_ORDER = (
@@ -37,7 +38,7 @@ class Command:
     __slots__ = (
         "name", "fullname", "arity", "flags", "acl", "first", "last", "step", "keynum",
         "getkeys_fn", "handler", "subcommands", "parent", "group",
-        "calls", "usec", "rejected_calls", "failed_calls",
+        "calls", "usec", "rejected_calls", "failed_calls", "hist",
         "write", "readonly", "denyoom", "admin", "noauth", "noscript", "loading", "stale",
         "fast", "nomulti", "pubsub", "blocking", "may_replicate", "skip_monitor",
         "skip_slowlog", "allow_busy", "protected", "movablekeys",
@@ -82,6 +83,7 @@ class Command:
         self.subcommands: dict[bytes, Command] | None = None
         self.group = None
         self.calls = self.usec = self.rejected_calls = self.failed_calls = 0
+        self.hist = defaultdict(int)   # microseconds -> calls (INFO latencystats)
         for f in ("write", "readonly", "denyoom", "admin", "noscript", "loading", "stale", "fast",
                   "pubsub", "blocking", "may_replicate", "skip_monitor", "skip_slowlog",
                   "allow_busy", "protected"):
@@ -117,6 +119,7 @@ class Command:
 
     def reset_stats(self):
         self.calls = self.usec = self.rejected_calls = self.failed_calls = 0
+        self.hist.clear()
         for sub in (self.subcommands or {}).values():
             sub.reset_stats()
 
