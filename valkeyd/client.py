@@ -109,6 +109,7 @@ class Client(asyncio.Protocol):
         srv = self.server
         self.last_interaction = srv.unixtime
         self.net_in += len(data)
+        srv.stats.total_reads_processed += 1
         reqs = None
         if self.pybuf is None and data[:1] == b"*" and self.authenticated:
             # Fast path: hiredis, accepted only when the read holds whole canonical requests
@@ -314,6 +315,7 @@ class Client(asyncio.Protocol):
             self.net_out += len(data)
             if not self.closed:
                 self.transport.write(data)
+                self.server.stats.total_writes_processed += 1
         if self.close_after_reply and not self.closed:
             self.close()
 

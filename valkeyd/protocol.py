@@ -2,12 +2,19 @@
 
 Two parsers cooperate in :mod:`valkeyd.client`:
 
-* ``hiredis.Reader`` is the fast path for chunks that hold only complete multibulk requests;
-* :func:`parse_requests` below is the reference parser. It handles inline commands, requests
-  split across reads (so limits are enforced as soon as a header arrives, as Redis does), and
-  every malformed input, producing Redis's exact protocol-error text.
+* ``hiredis.Reader`` is the fast path for reads that hold only complete, well-formed multibulk
+  requests. :func:`new_fast_reader` makes it safe to feed untrusted bytes to (see there);
+* :class:`RequestParser` is the reference parser, a resumable port of the rules of Redis's
+  ``processInlineBuffer`` / ``processMultibulkBuffer``: inline commands, requests split across
+  reads (limits are enforced as soon as a header arrives, parsed arguments are not parsed
+  again), and every malformed input with Redis's exact protocol-error text.
 """
 from __future__ import annotations
+
+import ctypes
+import sys
+
+import hiredis
 
 from . import errors
 
@@ -15,6 +22,9 @@ PROTO_INLINE_MAX_SIZE = 64 * 1024
 INT_MAX = 2**31 - 1
 LLONG_MIN = -(2**63)
 LLONG_MAX = 2**63 - 1
+# Unauthenticated clients (requirepass set, no AUTH yet) are limited to this.
+UNAUTH_MAX_MULTIBULK = 10
+UNAUTH_MAX_BULK = 16384
 
 
 def string2ll(b) -> int | None:
@@ -33,12 +43,19 @@ def string2ll(b) -> int | None:
 
 _ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
 _HEX = b"0123456789abcdefABCDEF"
-_SPACE = b" \n\r\t\x0b\x0c\x00"
+# C isspace(): what separates arguments and what may follow a closing quote.
+_SPACE = b" \t\n\x0b\x0c\r"
+# What ends an unquoted argument in sdssplitargs (not \v nor \f: "a\vb" is one argument).
+_END = b" \n\r\t"
 
 
 def split_args(line) -> list[bytes] | None:
-    """Split a line like ``sdssplitargs``: spaces separate, double quotes allow escapes
-    (``\\xHH``, ``\\n`` ...), single quotes allow ``\\'``. Returns None on unbalanced quotes."""
+    """Split a line like ``sdssplitargs``: blanks separate, double quotes allow escapes
+    (``\\xHH``, ``\\n`` ...), single quotes allow ``\\'``; a closing quote must be followed by a
+    blank. Returns None on unbalanced quotes. The line ends at a NUL byte, as a C string."""
+    z = line.find(b"\0")
+    if z >= 0:
+        line = line[:z]
     args: list[bytes] = []
     n = len(line)
     i = 0
@@ -62,7 +79,6 @@ def split_args(line) -> list[bytes] | None:
                     i += 1
                     cur.append(_ESCAPES.get(line[i], line[i]))
                 elif c == 34:
-                    # closing quote must be followed by a space or nothing
                     if i + 1 < n and line[i + 1] not in _SPACE:
                         return None
                     i += 1
@@ -87,7 +103,7 @@ def split_args(line) -> list[bytes] | None:
                 if i >= n:
                     break
                 c = line[i]
-                if c in _SPACE:
+                if c in _END:
                     break
                 if c == 34:
                     inq = True
@@ -99,70 +115,278 @@ def split_args(line) -> list[bytes] | None:
         args.append(bytes(cur))
 
 
-def parse_requests(buf, pos: int, max_bulk: int, auth_required: bool = False):
-    """Parse as many complete requests as ``buf[pos:]`` holds.
+# How Redis names each protocol error in its log ("Protocol error (...) from client: ...").
+PROTO_LOG_REASON = {
+    errors.PROTO_BIG_INLINE: "too big inline request",
+    errors.PROTO_UNBALANCED: "unbalanced quotes in inline request",
+    errors.PROTO_BIG_MBULK: "too big mbulk count string",
+    errors.PROTO_INVALID_MULTIBULK: "invalid mbulk count",
+    errors.PROTO_UNAUTH_MULTIBULK: "unauth mbulk count",
+    errors.PROTO_BIG_BULK: "too big bulk count string",
+    errors.PROTO_INVALID_BULK: "invalid bulk length",
+    errors.PROTO_UNAUTH_BULK: "unauth bulk length",
+}
 
-    Returns ``(requests, new_pos, error)``. ``error`` is None or the protocol-error text to
-    send before closing the connection; requests before the error are still valid.
-    Empty requests (``*0``, ``*-1``, blank inline lines) are dropped as Redis drops them.
+class RequestParser:
+    """The reference parser: owns a client's query buffer while the fast path cannot.
+
+    ``feed(data)`` returns ``(requests, error)``: every request completed by the data (empty
+    ones such as ``*0`` or blank inline lines are dropped, as Redis drops them), and None or the
+    protocol-error text to reply before closing the connection; requests before the error are
+    still valid and run first. State survives between reads exactly as Redis keeps
+    ``multibulklen``/``bulklen``: an argument is parsed once, and ``len(parser)`` is what
+    Redis's ``querybuf`` would hold (the unparsed bytes), which is what
+    ``client-query-buffer-limit`` and CLIENT LIST's ``qbuf`` measure.
+
+    Lines are searched as Redis searches them with ``strchr``: a NUL byte before the line end
+    hides the line end (Redis then waits for more data, or reports a too big request).
     """
-    reqs: list[list[bytes]] = []
-    n = len(buf)
-    find = buf.find
-    while pos < n:
-        if buf[pos] == 42:  # '*' multibulk
-            nl = find(b"\r", pos)
-            if nl < 0:
-                if n - pos > PROTO_INLINE_MAX_SIZE:
-                    return reqs, pos, errors.PROTO_BIG_MBULK
-                break
-            if nl > n - 2:
-                break
-            count = string2ll(bytes(buf[pos + 1:nl]))
-            if count is None or count > INT_MAX or (count > 10 and auth_required):
-                return reqs, pos, errors.PROTO_INVALID_MULTIBULK
-            p = nl + 2
-            if count <= 0:
-                pos = p
-                continue
-            args = []
-            complete = True
-            for _ in range(count):
-                nl = find(b"\r", p)
-                if nl < 0:
-                    if n - p > PROTO_INLINE_MAX_SIZE:
-                        return reqs, pos, errors.PROTO_BIG_BULK
-                    complete = False
-                    break
-                if nl > n - 2:
-                    complete = False
-                    break
-                if buf[p] != 36:  # '$'
-                    return reqs, pos, errors.PROTO_EXPECTED_DOLLAR % chr(buf[p])
-                blen = string2ll(bytes(buf[p + 1:nl]))
-                if blen is None or blen < 0 or blen > max_bulk or (blen > 16384 and auth_required):
-                    return reqs, pos, errors.PROTO_INVALID_BULK
-                s = nl + 2
-                if n - s < blen + 2:
-                    complete = False
-                    break
-                args.append(bytes(buf[s:s + blen]))
-                p = s + blen + 2
-            if not complete:
-                break
-            reqs.append(args)
-            pos = p
-        else:  # inline
-            nl = find(b"\n", pos)
-            if nl < 0:
-                if n - pos > PROTO_INLINE_MAX_SIZE:
-                    return reqs, pos, errors.PROTO_BIG_INLINE
-                break
-            end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
-            args = split_args(bytes(buf[pos:end]))
+
+    __slots__ = ("buf", "args", "left", "bulklen")
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.args: list | None = None  # arguments of the multibulk request being read
+        self.left = 0                  # arguments still to read
+        self.bulklen = -1              # length of the argument being read, -1: header first
+
+    def __len__(self):
+        return len(self.buf)
+
+    def at_boundary(self) -> bool:
+        """True when no partial request is pending (the fast path may take over again)."""
+        return not self.buf and self.args is None
+
+    def feed(self, data, max_bulk: int, unauth: bool = False, one: bool = False):
+        """Parse what ``data`` completes; with ``one``, stop after the first request (an
+        unauthenticated client's limits change as soon as its AUTH has run)."""
+        buf = self.buf
+        buf += data
+        reqs: list = []
+        err = None
+        pos = 0
+        n = len(buf)
+        find = buf.find
+        while pos < n:
+            args = self.args
             if args is None:
-                return reqs, pos, errors.PROTO_UNBALANCED
-            pos = nl + 1
-            if args:
-                reqs.append(args)
-    return reqs, pos, None
+                if buf[pos] == 42:  # '*' multibulk
+                    nl = find(b"\r", pos)
+                    if nl >= 0 and find(b"\0", pos, nl) >= 0:
+                        nl = -1
+                    if nl < 0:
+                        if n - pos > PROTO_INLINE_MAX_SIZE:
+                            err = errors.PROTO_BIG_MBULK
+                        break
+                    if nl > n - 2:
+                        break
+                    count = string2ll(bytes(buf[pos + 1:nl]))
+                    if count is None or count > INT_MAX:
+                        err = errors.PROTO_INVALID_MULTIBULK
+                        break
+                    if count > UNAUTH_MAX_MULTIBULK and unauth:
+                        err = errors.PROTO_UNAUTH_MULTIBULK
+                        break
+                    pos = nl + 2
+                    if count <= 0:
+                        continue
+                    args = self.args = []
+                    self.left = count
+                    self.bulklen = -1
+                else:  # inline
+                    nl = find(b"\n", pos)
+                    if nl >= 0 and find(b"\0", pos, nl) >= 0:
+                        nl = -1
+                    if nl < 0:
+                        if n - pos > PROTO_INLINE_MAX_SIZE:
+                            err = errors.PROTO_BIG_INLINE
+                        break
+                    end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+                    line = split_args(bytes(buf[pos:end]))
+                    if line is None:
+                        err = errors.PROTO_UNBALANCED
+                        break
+                    pos = nl + 1
+                    if line:
+                        reqs.append(line)
+                        if one:
+                            break
+                    continue
+            # the arguments of a multibulk request
+            left = self.left
+            blen = self.bulklen
+            while left:
+                if blen < 0:
+                    nl = find(b"\r", pos)
+                    if nl >= 0 and find(b"\0", pos, nl) >= 0:
+                        nl = -1
+                    if nl < 0:
+                        if n - pos > PROTO_INLINE_MAX_SIZE:
+                            err = errors.PROTO_BIG_BULK
+                        break
+                    if nl > n - 2:
+                        break
+                    if buf[pos] != 36:  # '$'
+                        err = errors.PROTO_EXPECTED_DOLLAR % bytes(buf[pos:pos + 1]).decode(
+                            "utf-8", "surrogateescape")
+                        break
+                    blen = string2ll(bytes(buf[pos + 1:nl]))
+                    if blen is None or blen < 0 or blen > max_bulk:
+                        err = errors.PROTO_INVALID_BULK
+                        break
+                    if blen > UNAUTH_MAX_BULK and unauth:
+                        err = errors.PROTO_UNAUTH_BULK
+                        break
+                    pos = nl + 2
+                if n - pos < blen + 2:
+                    break
+                args.append(bytes(buf[pos:pos + blen]))
+                pos += blen + 2
+                blen = -1
+                left -= 1
+            self.left = left
+            self.bulklen = blen
+            if err is not None or left:
+                break
+            self.args = None
+            reqs.append(args)
+            if one:
+                break
+        if pos:
+            del buf[:pos]
+        return reqs, err
+
+
+# -- the fast path ---------------------------------------------------------------------------
+#
+# hiredis parses client requests far faster than Python can, but it is a *reply* parser: it
+# also accepts RESP3 types, nested aggregates, and it allocates the list for an aggregate as
+# soon as it reads the header (``*2147483647\r\n`` makes a 16 GB list whose deallocation
+# stalls the server for seconds, and nesting multiplies that). Two properties of its C reader
+# make it safe and exact for the fast path:
+#
+# * ``maxelements``: an aggregate header above it is a protocol error, so hiredis never
+#   allocates more than FAST_MAX_ELEMENTS slots (a larger request falls back to
+#   RequestParser; it cannot be complete within one read anyway);
+# * ``ridx``: -1 when no reply is in progress. ``has_data()`` alone cannot tell a read that
+#   ended at a request boundary from one that ended between two arguments of a request.
+#
+# hiredis-py does not expose them, so their addresses are found in the reader's C structure
+# and verified against values hiredis-py does expose (maxbuf, the privdata back pointer, the
+# notEnoughData object) before anything is written. If the layout does not match this
+# hiredis build, a slower pure-Python guard gives the same guarantees (_GuardedReader).
+
+FAST_MAX_ELEMENTS = 8192
+_PTR = ctypes.sizeof(ctypes.c_void_p)
+
+
+class _Probe:
+    """``.value`` is -1 when the reader is at a request boundary (the ridx interface).
+
+    Feeds an empty simple string: a reader at a boundary returns it at once; a reader inside
+    an aggregate takes it as an element (and is then discarded by the caller)."""
+
+    __slots__ = ("reader",)
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    @property
+    def value(self) -> int:
+        r = self.reader
+        r.feed(b"+\r\n")
+        return -1 if r.gets() == b"" else 0
+
+
+class _GuardedReader:
+    """hiredis.Reader behind a pre-scan refusing aggregate headers with more than four digits
+    (the portable, slower form of the maxelements limit)."""
+
+    __slots__ = ("reader", "bad")
+    _table = bytes(48 if 48 <= i <= 57 else (42 if i in b"*%~>|" else 120) for i in range(256))
+
+    def __init__(self):
+        self.reader = hiredis.Reader()
+        self.bad = False
+
+    def feed(self, data):
+        if b"*00000" in data.translate(self._table):
+            self.bad = True
+        self.reader.feed(data)
+
+    def gets(self):
+        if self.bad:
+            raise hiredis.ProtocolError("aggregate too large for the fast path")
+        return self.reader.gets()
+
+    def has_data(self):
+        return self.reader.has_data()
+
+
+def _locate():
+    """Offsets of (maxelements, ridx) in hiredis's redisReader, or None if unverifiable."""
+    try:
+        if _PTR != 8 or hasattr(sys, "getobjects"):   # 64-bit, non-debug CPython only
+            return None
+        marker = object()
+        r = hiredis.Reader(notEnoughData=marker)
+        size = sys.getsizeof(r)
+        words = (ctypes.c_uint64 * (size // 8)).from_address(id(r))
+        # PyObject_HEAD, then the redisReader pointer; notEnoughData is stored in the object.
+        if id(marker) not in list(words[3:]):
+            return None
+        base = words[2]
+        if not base or base % 8:
+            return None
+        # redisReader: int err; char errstr[128]; char *buf; size_t pos, len, maxbuf;
+        # long long maxelements; task **; int tasks; int ridx; void *reply; fn *; privdata
+        maxbuf_off, maxel_off, ridx_off, priv_off = 160, 168, 188, 208
+        st = (ctypes.c_uint64 * 27).from_address(base)
+        if st[priv_off // 8] != id(r) or st[maxbuf_off // 8] != r.getmaxbuf():
+            return None
+        if st[maxel_off // 8] != 2**32 - 1:
+            return None
+        r.setmaxbuf(12345)
+        if st[maxbuf_off // 8] != 12345:
+            return None
+        # the same layout in a plain reader, and ridx behaving as expected
+        r = hiredis.Reader()
+        base = ctypes.c_uint64.from_address(id(r) + 16).value
+        st = (ctypes.c_uint64 * 27).from_address(base)
+        if st[priv_off // 8] != id(r) or st[maxel_off // 8] != 2**32 - 1:
+            return None
+        ridx = ctypes.c_int.from_address(base + ridx_off)
+        if ridx.value != -1:
+            return None
+        r.feed(b"*2\r\n$1\r\na\r\n")
+        if r.gets() is not False or ridx.value == -1 or r.has_data():
+            return None
+        r.feed(b"$1\r\nb\r\n")
+        if r.gets() != [b"a", b"b"] or ridx.value != -1:
+            return None
+        st[maxel_off // 8] = 3
+        r.feed(b"*4\r\n")
+        try:
+            r.gets()
+            return None
+        except hiredis.ProtocolError:
+            pass
+        return maxel_off, ridx_off
+    except Exception:  # any surprise: use the portable guard
+        return None
+
+
+_OFFSETS = _locate()
+
+
+def new_fast_reader():
+    """A reader for the fast path and its boundary indicator: ``(reader, ridx)`` where
+    ``ridx.value == -1`` when the reader holds no partial request."""
+    if _OFFSETS is None:
+        r = _GuardedReader()
+        return r, _Probe(r)
+    r = hiredis.Reader()
+    base = ctypes.c_uint64.from_address(id(r) + 16).value
+    ctypes.c_longlong.from_address(base + _OFFSETS[0]).value = FAST_MAX_ELEMENTS
+    return r, ctypes.c_int.from_address(base + _OFFSETS[1])
+

@@ -183,7 +183,7 @@ def encode3(v, out) -> None:
 
 
 def _errbytes(msg) -> bytes:
-    b = msg.encode() if isinstance(msg, str) else bytes(msg)
+    b = msg.encode("utf-8", "surrogateescape") if isinstance(msg, str) else bytes(msg)
     # An error reply is a single line: Redis replaces CR/LF with spaces.
     if b"\r" in b or b"\n" in b:
         b = b.replace(b"\r", b" ").replace(b"\n", b" ")

@@ -69,6 +69,7 @@ class Stats:
         self.instantaneous_input_kbps = 0.0
         self.instantaneous_output_kbps = 0.0
         self.io_threaded_reads = self.io_threaded_writes = 0
+        self.total_reads_processed = self.total_writes_processed = 0
 
 
 class LatencyEvent:

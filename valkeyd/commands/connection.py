@@ -5,7 +5,7 @@ from .. import errors
 from ..errors import ErrorReply
 from ..resp import OK, PONG, Push, Simple
 from .registry import command
-from .util import get_db_index, get_int
+from .util import get_int
 
 
 @command("ping", -1, "fast sentinel", "connection")
@@ -30,7 +30,9 @@ def quit_(c, argv):
 
 @command("select", 2, "loading stale fast", "connection")
 def select(c, argv):
-    idx = get_db_index(argv[1])
+    idx = get_int(argv[1])   # getIntFromObjectOrReply: an int, then within C int range
+    if idx < -2147483648 or idx > 2147483647:
+        raise ErrorReply(errors.INT_OUT_OF_RANGE)
     if idx < 0 or idx >= len(c.server.dbs):
         raise ErrorReply(errors.DB_INDEX_OUT_OF_RANGE)
     c.db = c.server.dbs[idx]
@@ -92,7 +94,8 @@ def auth(c, argv):
 
 
 def validate_client_name(name: bytes) -> None:
-    if any(ch < 33 or ch > 126 for ch in name):
+    z = name.find(b"\0")   # Redis checks the name as a C string: up to a NUL byte
+    if any(ch < 33 or ch > 126 for ch in (name if z < 0 else name[:z])):
         raise ErrorReply("ERR Client names cannot contain spaces, newlines or special characters.")
 
 
@@ -118,7 +121,7 @@ def hello(c, argv):
             i += 2
         else:
             raise ErrorReply("ERR Syntax error in HELLO option '%s'" %
-                             argv[i].decode("utf-8", "replace"))
+                             argv[i].split(b"\0", 1)[0].decode("utf-8", "surrogateescape"))
     if user is not None:
         if not check_password(c.server, user, pw):
             auth_failed(c)

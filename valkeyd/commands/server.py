@@ -436,7 +436,7 @@ def sec_replication(srv) -> list:
     replicas = _g(srv, "replicas", ()) or ()
     if srv.is_replica():
         host, port = srv.replica_of[0], srv.replica_of[1]
-        off = _g(srv, "master_repl_offset")
+        off = _g(srv, "slave_repl_offset", 1)   # Redis prints 1 before any link exists
         lines = [
             "role:slave",
             "master_host:%s" % host,
@@ -1849,18 +1849,15 @@ def debug(c, argv):
 
 def debug_populate(c, argv):
     from ..protocol import string2ll
+    # getPositiveLongFromObjectOrReply: one message for non-integers and negatives alike.
     count = string2ll(argv[2])
-    if count is None:
-        raise ErrorReply(errors.NOT_INTEGER)
-    if count < 0:
+    if count is None or count < 0:
         raise ErrorReply(errors.NOT_POSITIVE)
     prefix = argv[3] if len(argv) >= 4 else b"key"
     size = 0
     if len(argv) == 5:
         size = string2ll(argv[4])
-        if size is None:
-            raise ErrorReply(errors.NOT_INTEGER)
-        if size < 0:
+        if size is None or size < 0:
             raise ErrorReply(errors.NOT_POSITIVE)
     db = c.db
     srv = c.server

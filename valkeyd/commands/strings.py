@@ -141,7 +141,12 @@ def _set_generic(c, name, argv, key, val, flags, expire, ok_reply, abort_reply):
 
 @command("get", 2, "readonly fast", "string", keys=(1, 1, 1))
 def get(c, argv):
-    return c.db.get_string(argv[1])
+    v = c.db.get_string(argv[1])
+    if v is None:
+        c.server.stats.keyspace_misses += 1   # INFO keyspace_hits/misses (lookupKeyRead)
+    else:
+        c.server.stats.keyspace_hits += 1
+    return v
 
 
 @command("set", -3, "write denyoom", "string", keys=(1, 1, 1))
@@ -233,10 +238,16 @@ def getex(c, argv):
 def mget(c, argv):
     get_ = c.db.get
     out = []
+    hits = 0
     for k in argv[1:]:
         v = get_(k)
         t = type(v)
+        if v is not None:
+            hits += 1
         out.append(v if t is bytes or t is bytearray else None)
+    stats = c.server.stats
+    stats.keyspace_hits += hits
+    stats.keyspace_misses += len(argv) - 1 - hits
     return out
 
 
