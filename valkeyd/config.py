@@ -18,6 +18,7 @@ import hashlib
 import os
 import tempfile
 
+from .sds import catrepr
 from .protocol import split_args, string2ll
 
 REDIS_VERSION = "7.2.4"
@@ -459,28 +460,8 @@ def format_memory(v: int) -> str:
 
 
 def sds_repr(s: str) -> str:
-    """``sdscatrepr``: a double-quoted string with C escapes."""
-    out = ['"']
-    for ch in s.encode("utf-8", "surrogateescape"):
-        c = chr(ch)
-        if c in '\\"':
-            out.append("\\" + c)
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\r":
-            out.append("\\r")
-        elif c == "\t":
-            out.append("\\t")
-        elif c == "\a":
-            out.append("\\a")
-        elif c == "\b":
-            out.append("\\b")
-        elif 32 <= ch < 127:
-            out.append(c)
-        else:
-            out.append("\\x%02x" % ch)
-    out.append('"')
-    return "".join(out)
+    """``sdscatrepr`` of a config value."""
+    return catrepr(s)
 
 
 def _decode(b) -> str:

@@ -16,6 +16,7 @@ import sys
 import time
 from itertools import islice
 
+from ..sds import catrepr
 from .. import __version__, errors
 from ..errors import ErrorReply
 from ..log import log
@@ -1164,41 +1165,6 @@ def latency_help(c, argv):
 
 
 # -- MONITOR ---------------------------------------------------------------------------------
-
-def _repr_table():
-    t = []
-    for i in range(256):
-        ch = chr(i)
-        if ch in "\\\"":
-            t.append("\\" + ch)
-        elif ch == "\n":
-            t.append("\\n")
-        elif ch == "\r":
-            t.append("\\r")
-        elif ch == "\t":
-            t.append("\\t")
-        elif ch == "\a":
-            t.append("\\a")
-        elif ch == "\b":
-            t.append("\\b")
-        elif 32 <= i < 127:
-            t.append(ch)
-        else:
-            t.append("\\x%02x" % i)
-    return tuple(t)
-
-
-_REPR = _repr_table()
-_PLAIN = frozenset(range(32, 127)) - {ord("\\"), ord('"')}
-
-
-def catrepr(b: bytes) -> str:
-    """sdscatrepr: a double-quoted, escaped representation of a binary string."""
-    if all(x in _PLAIN for x in b):
-        return '"' + b.decode("ascii") + '"'
-    r = _REPR
-    return '"' + "".join(r[x] for x in b) + '"'
-
 
 def monitor_line(client, argv) -> bytes:
     """One MONITOR feed line: ``+<sec>.<usec> [<db> <peer>] "arg" ...``."""
