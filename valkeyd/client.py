@@ -1,9 +1,10 @@
 """One connection: request parsing, the dispatcher (Redis's ``processCommand`` order) and
 ``call()`` (stats, slowlog, propagation of writes).
 
-Fast path: a chunk that holds only complete multibulk requests is parsed by hiredis.
-Everything else (inline commands, requests split across reads, malformed input) goes through
-:func:`valkeyd.protocol.parse_requests`, which applies Redis's exact rules and error texts.
+Fast path: a read that holds only complete canonical multibulk requests is parsed by hiredis
+(the rules that make that exact are in :mod:`valkeyd.protocol`). Everything else (inline
+commands, requests split across reads, malformed input, unauthenticated clients) goes through
+:class:`valkeyd.protocol.RequestParser`, which applies Redis's exact rules and error texts.
 Every reply produced from one read leaves in one ``transport.write``.
 """
 from __future__ import annotations
@@ -20,13 +21,15 @@ from engines.base import clock as _clock
 from .commands.registry import lookup
 from .errors import ErrorReply
 from .log import log
-from .protocol import PROTO_LOG_REASON, RequestParser, new_fast_reader as _new_reader
+from .protocol import PROTO_LOG_REASON, RequestParser, SCAN_TABLE as _SCAN_TABLE
 from .resp import encode2, encode3, error_bytes
+from .sds import catrepr
 
 _join = b"".join
 _perf = time.perf_counter
 _time_ns = time.time_ns
 _HiredisError = hiredis.ProtocolError
+_Reader = hiredis.Reader
 
 # Commands a client in a MULTI block runs at once instead of queueing.
 MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
@@ -41,7 +44,7 @@ class Client(asyncio.Protocol):
         self.server = server
         self.id = 0
         self.transport = None
-        self.reader, self.ridx = _new_reader()  # fast path; ridx.value == -1 at a boundary
+        self.reader = _Reader()           # the fast path (see valkeyd/protocol.py)
         self.pybuf: RequestParser | None = None   # set while the reference parser owns the input
         self.out: list = []
         self.encode = encode2
@@ -112,28 +115,33 @@ class Client(asyncio.Protocol):
         srv.stats.total_reads_processed += 1
         reqs = None
         if self.pybuf is None and data[:1] == b"*" and self.authenticated:
-            # Fast path: hiredis, accepted only when the read holds whole canonical requests
-            # (anything else is parsed again, from the start of the read, by RequestParser).
-            reader = self.reader
-            reader.feed(data)
-            gets = reader.gets
-            reqs = []
-            try:
-                while True:
-                    r = gets()
-                    if type(r) is not list:
-                        if r is False:
-                            break
-                        raise TypeError   # not an array: RESP3 aggregate, bulk, null ...
-                    if not _join(r):      # TypeError unless every element is a bulk string
-                        raise TypeError   # *0 or only empty arguments: the exact rules decide
-                    reqs.append(r)
-                if reader.has_data() or self.ridx.value != -1:
-                    reqs = None   # a request continues in the next read
-            except (_HiredisError, TypeError):
-                reqs = None
-            if reqs is None:
-                self.reader, self.ridx = _new_reader()
+            # Fast path: hiredis, for a read of whole canonical requests only (the rules are
+            # in valkeyd/protocol.py); anything else is parsed again by RequestParser.
+            t = data.translate(_SCAN_TABLE)
+            if b"nX" not in t and b"A00000" not in t:
+                reader = self.reader
+                reader.feed(data)
+                gets = reader.gets
+                reqs = []
+                crlf = 0
+                try:
+                    while True:
+                        r = gets()
+                        if type(r) is not list:
+                            if r is False:
+                                break
+                            raise TypeError   # not an array: RESP3 aggregate, bulk, null ...
+                        if not _join(r):      # TypeError unless every element is a bulk string
+                            raise TypeError   # *0 or only empty arguments: the exact rules decide
+                        crlf += 1 + 2 * len(r)
+                        reqs.append(r)
+                    if (reader.has_data() or crlf != data.count(b"\r\n")
+                            or data[-2:] != b"\r\n"):
+                        reqs = None           # a partial request, a non-bulk element ...
+                except (_HiredisError, TypeError):
+                    reqs = None
+                if reqs is None:
+                    self.reader = _Reader()
         if reqs is None:
             reqs = self._parse_slow(data)
         if reqs:
@@ -148,7 +156,7 @@ class Client(asyncio.Protocol):
         if len(parser.buf) + len(data) > srv.client_query_buffer_limit:
             parser.buf += data
             log.warning(f"Closing client that reached max query buffer length: "
-                        f"{self.describe()} (qbuf initial bytes: {_repr64(parser.buf)})")
+                        f"{self.describe()} (qbuf initial bytes: {catrepr(bytes(parser.buf[:64]))})")
             self.pybuf = None
             self.close()
             return None
@@ -337,24 +345,6 @@ class Client(asyncio.Protocol):
     # -- introspection --------------------------------------------------------------------------
     def describe(self) -> str:
         return self.server.client_info(self)
-
-
-def _repr64(b) -> str:
-    """The first 64 bytes of the query buffer as Redis's sdscatrepr prints them."""
-    out = []
-    for ch in bytes(b[:64]):
-        if ch in (34, 92):
-            out.append("\\" + chr(ch))
-        elif ch in _REPR_ESC:
-            out.append(_REPR_ESC[ch])
-        elif 32 <= ch < 127:
-            out.append(chr(ch))
-        else:
-            out.append("\\x%02x" % ch)
-    return '"' + "".join(out) + '"'
-
-
-_REPR_ESC = {10: "\\n", 13: "\\r", 9: "\\t", 7: "\\a", 8: "\\b"}
 
 
 def _cstr(b: bytes, limit: int = 128) -> bytes:

@@ -3,7 +3,7 @@
 Two parsers cooperate in :mod:`valkeyd.client`:
 
 * ``hiredis.Reader`` is the fast path for reads that hold only complete, well-formed multibulk
-  requests. :func:`new_fast_reader` makes it safe to feed untrusted bytes to (see there);
+  requests (the rules that make this exact are at the end of this module);
 * :class:`RequestParser` is the reference parser, a resumable port of the rules of Redis's
   ``processInlineBuffer`` / ``processMultibulkBuffer``: inline commands, requests split across
   reads (limits are enforced as soon as a header arrives, parsed arguments are not parsed
@@ -11,10 +11,7 @@ Two parsers cooperate in :mod:`valkeyd.client`:
 """
 from __future__ import annotations
 
-import ctypes
-import sys
 
-import hiredis
 
 from . import errors
 
@@ -240,7 +237,11 @@ class RequestParser:
                     pos = nl + 2
                 if n - pos < blen + 2:
                     break
-                args.append(bytes(buf[pos:pos + blen]))
+                if blen < 65536:
+                    args.append(bytes(buf[pos:pos + blen]))
+                else:   # one copy of a big argument, not two
+                    with memoryview(buf) as m:
+                        args.append(bytes(m[pos:pos + blen]))
                 pos += blen + 2
                 blen = -1
                 left -= 1
@@ -259,134 +260,29 @@ class RequestParser:
 
 # -- the fast path ---------------------------------------------------------------------------
 #
-# hiredis parses client requests far faster than Python can, but it is a *reply* parser: it
-# also accepts RESP3 types, nested aggregates, and it allocates the list for an aggregate as
-# soon as it reads the header (``*2147483647\r\n`` makes a 16 GB list whose deallocation
-# stalls the server for seconds, and nesting multiplies that). Two properties of its C reader
-# make it safe and exact for the fast path:
+# hiredis parses requests far faster than Python can, but it is a *reply* parser: it accepts
+# RESP3 types and nested aggregates, and it allocates an aggregate's list as soon as it reads
+# the header (``*2147483647\r\n`` would make a 16 GB list). So a read takes the fast path
+# only when
 #
-# * ``maxelements``: an aggregate header above it is a protocol error, so hiredis never
-#   allocates more than FAST_MAX_ELEMENTS slots (a larger request falls back to
-#   RequestParser; it cannot be complete within one read anyway);
-# * ``ridx``: -1 when no reply is in progress. ``has_data()`` alone cannot tell a read that
-#   ended at a request boundary from one that ended between two arguments of a request.
+# 1. a pre-scan (``data.translate(SCAN_TABLE)`` and two searches) finds no aggregate header with a
+#    count of five digits or more, and no line starting with a RESP3-only aggregate or
+#    verbatim type byte (``~ % > | =``); and
+# 2. after hiredis parsed it, the read ends with CRLF (hiredis cannot have consumed a partial
+#    line), holds no unparsed bytes, and has exactly the CRLFs of the requests hiredis
+#    returned: a canonical request of n bulk arguments has 1 + 2n of them.
+#    Any other count means a request continues in the next read (even one that ended right
+#    after a complete argument, which ``has_data()`` cannot see), an element that was not a
+#    bulk string (``+``, ``(`` ...), or a CRLF inside an argument.
 #
-# hiredis-py does not expose them, so their addresses are found in the reader's C structure
-# and verified against values hiredis-py does expose (maxbuf, the privdata back pointer, the
-# notEnoughData object) before anything is written. If the layout does not match this
-# hiredis build, a slower pure-Python guard gives the same guarantees (_GuardedReader).
+# Everything else, including false alarms (an argument that starts with ``%``, or contains a
+# CRLF), is parsed from the start of the read by RequestParser, which is exact.
 
-FAST_MAX_ELEMENTS = 8192
-_PTR = ctypes.sizeof(ctypes.c_void_p)
-
-
-class _Probe:
-    """``.value`` is -1 when the reader is at a request boundary (the ridx interface).
-
-    Feeds an empty simple string: a reader at a boundary returns it at once; a reader inside
-    an aggregate takes it as an element (and is then discarded by the caller)."""
-
-    __slots__ = ("reader",)
-
-    def __init__(self, reader):
-        self.reader = reader
-
-    @property
-    def value(self) -> int:
-        r = self.reader
-        r.feed(b"+\r\n")
-        return -1 if r.gets() == b"" else 0
-
-
-class _GuardedReader:
-    """hiredis.Reader behind a pre-scan refusing aggregate headers with more than four digits
-    (the portable, slower form of the maxelements limit)."""
-
-    __slots__ = ("reader", "bad")
-    _table = bytes(48 if 48 <= i <= 57 else (42 if i in b"*%~>|" else 120) for i in range(256))
-
-    def __init__(self):
-        self.reader = hiredis.Reader()
-        self.bad = False
-
-    def feed(self, data):
-        if b"*00000" in data.translate(self._table):
-            self.bad = True
-        self.reader.feed(data)
-
-    def gets(self):
-        if self.bad:
-            raise hiredis.ProtocolError("aggregate too large for the fast path")
-        return self.reader.gets()
-
-    def has_data(self):
-        return self.reader.has_data()
-
-
-def _locate():
-    """Offsets of (maxelements, ridx) in hiredis's redisReader, or None if unverifiable."""
-    try:
-        if _PTR != 8 or hasattr(sys, "getobjects"):   # 64-bit, non-debug CPython only
-            return None
-        marker = object()
-        r = hiredis.Reader(notEnoughData=marker)
-        size = sys.getsizeof(r)
-        words = (ctypes.c_uint64 * (size // 8)).from_address(id(r))
-        # PyObject_HEAD, then the redisReader pointer; notEnoughData is stored in the object.
-        if id(marker) not in list(words[3:]):
-            return None
-        base = words[2]
-        if not base or base % 8:
-            return None
-        # redisReader: int err; char errstr[128]; char *buf; size_t pos, len, maxbuf;
-        # long long maxelements; task **; int tasks; int ridx; void *reply; fn *; privdata
-        maxbuf_off, maxel_off, ridx_off, priv_off = 160, 168, 188, 208
-        st = (ctypes.c_uint64 * 27).from_address(base)
-        if st[priv_off // 8] != id(r) or st[maxbuf_off // 8] != r.getmaxbuf():
-            return None
-        if st[maxel_off // 8] != 2**32 - 1:
-            return None
-        r.setmaxbuf(12345)
-        if st[maxbuf_off // 8] != 12345:
-            return None
-        # the same layout in a plain reader, and ridx behaving as expected
-        r = hiredis.Reader()
-        base = ctypes.c_uint64.from_address(id(r) + 16).value
-        st = (ctypes.c_uint64 * 27).from_address(base)
-        if st[priv_off // 8] != id(r) or st[maxel_off // 8] != 2**32 - 1:
-            return None
-        ridx = ctypes.c_int.from_address(base + ridx_off)
-        if ridx.value != -1:
-            return None
-        r.feed(b"*2\r\n$1\r\na\r\n")
-        if r.gets() is not False or ridx.value == -1 or r.has_data():
-            return None
-        r.feed(b"$1\r\nb\r\n")
-        if r.gets() != [b"a", b"b"] or ridx.value != -1:
-            return None
-        st[maxel_off // 8] = 3
-        r.feed(b"*4\r\n")
-        try:
-            r.gets()
-            return None
-        except hiredis.ProtocolError:
-            pass
-        return maxel_off, ridx_off
-    except Exception:  # any surprise: use the portable guard
-        return None
-
-
-_OFFSETS = _locate()
-
-
-def new_fast_reader():
-    """A reader for the fast path and its boundary indicator: ``(reader, ridx)`` where
-    ``ridx.value == -1`` when the reader holds no partial request."""
-    if _OFFSETS is None:
-        r = _GuardedReader()
-        return r, _Probe(r)
-    r = hiredis.Reader()
-    base = ctypes.c_uint64.from_address(id(r) + 16).value
-    ctypes.c_longlong.from_address(base + _OFFSETS[0]).value = FAST_MAX_ELEMENTS
-    return r, ctypes.c_int.from_address(base + _OFFSETS[1])
+SCAN_TABLE = bytes(
+    110 if i == 10 else          # '\n' -> 'n'
+    65 if i == 42 else           # '*'  -> 'A'
+    88 if i in b"~%>|=" else     # RESP3-only aggregate/verbatim types -> 'X'
+    48 if 48 <= i <= 57 else     # digits -> '0'
+    46                           # everything else -> '.'
+    for i in range(256))
 

@@ -219,10 +219,14 @@ class Server:
         return True
 
     def security_warning(self, client: Client):
-        log.warning("Possible SECURITY ATTACK detected. It looks like somebody is sending POST "
-                    "or Host: commands to Redis. This is likely due to an attacker attempting "
-                    "to use Cross Protocol Scripting to compromise your Redis instance. "
-                    "Connection aborted.")
+        now = time.time()
+        if abs(now - getattr(self, "_security_logged", 0.0)) > 60:   # at most once a minute
+            self._security_logged = now
+            origin = "" if client.unix else f" from {client.addr}"
+            log.warning("Possible SECURITY ATTACK detected. It looks like somebody is sending "
+                        "POST or Host: commands to Redis. This is likely due to an attacker "
+                        "attempting to use Cross Protocol Scripting to compromise your Redis "
+                        f"instance. Connection{origin} aborted.")
         client.close()
 
     def client_info(self, c: Client) -> str:
