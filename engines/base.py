@@ -39,16 +39,48 @@ from typing import Any, Callable, Iterator, Optional, Protocol, runtime_checkabl
 
 
 class Clock:
-    """Milliseconds since the epoch; ``frozen`` pins the value while a command runs."""
+    """Milliseconds since the epoch, as commands see them.
 
-    __slots__ = ("frozen",)
+    * ``frozen`` pins the time (EXEC and scripts hold one time for all their commands; tests
+      use it to move time by hand).
+    * Otherwise the first ``ms()`` of a command reads the system clock and the rest of the
+      command sees that same value (Redis's ``commandTimeSnapshot``): the dispatcher sets
+      ``snap = None`` before each command, and the cron before its own work.
+    * ``lru`` is the access clock in seconds (OBJECT IDLETIME), refreshed by the cron and
+      whenever ``frozen`` is set, so a lookup records its access with one attribute read.
+    """
+
+    __slots__ = ("_frozen", "snap", "lru")
 
     def __init__(self):
-        self.frozen: Optional[int] = None
+        self._frozen: Optional[int] = None
+        self.snap: Optional[int] = None
+        self.lru = int(time.time())
+
+    @property
+    def frozen(self) -> Optional[int]:
+        return self._frozen
+
+    @frozen.setter
+    def frozen(self, ms: Optional[int]) -> None:
+        self._frozen = ms
+        self.snap = None
+        self.lru = (ms if ms is not None else time.time_ns() // 1_000_000) // 1000
 
     def ms(self) -> int:
-        f = self.frozen
-        return f if f is not None else time.time_ns() // 1_000_000
+        f = self._frozen
+        if f is not None:
+            return f
+        s = self.snap
+        if s is None:
+            s = self.snap = time.time_ns() // 1_000_000
+        return s
+
+    def tick(self) -> None:
+        """Called by the cron: a fresh snapshot and access clock."""
+        self.snap = None
+        if self._frozen is None:
+            self.lru = time.time_ns() // 1_000_000_000
 
 
 clock = Clock()
@@ -176,6 +208,11 @@ class Engine(Protocol):
 
     name: str
     on_expired: Optional[Callable[[int, bytes], None]]
+    #: True while a CLIENT NO-TOUCH client's command runs: lookups must not update the access
+    #: time (LRU) or frequency (LFU) of the keys they find.
+    no_touch: bool
+    #: (lfu-log-factor, lfu-decay-time) while maxmemory-policy is an LFU policy, else None.
+    lfu: Optional[tuple[int, int]]
     replica_mode: bool      # expired keys read as missing but are not deleted
     lfu: Optional[tuple[int, int]]  # (lfu-log-factor, lfu-decay-time) under an LFU policy
 

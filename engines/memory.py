@@ -23,8 +23,8 @@ WRONGTYPE = ErrorReply(errors.WRONGTYPE)
 
 
 def lru_clock() -> int:
-    """Seconds resolution access clock (OBJECT IDLETIME)."""
-    return clock.ms() // 1000
+    """Seconds resolution access clock (OBJECT IDLETIME): see ``Clock.lru``."""
+    return clock.lru
 
 
 # -- LFU (maxmemory-policy *-lfu): the same 24-bit word Redis keeps in robj.lru -------------------
@@ -99,9 +99,12 @@ class MemoryKeyspace:
         self.atime.pop(key, None)
 
     def _touch(self, key):
+        """Record an access (the lookups' slow path: LFU, or a CLIENT NO-TOUCH command)."""
+        if self.engine.no_touch:
+            return
         lfu = self.engine.lfu
         if lfu is None:
-            self.atime[key] = lru_clock()
+            self.atime[key] = clock.lru
         else:
             self.atime[key] = lfu_touch(self.atime.get(key), lfu[0], lfu[1])
 
@@ -112,8 +115,8 @@ class MemoryKeyspace:
             return None
         if key in self.expires and self._expired(key):
             return None
-        if self.engine.lfu is None:
-            self.atime[key] = lru_clock()
+        if self.engine.lru_touch:
+            self.atime[key] = clock.lru
         else:
             self._touch(key)
         return v
@@ -134,8 +137,8 @@ class MemoryKeyspace:
             return None
         if type(v) is not bytes and type(v) is not bytearray:
             raise WRONGTYPE
-        if self.engine.lfu is None:
-            self.atime[key] = lru_clock()
+        if self.engine.lru_touch:
+            self.atime[key] = clock.lru
         else:
             self._touch(key)
         return v
@@ -149,8 +152,8 @@ class MemoryKeyspace:
             return None
         if type(v) is not cls:
             raise WRONGTYPE
-        if self.engine.lfu is None:
-            self.atime[key] = lru_clock()
+        if self.engine.lru_touch:
+            self.atime[key] = clock.lru
         else:
             self._touch(key)
         return v
@@ -162,13 +165,13 @@ class MemoryKeyspace:
             self._scan.added(key)
             data[key] = value
             if self.engine.lfu is None:
-                self.atime[key] = lru_clock()
+                self.atime[key] = clock.lru
             else:
                 self.atime[key] = (lfu_minutes() << 8) | LFU_INIT_VAL
         else:
             data[key] = value
             if self.engine.lfu is None:  # an overwrite keeps the LFU counter, as Redis does
-                self.atime[key] = lru_clock()
+                self.atime[key] = clock.lru
         if not keep_ttl and self.expires:
             self.expires.pop(key, None)
 
@@ -387,7 +390,29 @@ class MemoryEngine:
         self._dbs = [MemoryKeyspace(self, i) for i in range(databases)]
         self.on_expired = None
         self.replica_mode = False
-        self.lfu = None  # (lfu-log-factor, lfu-decay-time) while maxmemory-policy is *-lfu
+        self._lfu = None
+        self._no_touch = False
+        self.lru_touch = True  # lookups record accesses with one store (no LFU, no NO-TOUCH)
+
+    @property
+    def lfu(self):
+        """(lfu-log-factor, lfu-decay-time) while maxmemory-policy is *-lfu, else None."""
+        return self._lfu
+
+    @lfu.setter
+    def lfu(self, value):
+        self._lfu = value
+        self.lru_touch = value is None and not self._no_touch
+
+    @property
+    def no_touch(self) -> bool:
+        """True while a CLIENT NO-TOUCH client's command runs: lookups leave access times."""
+        return self._no_touch
+
+    @no_touch.setter
+    def no_touch(self, value: bool) -> None:
+        self._no_touch = value
+        self.lru_touch = self._lfu is None and not value
 
     @property
     def databases(self) -> int:

@@ -822,3 +822,11 @@ def test_redis_py_info_parses_in_both_protocols(rr):
     rr.ping()
     assert rr.info("commandstats")["cmdstat_ping"]["calls"] >= 1
     assert rr.info("keyspace")["db0"]["keys"] == 1
+
+
+def test_memory_malloc_stats_reports_no_allocator_stats(server):
+    # Redis built without jemalloc replies with this text; valkeyd has no allocator stats.
+    c = server.client()
+    assert c.execute_command("MEMORY", "MALLOC-STATS") == \
+        b"Stats not supported for the current allocator"
+    c.close()

@@ -18,7 +18,7 @@ import hiredis
 from . import errors
 from engines.base import clock as _clock
 
-from .commands.registry import lookup
+from .commands.registry import TABLE, lookup
 from .errors import ErrorReply
 from .log import log
 from .protocol import PROTO_LOG_REASON, RequestParser, SCAN_TABLE as _SCAN_TABLE
@@ -26,8 +26,8 @@ from .resp import encode2, encode3, error_bytes
 from .sds import catrepr
 
 _join = b"".join
+_table_get = TABLE.get
 _perf = time.perf_counter
-_time_ns = time.time_ns
 _HiredisError = hiredis.ProtocolError
 _Reader = hiredis.Reader
 
@@ -205,16 +205,22 @@ class Client(asyncio.Protocol):
                 return
 
     def execute(self, argv) -> None:
-        """Run one request through Redis's checks, in ``processCommand`` order."""
+        """Run one request through Redis's checks, in ``processCommand`` order, then call it.
+
+        This is the hottest code of the server: the common case (a known command, right
+        arity, an authenticated client outside MULTI/pub-sub/monitor/pause/loading) costs one
+        dict lookup, one arity test and one combined test of the rare states."""
         srv = self.server
         name = argv[0]
-        cmd = lookup(name)
+        cmd = _table_get(name)
         if cmd is None:
-            self.last_cmd = None
-            if name.lower() in (b"host:", b"post"):
-                return srv.security_warning(self)
-            return self.reject(None, errors.UNKNOWN_COMMAND % (
-                _trunc(name), _args_preview(argv)))
+            cmd = lookup(name)
+            if cmd is None:
+                self.last_cmd = None
+                if name.lower() in (b"host:", b"post"):
+                    return srv.security_warning(self)
+                return self.reject(None, errors.UNKNOWN_COMMAND % (
+                    _trunc(name), _args_preview(argv)))
         if cmd.subcommands is not None and (len(argv) > 1 or cmd.handler is None):
             if len(argv) < 2:
                 return self.reject(cmd, errors.WRONG_ARITY % cmd.name)
@@ -227,68 +233,39 @@ class Client(asyncio.Protocol):
                         _trunc(argv[1]), cmd.name.upper()))
             cmd = sub
         self.last_cmd = cmd
-        if not cmd.arity_ok(len(argv)):
+        a = cmd.arity
+        if (len(argv) != a) if a > 0 else (len(argv) < -a):
             return self.reject(cmd, errors.WRONG_ARITY % cmd.fullname)
         if cmd.protected and not srv.protected_allowed(self, cmd):
             return self.reject(cmd, errors.DEBUG_DISABLED % (
                 cmd.name.upper(), f"enable-{cmd.name}-command"))
-        if not self.authenticated and not cmd.noauth:
-            return self.reject(cmd, errors.NOAUTH)
-        if self.multi is not None and cmd.nomulti:
-            return self.reject(cmd, errors.NOT_IN_MULTI)
-        if self.subscriptions and self.resp == 2 and cmd.name.encode() not in PUBSUB_ALLOWED:
-            return self.reject(cmd, errors.PUBSUB_CONTEXT % cmd.fullname)
-        if srv.loading and not cmd.loading:
-            return self.reject(cmd, errors.LOADING)
-        if self.monitor and (cmd.write or cmd.readonly or cmd.may_replicate):
-            return self.reject(cmd, errors.REPLICA_KEYSPACE)
-        if srv.client_pause_end and srv.pause_check(self, cmd, argv):
-            return                     # CLIENT PAUSE: postponed (commands/client_cmds.py)
-        if self.multi is not None and cmd.name.encode() not in MULTI_IMMEDIATE:
-            return srv.queue_multi(self, cmd, argv)
-        self.call(cmd, argv)
-
-    def call(self, cmd, argv) -> None:
-        srv = self.server
-        dirty = srv.dirty
-        t0 = _perf()
-        clk = _clock
-        outer = clk.frozen   # commandTimeSnapshot: one "now" per command (kept by EXEC/scripts)
-        if outer is None:
-            clk.frozen = _time_ns() // 1000000
-        try:
-            reply = cmd.handler(self, argv)
-        except ErrorReply as e:
-            reply = e
-        except Exception as e:  # a bug must never take the server or the connection down
-            log.warning(f"Error running '{cmd.fullname}': {e!r}\n{traceback.format_exc()}")
-            reply = ErrorReply(f"ERR internal error while running '{cmd.fullname}': {e}")
-        finally:
-            if outer is None:
-                clk.frozen = None
-        dt = _perf() - t0
-        us = int(dt * 1e6)
-        cmd.calls += 1
-        cmd.usec += us
-        if srv.latency_tracking:
-            cmd.hist[us] += 1
-        self.cmds += 1
-        if us >= srv.slow_us:   # slowlog and/or latency monitor thresholds
-            srv.slow_command(self, cmd, argv, us)
-        if srv.dirty != dirty and (cmd.write or cmd.may_replicate):
-            pa = self.prop_argv
-            if pa is None:
-                srv.propagate(self.db.id, argv)
-            else:
-                self.prop_argv = None
-                if pa:
-                    srv.propagate(self.db.id, pa)
-        elif self.prop_argv is not None:
-            self.prop_argv = None
-        if type(reply) is ErrorReply:
-            cmd.failed_calls += 1
-            srv.stats.total_error_replies += 1
-            srv.count_error(reply.code)
+        no_touch = False
+        if (not self.authenticated or self.multi is not None or self.subscriptions
+                or self.monitor or self.no_touch or srv.loading or srv.client_pause_end):
+            if not self.authenticated and not cmd.noauth:
+                return self.reject(cmd, errors.NOAUTH)
+            if self.multi is not None and cmd.nomulti:
+                return self.reject(cmd, errors.NOT_IN_MULTI)
+            if self.subscriptions and self.resp == 2 and cmd.name.encode() not in PUBSUB_ALLOWED:
+                return self.reject(cmd, errors.PUBSUB_CONTEXT % cmd.fullname)
+            if srv.loading and not cmd.loading:
+                return self.reject(cmd, errors.LOADING)
+            if self.monitor and (cmd.write or cmd.readonly or cmd.may_replicate):
+                return self.reject(cmd, errors.REPLICA_KEYSPACE)
+            if srv.client_pause_end and srv.pause_check(self, cmd, argv):
+                return                     # CLIENT PAUSE: postponed (commands/client_cmds.py)
+            if self.multi is not None and cmd.name.encode() not in MULTI_IMMEDIATE:
+                return srv.queue_multi(self, cmd, argv)
+            no_touch = self.no_touch and cmd.name != "touch"
+        if no_touch:   # CLIENT NO-TOUCH: lookups leave the keys' access times alone
+            engine = srv.engine
+            engine.no_touch = True
+            try:
+                reply = self.call(cmd, argv)
+            finally:
+                engine.no_touch = False
+        else:
+            reply = self.call(cmd, argv)
         if self.reply_mode:
             if self.reply_mode == 2:
                 self.reply_mode = 0
@@ -298,6 +275,42 @@ class Client(asyncio.Protocol):
             self.encode(reply, self.out)
         if srv.monitors and not cmd.skip_monitor and not cmd.admin:
             srv.feed_monitors(self, argv)   # after the command, as Redis 7 (db after SELECT)
+
+    def call(self, cmd, argv):
+        """Run a command that passed the checks (also used by EXEC and scripts): stats,
+        slowlog, latency, propagation. Returns the reply value."""
+        srv = self.server
+        dirty = srv.dirty
+        _clock.snap = None   # commandTimeSnapshot: the first clock.ms() of the command sets it
+        t0 = _perf()
+        try:
+            reply = cmd.handler(self, argv)
+        except ErrorReply as e:
+            reply = e
+        except Exception as e:  # a bug must never take the server or the connection down
+            log.warning(f"Error running '{cmd.fullname}': {e!r}\n{traceback.format_exc()}")
+            reply = ErrorReply(f"ERR internal error while running '{cmd.fullname}': {e}")
+        us = int((_perf() - t0) * 1e6)
+        cmd.calls += 1
+        cmd.usec += us
+        if srv.latency_tracking:
+            cmd.hist[us] += 1
+        self.cmds += 1
+        if us >= srv.slow_us:   # slowlog and/or latency monitor thresholds
+            srv.slow_command(self, cmd, argv, us)
+        if srv.dirty != dirty or self.prop_argv is not None:
+            pa = self.prop_argv
+            self.prop_argv = None
+            if srv.dirty != dirty and (cmd.write or cmd.may_replicate):
+                if pa is None:
+                    srv.propagate(self.db.id, argv)
+                elif pa:
+                    srv.propagate(self.db.id, pa)
+        if type(reply) is ErrorReply:
+            cmd.failed_calls += 1
+            srv.stats.total_error_replies += 1
+            srv.count_error(reply.code)
+        return reply
 
     def reject(self, cmd, msg: str) -> None:
         """A command refused before running (unknown, arity, auth ...)."""

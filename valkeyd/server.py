@@ -7,13 +7,13 @@ import errno
 import os
 import signal
 import socket
-import sys
 import time
 from collections import deque
 
 from engines import create_engine
+from engines.base import clock
 
-from . import __version__, errors
+from . import errors
 from .client import Client
 from .config import Config
 from .log import log
@@ -346,6 +346,7 @@ class Server:
 
     def cron_tick(self):
         self.unixtime = now = time.time()
+        clock.tick()
         self.cron_loops += 1
         if self.active_expire_enabled and not self.is_replica():
             self.active_expire_cycle()

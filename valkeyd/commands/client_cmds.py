@@ -18,7 +18,7 @@ from .. import errors
 from ..errors import ErrorReply
 from ..protocol import string2ll
 from ..resp import OK, Simple, Verbatim
-from .command_cmd import OSet, _raw, keys_and_flags
+from .command_cmd import OSet, _raw
 from .connection import validate_client_name
 from .registry import command, container
 
@@ -300,46 +300,9 @@ def client_no_evict(c, argv):
 
 @command("client|no-touch", 3, "noscript loading stale", "connection")
 def client_no_touch(c, argv):
-    on = _on_off(argv[2])
-    c.no_touch = on
-    set_no_touch_call(c, on)
+    # The dispatcher runs this client's commands (but TOUCH) with the engine's no_touch set.
+    c.no_touch = _on_off(argv[2])
     return OK
-
-
-def set_no_touch_call(c, on: bool) -> None:
-    """A NO-TOUCH client's read commands leave the access time (LRU/LFU) of their keys alone,
-    except TOUCH (Redis's lookupKey). The engine is not involved: the access times of the
-    command's keys (from its key specs) are put back after it ran. Write commands are not
-    restored (they usually create a new value, which Redis also stamps fresh). Other clients
-    pay nothing: the override is per instance."""
-    if on:
-        if "call" not in c.__dict__:
-            c.call = _no_touch_call(c, type(c).call)
-    elif "call" in c.__dict__:
-        del c.call
-
-
-def _no_touch_call(c, cls_call):
-    def call(cmd, argv):
-        if not c.no_touch or cmd.write or cmd.name == "touch":
-            return cls_call(c, cmd, argv)
-        db = c.db
-        at = getattr(db, "atime", None)
-        saved = None
-        if at is not None:
-            try:
-                saved = [(argv[p], at.get(argv[p])) for p, _ in keys_and_flags(cmd, argv) or ()]
-            except Exception:  # never let the bookkeeping break the command
-                saved = None
-        cls_call(c, cmd, argv)
-        if saved:
-            at = db.atime
-            data = getattr(db, "data", at)
-            for k, v in saved:
-                if v is not None and k in data:
-                    at[k] = v
-
-    return call
 
 
 @command("client|pause", -3, "admin noscript loading stale sentinel", "connection")

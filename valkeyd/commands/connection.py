@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import errors
 from ..errors import ErrorReply
-from ..resp import OK, PONG, Push, Simple
+from ..resp import OK, PONG, Simple
 from .registry import command
 from .util import get_int
 

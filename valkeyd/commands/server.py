@@ -22,7 +22,7 @@ from ..errors import ErrorReply
 from ..log import log
 from ..resp import OK, Raw, Simple, Verbatim, Push, encode
 from .registry import all_commands, command, container, lookup, unique_subcommands
-from .util import get_float, get_int
+from .util import get_int
 
 REDIS_VERSION = "7.2.4"
 
