@@ -61,3 +61,18 @@ def refc(ref):
     c.flushall()
     yield c
     c.close()
+
+
+@pytest.fixture(scope="module")
+def authpair():
+    """valkeyd and valkey-server, both with requirepass "sekret"."""
+    if valkey_server_path() is None:
+        if IN_CI:
+            pytest.fail("valkey-server is required in CI; .ci/run must install it")
+        pytest.skip("valkey-server not installed (run .ci/install-system-deps)")
+    a = start_valkeyd("--requirepass", "sekret", "--save", "")
+    b = start_valkey("--requirepass", "sekret")
+    yield a, b
+    a.stop()
+    b.stop()
+

@@ -134,3 +134,19 @@ def start_valkey(*args: str, workdir=None) -> ServerProcess:
     argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
             "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"] + list(args)
     return ServerProcess(argv, port, workdir, Path(workdir) / "valkey.log")
+
+
+def reply_or_error(client, *args):
+    """A command's reply, or its error text prefixed with "ERR!" (to compare two servers)."""
+    try:
+        return client.execute_command(*args)
+    except redis.ResponseError as e:
+        return "ERR!" + str(e)
+
+
+def same_reply(ours, ref, *args):
+    """Run one command on valkeyd and on the reference server; the replies must be equal."""
+    a, b = reply_or_error(ours, *args), reply_or_error(ref, *args)
+    assert a == b, (args, a, b)
+    return a
+

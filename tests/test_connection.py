@@ -12,7 +12,6 @@ import re
 import pytest
 import redis
 
-from harness import start_valkey, start_valkeyd
 from test_protocol import compare_cases, mb, talk
 
 HELLO3 = mb("HELLO", "3")
@@ -130,15 +129,6 @@ def test_ping_in_both_protocols(rr):
     assert conn.read_response() == b"hello"
     rr.connection_pool.release(conn)
     assert rr.echo(b"\x00bin\xff") == b"\x00bin\xff"
-
-
-@pytest.fixture(scope="module")
-def authpair():
-    a = start_valkeyd("--requirepass", "sekret", "--save", "")
-    b = start_valkey("--requirepass", "sekret")
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 def test_auth_with_requirepass(authpair):

@@ -3,7 +3,6 @@ reply matters), lazy and active expiry, and, in-process, what expiry propagates 
 (there is no AOF or replica yet to observe the propagation stream from outside)."""
 from __future__ import annotations
 
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -11,21 +10,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from harness import reply_or_error, same_reply
+
 ROOT = Path(__file__).resolve().parent.parent
 FAR = 4102444800123  # 2100-01-01 in ms (+123)
 
 
-def run(cl, *args):
-    try:
-        return cl.execute_command(*args)
-    except redis.ResponseError as e:
-        return "ERR!" + str(e)
-
-
-def same(r, refc, *args):
-    ours, theirs = run(r, *args), run(refc, *args)
-    assert ours == theirs, (args, ours, theirs)
-    return ours
+run, same = reply_or_error, same_reply
 
 
 # -- argument errors -------------------------------------------------------------------------------

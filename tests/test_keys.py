@@ -8,19 +8,10 @@ import time
 import pytest
 import redis
 
-
-def run(cl, *args):
-    """A reply, or the error text (without the leading '-') as a string."""
-    try:
-        return cl.execute_command(*args)
-    except redis.ResponseError as e:
-        return "ERR!" + str(e)
+from harness import reply_or_error, same_reply
 
 
-def same(r, refc, *args):
-    ours, theirs = run(r, *args), run(refc, *args)
-    assert ours == theirs, (args, ours, theirs)
-    return ours
+run, same = reply_or_error, same_reply
 
 
 # -- error texts and simple replies, compared with valkey-server ---------------------------------

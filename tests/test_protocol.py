@@ -304,15 +304,6 @@ def test_quit(server, ref):
 # -- limits ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def authpair():
-    a = start_valkeyd("--requirepass", "sekret", "--save", "")
-    b = start_valkey("--requirepass", "sekret")
-    yield a, b
-    a.stop()
-    b.stop()
-
-
 def test_unauthenticated_limits(authpair):
     a, b = authpair
     many = [b"x"] * 11
