@@ -30,6 +30,14 @@ _table_get = TABLE.get
 _perf = time.perf_counter_ns
 _HiredisError = hiredis.ProtocolError
 _Reader = hiredis.Reader
+# The fast path's pre-scan (valkeyd/protocol.py). Cheap form first: a read whose only
+# aggregate or verbatim type byte is its leading '*', with a count of at most four digits.
+_AGGREGATE_BYTES = b"*~%>|="
+
+
+def _scan_ok(data: bytes) -> bool:
+    t = data.translate(_SCAN_TABLE)
+    return b"nX" not in t and b"A00000" not in t
 
 # Commands a client in a MULTI block runs at once instead of queueing.
 MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
@@ -117,8 +125,8 @@ class Client(asyncio.Protocol):
         if self.pybuf is None and data[:1] == b"*" and self.authenticated:
             # Fast path: hiredis, for a read of whole canonical requests only (the rules are
             # in valkeyd/protocol.py); anything else is parsed again by RequestParser.
-            t = data.translate(_SCAN_TABLE)
-            if b"nX" not in t and b"A00000" not in t:
+            if ((len(data.translate(None, _AGGREGATE_BYTES)) == len(data) - 1
+                    and 0 < data.find(b"\r") < 6) or _scan_ok(data)):
                 reader = self.reader
                 reader.feed(data)
                 gets = reader.gets

@@ -265,9 +265,10 @@ class RequestParser:
 # the header (``*2147483647\r\n`` would make a 16 GB list). So a read takes the fast path
 # only when
 #
-# 1. a pre-scan (``data.translate(SCAN_TABLE)`` and two searches) finds no aggregate header with a
-#    count of five digits or more, and no line starting with a RESP3-only aggregate or
-#    verbatim type byte (``~ % > | =``); and
+# 1. a pre-scan finds no aggregate header with a count of five digits or more, and no line
+#    starting with a RESP3-only aggregate or verbatim type byte (``~ % > | =``): either the
+#    read's only such byte is its leading ``*`` with a short count (one request, the common
+#    case, two C calls), or ``data.translate(SCAN_TABLE)`` and two searches say so; and
 # 2. after hiredis parsed it, the read ends with CRLF (hiredis cannot have consumed a partial
 #    line), holds no unparsed bytes, and has exactly the CRLFs of the requests hiredis
 #    returned: a canonical request of n bulk arguments has 1 + 2n of them.
