@@ -830,3 +830,45 @@ def test_memory_malloc_stats_reports_no_allocator_stats(server):
     assert c.execute_command("MEMORY", "MALLOC-STATS") == \
         b"Stats not supported for the current allocator"
     c.close()
+
+
+CREDENTIAL_COMMANDS = (("AUTH", "pw"), ("AUTH", "someone", "pw"),
+                       ("HELLO", "2", "AUTH", "default", "pw"))
+
+
+def _monitored_credentials(proc):
+    """The MONITOR lines (command part) for failed AUTH / HELLO AUTH from a raw connection."""
+    with raw_conn(proc.port) as m, raw_conn(proc.port) as c:
+        send(m, "MONITOR")
+        assert read_until_quiet(m, 0.3) == b"+OK\r\n"
+        for args in CREDENTIAL_COMMANDS:
+            send(c, *args)
+            read_until_quiet(c, 0.1)
+        data = read_until_quiet(m, 0.5)
+    return [MON_RE.match(ln).group(5) for ln in data.split(b"\r\n") if ln]
+
+
+def test_credentials_are_redacted_in_monitor_and_slowlog(server, ref):
+    # AUTH and HELLO AUTH arguments (and sensitive CONFIG SET values in the slowlog) never
+    # appear in clear text: Redis shows "(redacted)".
+    ours, theirs = _monitored_credentials(server), _monitored_credentials(ref)
+    assert ours == theirs
+    assert b'"AUTH" "(redacted)" "(redacted)"' in ours
+    assert all(b"pw" not in x and b"someone" not in x for x in ours)
+    logs = []
+    for proc in (server, ref):
+        c = proc.client(2)
+        c.config_set("slowlog-log-slower-than", 0)
+        c.slowlog_reset()
+        with raw_conn(proc.port) as raw:
+            for args in CREDENTIAL_COMMANDS:
+                send(raw, *args)
+                read_until_quiet(raw, 0.1)
+        c.execute_command("CONFIG", "SET", "requirepass", "", "maxclients", "10000")
+        entries = [e["command"] for e in c.slowlog_get(10)]
+        c.config_set("slowlog-log-slower-than", 10000)
+        c.close()
+        logs.append([e for e in entries if not e.startswith((b"SLOWLOG", b"CONFIG SET slowlog"))])
+    assert logs[0] == logs[1]
+    assert b"AUTH (redacted) (redacted)" in logs[0]
+    assert b"CONFIG SET requirepass (redacted) maxclients 10000" in logs[0]

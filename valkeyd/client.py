@@ -79,6 +79,7 @@ class Client(asyncio.Protocol):
         self.close_after_reply = False
         self.closed = False
         self.prop_argv = None             # a handler's deterministic rewrite of its argv
+        self.redacted = None              # argv positions shown as "(redacted)" (AUTH ...)
         self.monitor = False
         self.no_evict = False
         self.no_touch = False
@@ -296,6 +297,8 @@ class Client(asyncio.Protocol):
             self.encode(reply, self.out)
         if srv.monitors and not cmd.skip_monitor and not cmd.admin:
             srv.feed_monitors(self, argv)   # after the command, as Redis 7 (db after SELECT)
+        if self.redacted is not None:
+            self.redacted = None
 
     def call(self, cmd, argv):
         """Run a command that passed the checks (also used by EXEC and scripts): stats,

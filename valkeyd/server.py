@@ -306,6 +306,9 @@ class Server:
             self.slowlog_add(client, argv, us)
 
     def slowlog_add(self, client: Client, argv, us: int) -> None:
+        redact = client.redacted
+        if redact:
+            argv = [b"(redacted)" if i in redact else a for i, a in enumerate(argv)]
         args = []
         n = len(argv)
         for a in argv[:32 if n <= 32 else 31]:

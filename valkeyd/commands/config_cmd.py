@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from .. import errors
+from ..config import lookup as lookup_directive
 from ..errors import ErrorReply
 from ..log import log
 from ..resp import OK, Simple
@@ -58,6 +59,10 @@ def config_set(c, argv):
     opt = cfg.get("enable-protected-configs")
     protected_ok = opt == "yes" or (opt == "local" and _is_local(c))
     pairs = [(_dec(argv[i]), _dec(argv[i + 1])) for i in range(2, len(argv), 2)]
+    secret = {i + 1 for i in range(2, len(argv), 2)
+              if (d := lookup_directive(_dec(argv[i]))) is not None and d.sensitive}
+    if secret:   # requirepass, masterauth ...: never shown in SLOWLOG
+        c.redacted = secret
     err = cfg.config_set(pairs, protected_ok, srv.loading)
     if err is not None:
         raise ErrorReply(err)

@@ -80,6 +80,7 @@ def auth_failed(c):
 def auth(c, argv):
     if len(argv) > 3:
         raise ErrorReply(errors.SYNTAX)
+    c.redacted = {1, 2}   # never show the credentials in MONITOR or SLOWLOG
     if len(argv) == 2:
         if not c.server.requirepass:
             raise ErrorReply(errors.AUTH_NOT_CONFIGURED)
@@ -114,6 +115,7 @@ def hello(c, argv):
         opt = argv[i].upper()
         if opt == b"AUTH" and more >= 2:
             user, pw = argv[i + 1], argv[i + 2]
+            c.redacted = (c.redacted or set()) | {i + 1, i + 2}
             i += 3
         elif opt == b"SETNAME" and more >= 1:
             name = argv[i + 1]

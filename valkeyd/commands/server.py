@@ -1175,7 +1175,7 @@ def monitor_line(client, argv) -> bytes:
         who = "%d unix:%s" % (client.db.id, client.server.config.get("unixsocket"))
     else:
         who = "%d %s" % (client.db.id, client.addr)
-    redact = getattr(client, "redacted", None)
+    redact = client.redacted
     if redact:
         argv = [b"(redacted)" if i in redact else a for i, a in enumerate(argv)]
     return ("+%d.%06d [%s] %s\r\n" % (now // 1000000, now % 1000000, who,
