@@ -12,6 +12,7 @@ from ..errors import ErrorReply
 from ..protocol import string2ll
 from ..resp import OK, Simple
 from .registry import command, container
+from .util import count_lookup, count_lookup_n
 
 LLONG_MAX = (1 << 63) - 1
 LLONG_MIN = -(1 << 63)
@@ -84,12 +85,14 @@ def exists(c, argv):
     for key in argv[1:]:
         if ex(key):
             n += 1
+    count_lookup_n(c, n, len(argv) - 1 - n)
     return n
 
 
 @command("type", 2, "readonly fast", "keyspace", keys=(1, 1, 1))
 def type_(c, argv):
     t = c.db.type_name(argv[1])
+    count_lookup(c, t is not None)
     return _NONE if t is None else _TYPE_REPLY.get(t) or Simple(t.encode())
 
 
@@ -100,6 +103,7 @@ def touch(c, argv):
     for key in argv[1:]:
         if get(key) is not None:
             n += 1
+    count_lookup_n(c, n, len(argv) - 1 - n)
     return n
 
 
@@ -183,7 +187,9 @@ def pexpireat(c, argv):
 def _ttl_generic(c, key, ms: bool, absolute: bool):
     db = c.db
     if db.peek(key) is None:
+        count_lookup(c, False)
         return -2
+    count_lookup(c, True)
     when = db.get_expire(key)
     if when is None:
         return -1
@@ -279,6 +285,7 @@ def copy(c, argv):
     if src is dst and key == newkey:
         raise ErrorReply(errors.SAME_OBJECT)
     v = src.get(key)
+    count_lookup(c, v is not None)
     if v is None:
         return 0
     when = src.get_expire(key)
@@ -448,12 +455,14 @@ def object_help(c, argv):
 @command("object|encoding", 3, "readonly", "keyspace", keys=(2, 2, 1))
 def object_encoding(c, argv):
     e = c.db.encoding(argv[2])
+    count_lookup(c, e is not None)
     return None if e is None else e.encode()
 
 
 @command("object|refcount", 3, "readonly", "keyspace", keys=(2, 2, 1))
 def object_refcount(c, argv):
     v = c.db.peek(argv[2])
+    count_lookup(c, v is not None)
     if v is None:
         return None
     if type(v) is bytes and len(v) <= 4:
@@ -471,7 +480,9 @@ def object_refcount(c, argv):
 @command("object|idletime", 3, "readonly", "keyspace", keys=(2, 2, 1))
 def object_idletime(c, argv):
     db = c.db
-    if db.peek(argv[2]) is None:
+    found = db.peek(argv[2]) is not None
+    count_lookup(c, found)
+    if not found:
         return None
     if _lfu_policy(c.server):
         raise ErrorReply(LFU_SELECTED)
@@ -481,7 +492,9 @@ def object_idletime(c, argv):
 @command("object|freq", 3, "readonly", "keyspace", keys=(2, 2, 1))
 def object_freq(c, argv):
     db = c.db
-    if db.peek(argv[2]) is None:
+    found = db.peek(argv[2]) is not None
+    count_lookup(c, found)
+    if not found:
         return None
     if not _lfu_policy(c.server):
         raise ErrorReply(LFU_NOT_SELECTED)

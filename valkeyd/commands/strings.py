@@ -20,6 +20,7 @@ from ..errors import ErrorReply
 from ..protocol import string2ll
 from ..resp import OK
 from .registry import command
+from .util import count_lookup, count_lookup_n, read_string
 
 LLONG_MAX = 2**63 - 1
 LLONG_MIN = -(2**63)
@@ -119,7 +120,7 @@ def _set_generic(c, name, argv, key, val, flags, expire, ok_reply, abort_reply):
         when = _expire_ms(name, expire, flags)
     old = None
     if flags & F_GET:
-        old = db.get_string(key)  # WRONGTYPE before anything is changed
+        old = read_string(c, key)  # WRONGTYPE before anything is changed
         found = old is not None
     else:
         found = db.exists(key)
@@ -185,7 +186,7 @@ def psetex(c, argv):
 def getset(c, argv):
     key = argv[1]
     db = c.db
-    old = db.get_string(key)
+    old = read_string(c, key)
     db.set(key, argv[2])
     c.server.changed(c, key, "$", "set")
     c.prop_argv = [_SET, key, argv[2]]
@@ -196,7 +197,7 @@ def getset(c, argv):
 def getdel(c, argv):
     key = argv[1]
     db = c.db
-    v = db.get_string(key)
+    v = read_string(c, key)
     if v is not None and db.delete(key):
         c.prop_argv = [_DEL, key]
         c.server.changed(c, key, "g", "del")
@@ -208,9 +209,9 @@ def getex(c, argv):
     key = argv[1]
     db = c.db
     if len(argv) == 2:
-        return db.get_string(key)
+        return read_string(c, key)
     flags, expire = _parse_ext(argv, 2, False)
-    v = db.get_string(key)
+    v = read_string(c, key)
     if v is None:
         return None
     srv = c.server
@@ -245,9 +246,7 @@ def mget(c, argv):
         if v is not None:
             hits += 1
         out.append(v if t is bytes or t is bytearray else None)
-    stats = c.server.stats
-    stats.keyspace_hits += hits
-    stats.keyspace_misses += len(argv) - 1 - hits
+    count_lookup_n(c, hits, len(argv) - 1 - hits)
     return out
 
 
@@ -347,7 +346,7 @@ def getrange(c, argv):
     end = string2ll(argv[3])
     if start is None or end is None:
         raise _NOT_INTEGER
-    v = c.db.get_string(argv[1])
+    v = read_string(c, argv[1])
     if v is None:
         return b""
     n = len(v)
@@ -375,7 +374,7 @@ def substr(c, argv):
 
 @command("strlen", 2, "readonly fast", "string", keys=(1, 1, 1))
 def strlen(c, argv):
-    v = c.db.get_string(argv[1])
+    v = read_string(c, argv[1])
     return 0 if v is None else len(v)
 
 
@@ -778,7 +777,9 @@ def _lcs_walk(a: bytes, b: bytes, rng: _Ranges):
 def lcs(c, argv):
     db = c.db
     a = db.get(argv[1])
+    count_lookup(c, a is not None)
     b = db.get(argv[2])
+    count_lookup(c, b is not None)
     if (a is not None and not _is_str(a)) or (b is not None and not _is_str(b)):
         raise ErrorReply(errors.LCS_NOT_STRINGS)
     a = b"" if a is None else bytes(a)

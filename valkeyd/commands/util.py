@@ -40,3 +40,31 @@ def get_db_index(b) -> int:
 def eq(a: bytes, word: bytes) -> bool:
     """Case-insensitive comparison of an argument with an upper-case keyword."""
     return len(a) == len(word) and a.upper() == word
+
+
+def count_lookup(c, found) -> None:
+    """A read lookup (Redis's lookupKeyRead): INFO keyspace_hits / keyspace_misses."""
+    st = c.server.stats
+    if found:
+        st.keyspace_hits += 1
+    else:
+        st.keyspace_misses += 1
+
+
+def read_string(c, key):
+    """``Keyspace.get_string`` as a counted read lookup (a key of another type is a hit
+    before its WRONGTYPE error, as in Redis)."""
+    try:
+        v = c.db.get_string(key)
+    except ErrorReply:
+        c.server.stats.keyspace_hits += 1
+        raise
+    count_lookup(c, v is not None)
+    return v
+
+
+def count_lookup_n(c, hits: int, misses: int) -> None:
+    """Several read lookups at once (EXISTS, TOUCH, MGET)."""
+    st = c.server.stats
+    st.keyspace_hits += hits
+    st.keyspace_misses += misses
