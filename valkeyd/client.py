@@ -158,17 +158,7 @@ class Client(asyncio.Protocol):
                 self.execute(reqs[0])   # the common case of one request per read
             else:
                 self.run(reqs)
-        # flush(), inlined: every reply produced from this read leaves in one write
-        out = self.out
-        if out:
-            data = out[0] if len(out) == 1 else _join(out)
-            out.clear()
-            self.net_out += len(data)
-            if not self.closed:
-                self.transport.write(data)
-                srv.stats.total_writes_processed += 1
-        if self.close_after_reply and not self.closed:
-            self.close()
+        self.flush()   # every reply produced from this read leaves in one write
 
     def _parse_slow(self, data):
         parser = self.pybuf
