@@ -27,15 +27,18 @@ UNAUTH_MAX_BULK = 16384
 def string2ll(b) -> int | None:
     """Strict integer parsing as Redis's ``string2ll``: no sign '+', no spaces, no leading
     zeros, within a signed 64-bit range. Returns None when the bytes are not such an integer."""
-    if not b or len(b) > 20:
+    n = len(b)
+    if n == 0 or n > 20:
         return None
-    try:
+    if b.isdigit():   # ASCII digits only (bytes.isdigit)
+        if n > 1 and b[0] == 48:
+            return None
         v = int(b)
-    except (ValueError, TypeError):
-        return None
-    if b"%d" % v != b or v < LLONG_MIN or v > LLONG_MAX:
-        return None
-    return v
+        return v if v <= LLONG_MAX else None
+    if n > 1 and b[0] == 45 and b[1] != 48 and b[1:].isdigit():
+        v = int(b)
+        return v if v >= LLONG_MIN else None
+    return None
 
 
 _ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
