@@ -22,11 +22,6 @@ _STR_TYPES = (bytes, bytearray)
 WRONGTYPE = ErrorReply(errors.WRONGTYPE)
 
 
-def lru_clock() -> int:
-    """Seconds resolution access clock (OBJECT IDLETIME): see ``Clock.lru``."""
-    return clock.lru
-
-
 # -- LFU (maxmemory-policy *-lfu): the same 24-bit word Redis keeps in robj.lru -------------------
 LFU_INIT_VAL = 5
 
@@ -199,7 +194,8 @@ class MemoryKeyspace:
     def idle_seconds(self, key):
         if self.peek(key) is None:
             return None
-        return max(0, lru_clock() - self.atime.get(key, lru_clock()))
+        now = clock.lru
+        return max(0, now - self.atime.get(key, now))
 
     def lfu_freq(self, key):
         """OBJECT FREQ: the decayed LFU counter, or None when missing (LFU policies only)."""

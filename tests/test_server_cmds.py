@@ -86,14 +86,6 @@ def info_dict(client, section) -> dict:
     return dict(fields(info_text(client, section)).get(section, []))
 
 
-@pytest.fixture
-def raw2(server):
-    c = server.client(2)
-    c.flushall()
-    yield c
-    c.close()
-
-
 # -- INFO -------------------------------------------------------------------------------------
 
 def test_info_field_names_match_reference(server, ref):

@@ -1,7 +1,5 @@
-"""Argument helpers shared by the command families (Redis's getXxxFromObjectOrReply)."""
+"""Helpers shared by the command families: integer arguments and read-lookup statistics."""
 from __future__ import annotations
-
-import math
 
 from .. import errors
 from ..errors import ErrorReply
@@ -14,32 +12,6 @@ def get_int(b, msg: str = errors.NOT_INTEGER) -> int:
     if v is None:
         raise ErrorReply(msg)
     return v
-
-
-def get_float(b, msg: str = errors.NOT_FLOAT) -> float:
-    """A double argument as ``strtod`` reads it (``inf``, ``-inf`` allowed, NaN refused)."""
-    try:
-        s = b.decode("ascii") if not isinstance(b, str) else b
-        if not s or s != s.strip() or "_" in s:
-            raise ValueError
-        v = float(s)
-    except (ValueError, UnicodeDecodeError):
-        raise ErrorReply(msg) from None
-    if math.isnan(v):
-        raise ErrorReply(msg)
-    return v
-
-
-def get_db_index(b) -> int:
-    v = string2ll(b)
-    if v is None:
-        raise ErrorReply(errors.INVALID_DB_INDEX)
-    return v
-
-
-def eq(a: bytes, word: bytes) -> bool:
-    """Case-insensitive comparison of an argument with an upper-case keyword."""
-    return len(a) == len(word) and a.upper() == word
 
 
 def count_lookup(c, found) -> None:
