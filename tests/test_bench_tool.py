@@ -25,3 +25,4 @@ def test_bench_runs_and_reports_every_case():
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[1].replace(",", "")) > 0 and float(cells[2].replace(",", "")) > 0
+        assert float(cells[8]) > 0   # the floor server (tools/bench_floor.py) answered too

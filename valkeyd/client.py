@@ -30,9 +30,12 @@ _table_get = TABLE.get
 _perf = time.perf_counter_ns
 _HiredisError = hiredis.ProtocolError
 _Reader = hiredis.Reader
-# The fast path's pre-scan (valkeyd/protocol.py). Cheap form first: a read whose only
-# aggregate or verbatim type byte is its leading '*', with a count of at most four digits.
+# The fast path's pre-scan (valkeyd/protocol.py). Cheap form first for a short read (one
+# request, the common case): its only aggregate or verbatim type byte is its leading '*',
+# with a count of at most four digits. Longer reads (pipelines, big values) go straight to
+# the full scan, which the cheap form would fail anyway for more than one request.
 _AGGREGATE_BYTES = b"*~%>|="
+_CHEAP_SCAN_MAX = 256
 
 
 def _scan_ok(data: bytes) -> bool:
@@ -126,7 +129,8 @@ class Client(asyncio.Protocol):
         if self.pybuf is None and data[:1] == b"*" and self.authenticated:
             # Fast path: hiredis, for a read of whole canonical requests only (the rules are
             # in valkeyd/protocol.py); anything else is parsed again by RequestParser.
-            if ((len(data.translate(None, _AGGREGATE_BYTES)) == len(data) - 1
+            if ((len(data) <= _CHEAP_SCAN_MAX
+                    and len(data.translate(None, _AGGREGATE_BYTES)) == len(data) - 1
                     and 0 < data.find(b"\r") < 6) or _scan_ok(data)):
                 reader = self.reader
                 reader.feed(data)
