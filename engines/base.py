@@ -201,6 +201,17 @@ class Keyspace(Protocol):
     def get_string(self, key: bytes) -> Optional[bytes]:
         """The string at ``key`` (bytes-like) or None; WRONGTYPE for another type."""
 
+    # -- collections ---------------------------------------------------------------------------
+    def get_collection(self, key: bytes, tname: str, create: bool = False) -> Any:
+        """The collection of type ``tname`` ("hash", "list", "set", "zset") at ``key``.
+
+        Touches the key. A missing key gives None, or with ``create`` a new empty collection
+        now stored at the key (no expiry). Any other type at the key raises WRONGTYPE.
+        The object returned is live: its methods change the stored value at once (the memory
+        engine returns the stored object; a disk engine returns a view bound to the key).
+        A command that leaves a collection empty deletes the key (Redis never keeps empty
+        collections)."""
+
 
 @runtime_checkable
 class Engine(Protocol):
@@ -249,3 +260,21 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Release every resource; the engine is unusable afterwards."""
+
+
+# -- value interfaces ----------------------------------------------------------------------------
+# Commands reach collections only through these interfaces, so that every engine can provide
+# its own representation. Every collection has ``TYPE_NAME``, ``__len__``, ``encoding()``
+# (what OBJECT ENCODING reports, following Redis 7.2's conversion rules and the thresholds in
+# :mod:`engines.limits`), ``copy()`` (an independent value, for COPY) and ``memory_usage()``.
+
+# (hash values: issue #3, hashes)
+
+
+# (list values: issue #3, lists)
+
+
+# (set values: issue #3, sets)
+
+
+# (sorted-set values: issue #3, sorted sets)

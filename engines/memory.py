@@ -207,6 +207,19 @@ class MemoryKeyspace:
             return LFU_INIT_VAL
         return lfu_decr(word, lfu[1] if lfu else 0)
 
+    def get_collection(self, key, tname: str, create: bool = False):
+        """The collection of type ``tname`` at ``key``; see Keyspace.get_collection."""
+        v = self.get(key)
+        if v is None:
+            if not create:
+                return None
+            v = new_value(tname)
+            self.set(key, v)
+            return v
+        if type(v) is bytes or type(v) is bytearray or v.TYPE_NAME != tname:
+            raise WRONGTYPE
+        return v
+
     def touch(self, key) -> bool:
         return self.get(key) is not None
 
@@ -339,6 +352,30 @@ class MemoryKeyspace:
         self.version += 1
         other.version += 1
         self._rand_version = other._rand_version = -1
+
+
+# The memory engine's collection classes, one module each, imported on first use.
+VALUE_CLASSES = {
+    "hash": ("engines.mem_hash", "MemoryHash"),
+    "list": ("engines.mem_list", "MemoryList"),
+    "set": ("engines.mem_set", "MemorySet"),
+    "zset": ("engines.mem_zset", "MemoryZSet"),
+}
+_value_classes: dict = {}
+
+
+def value_class(tname: str):
+    cls = _value_classes.get(tname)
+    if cls is None:
+        import importlib
+        mod, name = VALUE_CLASSES[tname]
+        cls = _value_classes[tname] = getattr(importlib.import_module(mod), name)
+    return cls
+
+
+def new_value(tname: str):
+    """A new, empty collection of type ``tname`` ("hash", "list", "set", "zset")."""
+    return value_class(tname)()
 
 
 def value_type(v) -> str:

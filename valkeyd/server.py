@@ -11,6 +11,7 @@ import time
 from collections import deque
 
 from engines import create_engine
+from engines.limits import DIRECTIVES as _limits_directives, limits as _limits
 from engines.base import clock
 
 from . import errors
@@ -134,6 +135,8 @@ class Server:
                      "loglevel", "logfile", "timeout", "latency-monitor-threshold",
                      "latency-tracking", "maxmemory-policy", "lfu-log-factor", "lfu-decay-time"):
             config.on_change(name, lambda _v: self._apply_config())
+        for name in _limits_directives:   # encoding thresholds of the collection types
+            config.on_change(name, lambda _v: _limits.apply(self.config))
 
     # -- configuration ---------------------------------------------------------------------------
     def _apply_config(self):
@@ -159,6 +162,7 @@ class Server:
         self.engine.lfu = ((c.get_int("lfu-log-factor"), c.get_int("lfu-decay-time"))
                            if "lfu" in c.get("maxmemory-policy") else None)
         log.configure(loglevel=c.get("loglevel"))
+        _limits.apply(c)
 
     def is_replica(self) -> bool:
         return self.replica_of is not None

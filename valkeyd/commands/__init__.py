@@ -7,3 +7,9 @@ from . import server  # noqa: F401
 from . import config_cmd  # noqa: F401
 from . import client_cmds  # noqa: F401
 from . import command_cmd  # noqa: F401
+from . import hashes  # noqa: F401
+from . import lists  # noqa: F401
+from . import sets  # noqa: F401
+from . import zsets  # noqa: F401
+from . import bitmaps  # noqa: F401
+from . import hyperloglog  # noqa: F401

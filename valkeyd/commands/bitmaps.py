@@ -1,0 +1,1 @@
+"""Bitmap commands on strings (SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD)."""

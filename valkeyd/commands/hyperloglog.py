@@ -1,0 +1,1 @@
+"""HyperLogLog (PFADD PFCOUNT PFMERGE PFDEBUG PFSELFTEST), byte for byte Redis's."""

@@ -1,0 +1,1 @@
+"""List commands, including the blocking ones (BLPOP ... BLMPOP)."""

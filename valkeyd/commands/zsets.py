@@ -1,0 +1,1 @@
+"""Sorted-set commands (ZADD ... ZSCAN)."""
