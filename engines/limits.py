@@ -26,7 +26,7 @@ class Limits:
 
     def __init__(self):
         # Redis 7.2.4's compiled-in defaults (config.c); ``apply`` replaces them.
-        self.hash_max_listpack_entries = 128
+        self.hash_max_listpack_entries = 512
         self.hash_max_listpack_value = 64
         self.list_max_listpack_size = -2
         self.list_compress_depth = 0
