@@ -21,7 +21,7 @@ def test_bench_runs_and_reports_every_case():
                         "--repeat", "1"], capture_output=True, text=True, timeout=300)
     assert r.returncode in (0, 1), r.stderr
     rows = [l for l in r.stdout.splitlines() if l.startswith("| ") and "c=50" in l]
-    assert len(rows) == 6, r.stdout
+    assert len(rows) == 12, r.stdout
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[1].replace(",", "")) > 0 and float(cells[2].replace(",", "")) > 0
