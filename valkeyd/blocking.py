@@ -92,6 +92,8 @@ def parse_timeout(c, arg) -> int:
     try:
         f = float(s)
     except ValueError:
+        if s.lstrip("+-")[:2].lower() != "0x":
+            raise ErrorReply(errors.TIMEOUT_NOT_FLOAT)
         try:
             f = float.fromhex(s)   # strtold reads C99 hex floats too
         except (ValueError, OverflowError):
