@@ -352,3 +352,38 @@ def test_blocking_inside_multi_returns_at_once(r):
     r.execute_command("BLMOVE", "none", "d", "LEFT", "LEFT", "0")
     res = r.execute_command("EXEC")
     assert res == [None, None]
+
+
+def test_info_blocking_counters(sides):
+    def sc(s):
+        a, b = s.client(), s.client()
+        a.send("BLPOP", "k1", "k2", "0")
+        b.send("BLMOVE", "k2", "d", "LEFT", "LEFT", "100")
+        wait_blocked(s.admin, 2)
+        info = s.admin.cmd("INFO", "clients").decode()
+        fields = dict(ln.split(":", 1) for ln in info.split("\r\n")
+                      if ln.startswith(("total_blocking_keys", "clients_in_timeout_table",
+                                        "blocked_clients")))
+        s.admin.cmd("RPUSH", "k2", "x", "y")
+        a.read()
+        b.read()
+        wait_blocked(s.admin, 0)
+        info = s.admin.cmd("INFO", "clients").decode()
+        after = [ln for ln in info.split("\r\n") if ln.startswith("total_blocking_keys:")]
+        return [sorted(fields.items()), after]
+    both(sides, sc)
+
+
+def test_swapdb_wakes_clients(sides):
+    def sc(s):
+        a = s.client()
+        a.send("BLPOP", "k", "0")
+        wait_blocked(s.admin, 1)
+        s.admin.cmd("SELECT", "1")
+        out = [s.admin.cmd("RPUSH", "k", "from-db1")]
+        out.append(s.admin.cmd("SWAPDB", "0", "1"))
+        out.append(a.read())
+        out.append(s.admin.cmd("LLEN", "k"))
+        s.admin.cmd("SELECT", "0")
+        return out
+    both(sides, sc)

@@ -133,7 +133,13 @@ class Blocking:
         self.by_type: dict[str, int] = {}
         self.handling = False
         self.unblocked: list = []         # clients whose pending input must run
+        self.nokey: dict = {}            # (dbid, key) -> waiters with unblock_on_nokey
         server.ready_keys = self.ready
+        # INFO clients (total_blocking_keys, total_blocking_keys_on_nokey,
+        # clients_in_timeout_table)
+        server.total_blocking_keys = 0
+        server.total_blocking_keys_on_nokey = 0
+        server.clients_in_timeout_table = 0
         server.blocking = self
         server.keyspace_hooks.append(self.key_modified)
         server.client_close_hooks.append(self.client_closed)
@@ -153,7 +159,14 @@ class Blocking:
             q = dbw.get(k)
             if q is None:
                 q = dbw[k] = {}
+                srv.total_blocking_keys += 1
             q[c] = None
+            if unblock_on_nokey:
+                nk = (c.db.id, k)
+                n = self.nokey.get(nk, 0)
+                if not n:
+                    srv.total_blocking_keys_on_nokey += 1
+                self.nokey[nk] = n + 1
         cmd = c.last_cmd
         b = BlockState(c.db, distinct, btype, deadline, cmd, argv, unblock_on_nokey,
                        timeout_reply)
@@ -161,6 +174,7 @@ class Blocking:
         srv.blocked_clients += 1
         self.by_type[btype] = self.by_type.get(btype, 0) + 1
         if deadline:
+            srv.clients_in_timeout_table += 1
             loop = srv.loop
             if loop is not None:
                 from engines.base import clock
@@ -179,7 +193,9 @@ class Blocking:
         b = c.blocked
         if type(b) is not BlockState:
             return None
-        dbw = self.waiters.get(b.db.id)
+        srv = self.server
+        dbid = b.db.id
+        dbw = self.waiters.get(dbid)
         if dbw is not None:
             for k in b.keys:
                 q = dbw.get(k)
@@ -187,11 +203,22 @@ class Blocking:
                     q.pop(c, None)
                     if not q:
                         del dbw[k]
+                        srv.total_blocking_keys -= 1
+                if b.unblock_on_nokey:
+                    nk = (dbid, k)
+                    n = self.nokey.get(nk, 0) - 1
+                    if n <= 0:
+                        self.nokey.pop(nk, None)
+                        srv.total_blocking_keys_on_nokey -= 1
+                    else:
+                        self.nokey[nk] = n
         if b.timer is not None:
             b.timer.cancel()
             b.timer = None
+        if b.deadline:
+            srv.clients_in_timeout_table -= 1
         c.blocked = None
-        self.server.blocked_clients -= 1
+        srv.blocked_clients -= 1
         self.by_type[b.btype] -= 1
         return b
 
