@@ -174,59 +174,64 @@ class MemoryList:
     # -- pushes --------------------------------------------------------------------------------
     def push_left(self, vals, count_ints: bool = True) -> int:
         """LPUSH semantics: each value in turn becomes the new head. Returns the length."""
-        if self.nodes is None:
-            add = 0
-            for v in vals:
-                add += len(v)
-            if not count_ints and _is_int(vals[0]):
-                add = 0
-            self._grow_check(add, len(vals))
-            if self.nodes is None:
-                lpb = self.lpb
-                for v in vals:
-                    lpb += esize(v)
-                self.lpb = lpb
-                self.d.extendleft(vals)
-                return len(self.d)
-        nodes = self.nodes
-        fill = limits.list_max_listpack_size
-        for v in vals:
-            head = nodes[0] if nodes else None
-            if _allow_insert(head, fill, len(v)):
-                head[0] += 1
-                head[1] += esize(v)
-            else:
-                nodes.insert(0, [1, _LP_EMPTY + esize(v)])
-        self.d.extendleft(vals)
-        return len(self.d)
+        return self._push(vals, count_ints, True)
 
     def push_right(self, vals, count_ints: bool = True) -> int:
         """RPUSH semantics: each value in turn becomes the new tail. Returns the length."""
-        if self.nodes is None:
-            add = 0
-            for v in vals:
-                add += len(v)
-            if not count_ints and _is_int(vals[0]):
-                add = 0
-            self._grow_check(add, len(vals))
-            if self.nodes is None:
-                lpb = self.lpb
-                for v in vals:
-                    lpb += esize(v)
-                self.lpb = lpb
-                self.d.extend(vals)
-                return len(self.d)
+        return self._push(vals, count_ints, False)
+
+    def _push(self, vals, count_ints: bool, left: bool) -> int:
+        d = self.d
         nodes = self.nodes
         fill = limits.list_max_listpack_size
-        for v in vals:
-            tail = nodes[-1] if nodes else None
-            if _allow_insert(tail, fill, len(v)):
-                tail[0] += 1
-                tail[1] += esize(v)
+        if nodes is None:
+            add = 0
+            lpb = self.lpb
+            for v in vals:
+                add += len(v)
+                lpb += esize(v)
+            if not count_ints and _is_int(vals[0]):
+                add = 0
+            if fill < 0:
+                over = self.lpb + add > _OPT_LEVEL[-fill - 1 if fill > -6 else 4]
             else:
-                nodes.append([1, _LP_EMPTY + esize(v)])
-        self.d.extend(vals)
-        return len(self.d)
+                over = exceeds(fill, self.lpb + add, len(d) + len(vals))
+            if not over:
+                self.lpb = lpb
+                if left:
+                    d.extendleft(vals)
+                else:
+                    d.extend(vals)
+                return len(d)
+            nodes = self.nodes = [[len(d), self.lpb]] if d else []
+        if fill < 0:
+            szlim = _OPT_LEVEL[-fill - 1 if fill > -6 else 4] - _SIZE_ESTIMATE_OVERHEAD
+            for v in vals:
+                if nodes:
+                    end = nodes[0] if left else nodes[-1]
+                    if end[1] + len(v) <= szlim:   # _quicklistNodeAllowInsert
+                        end[0] += 1
+                        end[1] += esize(v)
+                        continue
+                if left:
+                    nodes.insert(0, [1, _LP_EMPTY + esize(v)])
+                else:
+                    nodes.append([1, _LP_EMPTY + esize(v)])
+        else:
+            for v in vals:
+                end = (nodes[0] if left else nodes[-1]) if nodes else None
+                if _allow_insert(end, fill, len(v)):
+                    end[0] += 1
+                    end[1] += esize(v)
+                elif left:
+                    nodes.insert(0, [1, _LP_EMPTY + esize(v)])
+                else:
+                    nodes.append([1, _LP_EMPTY + esize(v)])
+        if left:
+            d.extendleft(vals)
+        else:
+            d.extend(vals)
+        return len(d)
 
     # -- pops ----------------------------------------------------------------------------------
     def _ql_drop(self, k: int, head: bool) -> None:
@@ -265,7 +270,8 @@ class MemoryList:
         else:
             node[0] -= 1
             node[1] -= esize(v)
-        self._shrink_check()
+        if len(self.nodes) == 1:
+            self._shrink_check()
         return v
 
     def pop_right(self):
@@ -281,7 +287,8 @@ class MemoryList:
         else:
             node[0] -= 1
             node[1] -= esize(v)
-        self._shrink_check()
+        if len(self.nodes) == 1:
+            self._shrink_check()
         return v
 
     def pop_many(self, count: int, left: bool) -> list:
