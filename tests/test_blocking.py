@@ -387,3 +387,20 @@ def test_swapdb_wakes_clients(sides):
         s.admin.cmd("SELECT", "0")
         return out
     both(sides, sc)
+
+
+def test_served_client_pipeline_runs_after_the_writers_batch(sides):
+    """Redis serves a blocked client right after the command that made its key ready, but
+    runs the requests it sent meanwhile only after the writer's whole batch
+    (processUnblockedClients in beforeSleep)."""
+    def sc(s):
+        a, b = s.client(), s.client()
+        a.send("BLPOP", "q", "0")
+        wait_blocked(s.admin, 1)
+        a.send("SET", "x", "from-a")
+        b.sock.sendall(b"*3\r\n$5\r\nRPUSH\r\n$1\r\nq\r\n$1\r\nv\r\n"
+                       b"*2\r\n$3\r\nGET\r\n$1\r\nx\r\n"
+                       b"*2\r\n$4\r\nLLEN\r\n$1\r\nq\r\n")
+        out = [b.read(), b.read(), b.read(), a.read(), a.read(), b.cmd("GET", "x")]
+        return out
+    both(sides, sc)

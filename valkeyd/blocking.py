@@ -132,6 +132,7 @@ class Blocking:
         self.ready_set: set = set()
         self.by_type: dict[str, int] = {}
         self.handling = False
+        self.resume_scheduled = False
         self.unblocked: list = []         # clients whose pending input must run
         self.nokey: dict = {}            # (dbid, key) -> waiters with unblock_on_nokey
         server.ready_keys = self.ready
@@ -267,6 +268,18 @@ class Blocking:
                             self._serve(rc, b)
         finally:
             self.handling = False
+        if self.unblocked and not self.resume_scheduled:
+            # processUnblockedClients runs in beforeSleep: after the rest of the current
+            # client's batch of requests.
+            loop = srv.loop
+            if loop is None:
+                self._resume_unblocked()
+            else:
+                self.resume_scheduled = True
+                loop.call_soon(self._resume_soon)
+
+    def _resume_soon(self) -> None:
+        self.resume_scheduled = False
         self._resume_unblocked()
 
     def _serve(self, c, b) -> None:
@@ -302,8 +315,6 @@ class Blocking:
             if pending:
                 c.run(pending)
             c.flush()
-            if self.ready and not self.handling:
-                self.handle_ready()
 
     # -- timeouts, CLIENT UNBLOCK, disconnects -------------------------------------------------
     def _finish(self, c, b, reply, failed: bool) -> None:
