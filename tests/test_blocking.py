@@ -404,3 +404,34 @@ def test_served_client_pipeline_runs_after_the_writers_batch(sides):
         out = [b.read(), b.read(), b.read(), a.read(), a.read(), b.cmd("GET", "x")]
         return out
     both(sides, sc)
+
+
+def test_commandstats_count_a_blocked_command_once(sides):
+    def calls(s, name):
+        s.admin.cmd("PING")
+        info = s.admin.cmd("INFO", "commandstats").decode()
+        for ln in info.split("\r\n"):
+            if ln.startswith("cmdstat_%s:" % name):
+                return [kv for kv in ln.split(":", 1)[1].split(",")
+                        if kv.startswith(("calls=", "failed_calls=", "rejected_calls="))]
+        return None
+
+    def sc(s):
+        s.admin.cmd("CONFIG", "RESETSTAT")
+        a = s.client()
+        aid = _client_id(a)
+        a.send("BLPOP", "k", "0")
+        wait_blocked(s.admin, 1)
+        out = [calls(s, "blpop")]
+        s.admin.cmd("RPUSH", "k", "v")
+        a.read()
+        out.append(calls(s, "blpop"))
+        a.send("BRPOP", "k", "0.01")
+        a.read()
+        a.send("BRPOP", "k", "0")
+        wait_blocked(s.admin, 1)
+        s.admin.cmd("CLIENT", "UNBLOCK", str(aid), "ERROR")
+        a.read()
+        out.append(calls(s, "brpop"))
+        return out
+    both(sides, sc)
