@@ -435,3 +435,28 @@ def test_commandstats_count_a_blocked_command_once(sides):
         out.append(calls(s, "brpop"))
         return out
     both(sides, sc)
+
+
+def test_keys_created_by_rename_move_copy_wake_clients(sides):
+    def sc(s):
+        a = s.client()
+        out = []
+        s.admin.cmd("RPUSH", "tmp", "r1", "r2")
+        a.send("BLPOP", "k", "0")
+        wait_blocked(s.admin, 1)
+        out.append(s.admin.cmd("RENAME", "tmp", "k"))
+        out.append(a.read())
+        a.send("BRPOP", "k2", "0")   # k still holds r2: wait on another key
+        wait_blocked(s.admin, 1)
+        out.append(s.admin.cmd("COPY", "k", "k2"))
+        out.append(a.read())
+        a.send("BLMPOP", "0", "1", "k3", "LEFT", "COUNT", "5")
+        wait_blocked(s.admin, 1)
+        s.admin.cmd("SELECT", "2")
+        s.admin.cmd("RPUSH", "k3", "m1", "m2")
+        out.append(s.admin.cmd("MOVE", "k3", "0"))
+        s.admin.cmd("SELECT", "0")
+        out.append(a.read())
+        out.append(s.admin.cmd("EXISTS", "k", "k2", "k3"))
+        return out
+    both(sides, sc)
