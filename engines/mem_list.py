@@ -18,8 +18,9 @@ those of listpack entries (integers stored compactly, string headers and back-le
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
-from itertools import islice
+from itertools import accumulate, islice
 
 from valkeyd.protocol import string2ll
 
@@ -103,11 +104,12 @@ def _allow_merge(a, b, fill: int) -> bool:
 
 class MemoryList:
     TYPE_NAME = "list"
-    __slots__ = ("d", "lpb", "nodes")
+    __slots__ = ("d", "lpb", "nodes", "cum")
 
     def __init__(self, items=()):
         self.d = deque(items)
         self.nodes = None
+        self.cum = None   # cumulative node counts (LSET's node lookup); None when stale
         lpb = _LP_EMPTY
         for v in self.d:
             lpb += esize(v)
@@ -129,6 +131,7 @@ class MemoryList:
         new.d = deque(self.d)
         new.lpb = self.lpb
         new.nodes = None if self.nodes is None else [list(n) for n in self.nodes]
+        new.cum = None
         return new
 
     def memory_usage(self) -> int:
@@ -142,6 +145,7 @@ class MemoryList:
         if self.nodes is None and exceeds(limits.list_max_listpack_size, self.lpb + add_bytes,
                                           len(self.d) + add_count):
             self.nodes = [[len(self.d), self.lpb]] if self.d else []
+            self.cum = None
 
     def _shrink_check(self) -> None:
         """listTypeTryConversion(SHRINKING) on a quicklist: back to listpack when it is one
@@ -153,6 +157,7 @@ class MemoryList:
             if node[1] <= sz // 2 and node[0] <= cnt // 2:
                 self.lpb = node[1]
                 self.nodes = None
+                self.cum = None
 
     def try_convert(self, growing) -> None:
         """listTypeTryConversion: ``growing`` True (GROWING), False (SHRINKING) or None
@@ -170,6 +175,8 @@ class MemoryList:
                 if nodes[0][1] <= sz and nodes[0][0] <= cnt:
                     self.lpb = nodes[0][1]
                     self.nodes = None
+                    self.cum = None
+                self.cum = None
 
     # -- pushes --------------------------------------------------------------------------------
     def push_left(self, vals, count_ints: bool = True) -> int:
@@ -204,6 +211,7 @@ class MemoryList:
                     d.extend(vals)
                 return len(d)
             nodes = self.nodes = [[len(d), self.lpb]] if d else []
+        self.cum = None
         if fill < 0:
             szlim = _OPT_LEVEL[-fill - 1 if fill > -6 else 4] - _SIZE_ESTIMATE_OVERHEAD
             for v in vals:
@@ -264,6 +272,7 @@ class MemoryList:
             self.lpb -= esize(v)
             return v
         node = self.nodes[0]
+        self.cum = None
         v = self.d.popleft()
         if node[0] == 1:
             del self.nodes[0]
@@ -281,6 +290,7 @@ class MemoryList:
             self.lpb -= esize(v)
             return v
         node = self.nodes[-1]
+        self.cum = None
         v = self.d.pop()
         if node[0] == 1:
             self.nodes.pop()
@@ -298,6 +308,7 @@ class MemoryList:
         if count > n:
             count = n
         if self.nodes is not None:
+            self.cum = None
             self._ql_drop(count, left)
             pop = d.popleft if left else d.pop
             out = [pop() for _ in range(count)]
@@ -344,21 +355,11 @@ class MemoryList:
 
     def _node_at(self, i: int):
         """(node index, offset in the node) of element ``i`` (0 <= i < len)."""
-        nodes = self.nodes
-        n = len(self.d)
-        if i < n // 2:
-            for j, node in enumerate(nodes):
-                if i < node[0]:
-                    return j, i
-                i -= node[0]
-        else:
-            r = n - 1 - i   # position from the tail
-            for j in range(len(nodes) - 1, -1, -1):
-                c = nodes[j][0]
-                if r < c:
-                    return j, c - 1 - r
-                r -= c
-        raise IndexError(i)
+        cum = self.cum
+        if cum is None:
+            cum = self.cum = list(accumulate(n[0] for n in self.nodes))
+        j = bisect_right(cum, i)
+        return j, (i - cum[j - 1] if j else i)
 
     def set(self, i: int, value) -> bool:
         """LSET: replace the element at index ``i``; False if out of range."""
@@ -394,6 +395,7 @@ class MemoryList:
             self.lpb += esize(value)
         else:
             self._ql_insert(i, value, after)
+            self.cum = None
         d.insert(i + 1 if after else i, value)
         return len(d)
 
@@ -519,6 +521,7 @@ class MemoryList:
                 if node[0]:
                     out.append(node)
             self.nodes = out
+            self.cum = None
         if len(idx) <= 32:
             for i in reversed(idx):
                 del d[i]
@@ -540,6 +543,7 @@ class MemoryList:
                 lpb -= esize(d.pop())
             self.lpb = lpb
             return
+        self.cum = None
         if ltrim:
             self._ql_drop(ltrim, True)
         if rtrim:
