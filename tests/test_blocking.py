@@ -460,3 +460,25 @@ def test_keys_created_by_rename_move_copy_wake_clients(sides):
         out.append(s.admin.cmd("EXISTS", "k", "k2", "k3"))
         return out
     both(sides, sc)
+
+
+def test_blmove_served_into_wrong_type_and_rotation(sides):
+    def sc(s):
+        a, b = s.client(), s.client()
+        out = [s.admin.cmd("SET", "dst", "string")]
+        a.send("BLMOVE", "src", "dst", "LEFT", "RIGHT", "0")
+        wait_blocked(s.admin, 1)
+        out.append(s.admin.cmd("RPUSH", "src", "v"))
+        out.append(a.read())                       # WRONGTYPE at the re-execution
+        out.append(s.admin.cmd("LRANGE", "src", "0", "-1"))
+        out.append(s.admin.cmd("DEL", "src"))
+        a.send("BLMOVE", "rot", "rot", "LEFT", "RIGHT", "0")
+        wait_blocked(s.admin, 1)
+        b.send("BLPOP", "rot", "0")
+        wait_blocked(s.admin, 2)
+        out.append(s.admin.cmd("RPUSH", "rot", "1", "2"))
+        out.append(a.read())
+        out.append(b.read())
+        out.append(s.admin.cmd("LRANGE", "rot", "0", "-1"))
+        return out
+    both(sides, sc)
