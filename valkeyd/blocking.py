@@ -25,6 +25,17 @@ returns :data:`BLOCKED` as its reply. The client then waits:
   ``-UNBLOCKED client unblocked via CLIENT UNBLOCK``; a disconnect just drops it;
 * an unblocked client's pending requests then run in order (processUnblockedClients).
 
+For other families (sorted sets: BZPOPMIN/BZPOPMAX/BZMPOP; streams: XREAD/XREADGROUP
+BLOCK): call ``install(c.server).block(c, argv, "zset" | "stream", keys, deadline, ...)`` and
+return its result; parse the timeout with :func:`parse_timeout` (seconds) or compute the
+deadline yourself (XREAD's milliseconds); pass ``timeout_reply`` if the timeout reply is not
+the null array, and ``unblock_on_nokey=True`` for XREADGROUP (woken when the key is deleted or
+changes type). The stored ``argv`` is what runs again: a command whose re-execution must
+differ (XREAD ``$`` means "after the last ID at the time of the first call") rewrites that
+list in place before blocking. Note that every modification of a waited key signals it
+(Redis signals on key creation and explicitly in XADD and friends); for lists and sorted sets
+that is equivalent, because a waited key only exists when it can serve.
+
 A command must not block when the client cannot wait: inside MULTI/EXEC or a script
 (``CLIENT_DENY_BLOCKING``). :func:`deny_blocking` is that test (the transaction and
 scripting issues set ``client.in_exec`` / ``client.deny_blocking``); such a command replies
