@@ -271,7 +271,83 @@ class Engine(Protocol):
 # (hash values: issue #3, hashes)
 
 
-# (list values: issue #3, lists)
+@runtime_checkable
+class ListValue(Protocol):
+    """A list (``get_collection(key, "list")``): a sequence of byte strings, indexed from 0 at
+    the head; negative indexes count from the tail where stated.
+
+    Every method changes the stored value at once. The value keeps the encoding Redis 7.2.4
+    would have (``encoding()``: "listpack" or "quicklist") following t_list.c's
+    listTypeTryConversion* rules: before adding elements a listpack converts to a quicklist
+    when its bytes plus the added strings' lengths, or its length plus the added count, exceed
+    ``list-max-listpack-size`` (checked even when the command then adds nothing: LINSERT with a
+    missing pivot, LSET out of range); after removing elements a quicklist of a single node
+    converts back when it is under half the limits. Callers delete the key when a list
+    becomes empty (a value must never be left empty in the keyspace)."""
+
+    TYPE_NAME: str
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Every element, head to tail."""
+
+    def encoding(self) -> str: ...
+
+    def copy(self) -> "ListValue": ...
+
+    def memory_usage(self) -> int: ...
+
+    def push_left(self, vals: list, count_ints: bool = True) -> int:
+        """LPUSH: each of ``vals`` in turn becomes the head. Returns the new length.
+        ``count_ints=False``: a single integer-looking value does not count its bytes in the
+        conversion check (Redis passes an integer object when LMOVE pops from a quicklist)."""
+
+    def push_right(self, vals: list, count_ints: bool = True) -> int:
+        """RPUSH: each of ``vals`` in turn becomes the tail. Returns the new length."""
+
+    def pop_left(self) -> bytes:
+        """Remove and return the head. The list must not be empty."""
+
+    def pop_right(self) -> bytes:
+        """Remove and return the tail. The list must not be empty."""
+
+    def pop_many(self, count: int, left: bool) -> list:
+        """Remove up to ``count`` (>= 1) elements from the head (``left``) or the tail, in
+        the order they are popped (one range deletion, one conversion check)."""
+
+    def index(self, i: int) -> Optional[bytes]:
+        """The element at ``i`` (negative: from the tail) or None when out of range."""
+
+    def range(self, start: int, stop: int) -> list:
+        """Elements ``start``..``stop`` inclusive, head to tail; ``0 <= start <= stop < len``."""
+
+    def range_reversed(self, start: int, stop: int) -> list:
+        """Elements ``stop`` down to ``start``; ``0 <= start <= stop < len``."""
+
+    def set(self, i: int, value: bytes) -> bool:
+        """LSET: replace the element at ``i`` (negative: from the tail); False when out of
+        range (nothing changed, except a conversion to quicklist that Redis does first)."""
+
+    def insert(self, pivot: bytes, value: bytes, after: bool) -> int:
+        """LINSERT: insert next to the first element equal to ``pivot`` from the head.
+        Returns the new length or -1 when there is no such element."""
+
+    def remove(self, count: int, value: bytes) -> int:
+        """LREM: remove the first ``count`` elements equal to ``value`` from the head
+        (``count`` < 0: from the tail; 0: all). Returns how many were removed."""
+
+    def trim(self, ltrim: int, rtrim: int) -> None:
+        """Remove ``ltrim`` elements at the head and ``rtrim`` at the tail (LTRIM)."""
+
+    def positions(self, value: bytes, rank: int, count: int, maxlen: int) -> list:
+        """LPOS: the indexes (from the head) of the elements equal to ``value``, skipping the
+        first ``|rank| - 1`` matches, searching from the tail when ``rank`` < 0, at most
+        ``count`` indexes (0: all), looking at no more than ``maxlen`` elements (0: all)."""
+
+    def try_convert(self, growing: Optional[bool]) -> None:
+        """listTypeTryConversion after building a list whole (``None``), or for growing
+        (True) / shrinking (False)."""
 
 
 # (set values: issue #3, sets)

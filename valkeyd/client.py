@@ -19,6 +19,7 @@ from . import errors
 from engines.base import clock as _clock
 
 from .commands.registry import TABLE, lookup
+from .blocking import BLOCKED as _BLOCKED
 from .errors import ErrorReply
 from .log import log
 from .protocol import PROTO_LOG_REASON, RequestParser, SCAN_TABLE as _SCAN_TABLE
@@ -282,6 +283,11 @@ class Client(asyncio.Protocol):
                 engine.no_touch = False
         else:
             reply = self.call(cmd, argv)
+        if reply is _BLOCKED:   # the client waits for keys (valkeyd/blocking.py)
+            srv.blocking.after_block(self, cmd)
+            if srv.monitors and not cmd.skip_monitor and not cmd.admin:
+                srv.feed_monitors(self, argv)
+            return
         if self.reply_mode:
             if self.reply_mode == 2:
                 self.reply_mode = 0
@@ -293,6 +299,8 @@ class Client(asyncio.Protocol):
             srv.feed_monitors(self, argv)   # after the command, as Redis 7 (db after SELECT)
         if self.redacted is not None:
             self.redacted = None
+        if srv.ready_keys:   # handleClientsBlockedOnKeys after the command
+            srv.blocking.handle_ready()
 
     def call(self, cmd, argv):
         """Run a command that passed the checks (also used by EXEC and scripts): stats,

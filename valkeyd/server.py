@@ -113,6 +113,8 @@ class Server:
         self.cron_loops = 0
         self.active_expire_enabled = True
         self.blocked_clients = 0
+        self.ready_keys = ()                # keys made ready for blocked clients (blocking.py)
+        self.blocking = None                # valkeyd.blocking.Blocking, from the first block
         self.client_pause_end = 0           # CLIENT PAUSE end (ms); see commands/client_cmds.py
         self.pause_check = None             # fn(client, cmd, argv) -> True if postponed
         self.pid = os.getpid()
@@ -163,6 +165,10 @@ class Server:
                            if "lfu" in c.get("maxmemory-policy") else None)
         log.configure(loglevel=c.get("loglevel"))
         _limits.apply(c)
+
+    def unblock_client(self, c, error: bool) -> bool:
+        """CLIENT UNBLOCK (valkeyd/blocking.py): False if ``c`` is not blocked on keys."""
+        return self.blocking is not None and self.blocking.unblock_client(c, error)
 
     def is_replica(self) -> bool:
         return self.replica_of is not None
