@@ -340,6 +340,29 @@ def test_bitcount_large_string_is_fast(r):
     assert time.monotonic() - t < 3.0
 
 
+def test_bitpos_large_strings(r):
+    n = 3 * 1024 * 1024 + 5
+    r.set("z", bytes(n))
+    assert r.bitpos("z", 1) == -1
+    assert r.bitpos("z", 0, 7) == 56
+    r.setbit("z", 8 * n - 3, 1)
+    assert r.bitpos("z", 1) == 8 * n - 3
+    assert r.bitpos("z", 1, 1, -2) == -1
+    assert r.execute_command("BITPOS", "z", 1, 9, 8 * n - 4, "BIT") == -1
+    assert r.execute_command("BITPOS", "z", 1, 9, 8 * n - 3, "BIT") == 8 * n - 3
+    assert r.bitcount("z") == 1
+    assert r.bitcount("z", 1, -2) == 0
+    r.set("f", b"\xff" * n)
+    assert r.bitpos("f", 0) == 8 * n
+    assert r.bitpos("f", 0, 2) == 8 * n
+    assert r.bitpos("f", 0, 2, -1) == -1
+    r.setbit("f", 8 * n - 12, 0)
+    assert r.bitpos("f", 0, 2, -1) == 8 * n - 12
+    assert r.execute_command("BITPOS", "f", 0, 5, 8 * n - 13, "BIT") == -1
+    assert r.bitcount("f") == 8 * n - 1
+    assert r.execute_command("BITCOUNT", "f", 3, 8 * n - 2, "BIT") == 8 * n - 5
+
+
 # -- BITPOS ---------------------------------------------------------------------------------------
 
 

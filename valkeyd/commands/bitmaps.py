@@ -95,11 +95,23 @@ def _string_for_bits(c, key, maxbit: int):
     return v, False
 
 
+_CHUNK = 1 << 20  # long strings are scanned in 1 MB pieces (bounded transient memory)
+
+
 def _popcount(v, start: int, end: int) -> int:
     """Set bits in bytes ``start..end`` (inclusive) of ``v``."""
-    if start == 0 and end == len(v) - 1:
-        return int.from_bytes(v, "little").bit_count()
-    return int.from_bytes(v[start:end + 1], "little").bit_count()
+    frm = int.from_bytes
+    end += 1
+    if end - start <= _CHUNK:
+        if start == 0 and end == len(v):
+            return frm(v, "little").bit_count()
+        return frm(v[start:end], "little").bit_count()
+    mv = memoryview(v)
+    try:
+        return sum(frm(mv[i:min(i + _CHUNK, end)], "little").bit_count()
+                   for i in range(start, end, _CHUNK))
+    finally:
+        mv.release()  # a bytearray with a live view could not be resized
 
 
 # -- SETBIT / GETBIT ------------------------------------------------------------------------------
@@ -145,7 +157,7 @@ def bitcount(c, argv):
         return 0
     n = len(argv)
     if n == 2:
-        return int.from_bytes(v, "little").bit_count()
+        return _popcount(v, 0, len(v) - 1)
     if n != 4 and n != 5:
         raise _SYNTAX
     start = _int_arg(argv[2])
@@ -179,21 +191,25 @@ def bitcount(c, argv):
 def _first_bit(v, bit: int, sbit: int, ebit: int):
     """Position of the first bit equal to ``bit`` in bits ``sbit..ebit`` of ``v``, or None."""
     s, e = sbit >> 3, ebit >> 3
-    chunk = bytearray(v[s:e + 1])
-    head = (0xFF00 >> (sbit & 7)) & 0xFF      # bits of the first byte before sbit
-    tail = (1 << (7 - (ebit & 7))) - 1        # bits of the last byte after ebit
-    if bit:
-        chunk[0] &= ~head & 0xFF
-        chunk[-1] &= ~tail & 0xFF
-        rest = chunk.lstrip(b"\x00")
-    else:
-        chunk[0] |= head
-        chunk[-1] |= tail
-        rest = chunk.lstrip(b"\xff")
-    if not rest:
-        return None
-    b = rest[0] if bit else rest[0] ^ 0xFF
-    return ((s + len(chunk) - len(rest)) << 3) + 8 - b.bit_length()
+    flip = 0 if bit else 0xFF           # after flipping, look for the first 1 bit
+    head = (0xFF00 >> (sbit & 7)) & 0xFF  # bits of the first byte before sbit
+    tail = (1 << (7 - (ebit & 7))) - 1    # bits of the last byte after ebit
+    if s == e:
+        t = (v[s] ^ flip) & ~(head | tail) & 0xFF
+        return (s << 3) + 8 - t.bit_length() if t else None
+    t = (v[s] ^ flip) & ~head & 0xFF
+    if t:
+        return (s << 3) + 8 - t.bit_length()
+    skip = bytes((flip,))
+    for i in range(s + 1, e, _CHUNK):
+        j = min(i + _CHUNK, e)
+        chunk = v[i:j]
+        rest = chunk.lstrip(skip)
+        if rest:
+            t = rest[0] ^ flip
+            return ((i + len(chunk) - len(rest)) << 3) + 8 - t.bit_length()
+    t = (v[e] ^ flip) & ~tail & 0xFF
+    return (e << 3) + 8 - t.bit_length() if t else None
 
 
 @command("bitpos", -3, "readonly", "bitmap", keys=(1, 1, 1))
