@@ -277,7 +277,8 @@ BITCOUNT_CASES = [
     ("BITCOUNT", "nokey"), ("BITCOUNT", "nokey", "0", "-1"), ("BITCOUNT", "nokey", "0", "1", "BIT"),
     ("SET", "n", "-12345"), ("BITCOUNT", "n"), ("BITCOUNT", "n", "1", "2"),
     ("SET", "e", ""), ("BITCOUNT", "e"), ("BITCOUNT", "e", "0", "-1"),
-    ("BITCOUNT", "e", "0", "0", "BIT"), ("BITCOUNT",),
+    ("BITCOUNT", "e", "0", "0", "BIT"), ("BITCOUNT",), ("BITCOUNT", "s", "-0", "1"),
+    ("BITCOUNT", "s", "0", "-0"),
 ]
 
 
@@ -654,6 +655,22 @@ BITFIELD_CASES = [
      "INCRBY", "u62", "0", "9223372036854775807", "INCRBY", "u62", "0", "-9223372036854775808"),
     ("BITFIELD", "k", "SET", "i63", "0", "4611686018427387903", "INCRBY", "i63", "0",
      "9223372036854775807", "INCRBY", "i63", "0", "-9223372036854775808"),
+    # "#N" offsets are N * width in a wrapping long long
+    ("BITFIELD", "k", "GET", "u8", "#9223372036854775807"),
+    ("BITFIELD", "k", "GET", "u8", "#-9223372036854775808"),
+    ("BITFIELD", "k", "GET", "i64", "#144115188075855873"),
+    ("BITFIELD", "k", "GET", "i2", "#4611686018427387904"),
+    ("BITFIELD", "k", "GET", "i2", "#4611686018427387905"),
+    ("BITFIELD", "k", "GET", "i3", "#6148914691236517206"),
+    ("BITFIELD", "k", "SET", "i2", "#4611686018427387905", "1"),
+    ("BITFIELD", "k", "GET", "i8", "#-0"), ("BITFIELD", "k", "GET", "i8", "#+1"),
+    ("BITFIELD", "k", "GET", "i8", "#01"),
+    ("BITFIELD", "k", "INCRBY", "i64", "0", "-9223372036854775808", "INCRBY", "i64", "0",
+     "-9223372036854775808", "OVERFLOW", "SAT", "INCRBY", "i64", "0", "-9223372036854775808",
+     "INCRBY", "i64", "0", "-1"),
+    ("BITFIELD", "k", "SET", "i64", "0", "-1", "OVERFLOW", "SAT", "INCRBY", "i64", "0",
+     "-9223372036854775808", "OVERFLOW", "WRAP", "INCRBY", "i64", "0", "9223372036854775807",
+     "INCRBY", "i64", "0", "9223372036854775807"),
     ("GET", "k"), ("STRLEN", "k"),
     ("BITFIELD", "nk", "OVERFLOW", "FAIL", "INCRBY", "u8", "100", "1000"),
     ("EXISTS", "nk"), ("STRLEN", "nk"), ("OBJECT", "ENCODING", "nk"),
