@@ -678,6 +678,12 @@ BITFIELD_CASES = [
     ("BITFIELD", "n", "SET", "u8", "0", "50"), ("GET", "n"), ("OBJECT", "ENCODING", "n"),
     ("SET", "m", "9"), ("BITFIELD", "m", "OVERFLOW", "FAIL", "SET", "u1", "0", "5"),
     ("OBJECT", "ENCODING", "m"),
+    # BITFIELD's key is read-only when every operation is a GET
+    ("COMMAND", "GETKEYSANDFLAGS", "BITFIELD", "k", "GET", "u8", "0", "OVERFLOW", "SAT"),
+    ("COMMAND", "GETKEYSANDFLAGS", "BITFIELD", "k", "GET", "u8", "0", "SET", "u8", "0", "1"),
+    ("COMMAND", "GETKEYSANDFLAGS", "BITFIELD", "k", "GET", "u8"),
+    ("COMMAND", "GETKEYSANDFLAGS", "BITFIELD_RO", "k", "GET", "u8", "0"),
+    ("COMMAND", "GETKEYSANDFLAGS", "BITOP", "AND", "d", "a", "b"),
 ]
 
 
