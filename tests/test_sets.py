@@ -912,3 +912,11 @@ def test_store_events(inproc):
         assert srv.cmd(*args) == 1 and events == [("g", "del", b"d")]
         assert srv.client.db.exists(b"d") is False
         assert srv.cmd(*args) == 0 and events == [] and props == []
+
+
+@pytest.mark.parametrize("cmd", [
+    ("SINTERCARD", 2, "a", "b", "LIMIT", 1), ("SINTERCARD", 1, "a"), ("SMOVE", "a", "b", "m"),
+    ("SINTERSTORE", "d", "a", "b"), ("SUNION", "a", "b", "c"), ("SSCAN", "a", 0),
+])
+def test_command_getkeys(o, ref2, cmd):
+    assert o.command_getkeys(*cmd) == ref2.command_getkeys(*cmd)
