@@ -89,6 +89,27 @@ class MemoryHash:
 
     def set_many(self, argv, start: int) -> int:
         d = self.d
+        if len(argv) - start == 2:   # the common one-pair HSET
+            f = argv[start]
+            v = argv[start + 1]
+            if self.lp:
+                lim = limits
+                mv = lim.hash_max_listpack_value
+                if len(f) > mv or len(v) > mv or lim.hash_max_listpack_entries < 1:
+                    self.lp = False
+            exp = self.exp
+            if exp and f in exp:
+                del exp[f]
+            if f in d:
+                d[f] = v
+                return 0
+            d[f] = v
+            if self.lp:
+                if len(d) > limits.hash_max_listpack_entries:
+                    self.lp = False
+            elif self._scan is not None:
+                self._scan.added(f)
+            return 1
         if self.lp:
             # hashTypeTryConversion: judge the whole batch before writing anything.
             if (len(argv) - start) // 2 > limits.hash_max_listpack_entries:
@@ -102,17 +123,11 @@ class MemoryHash:
         before = len(d)
         exp = self.exp
         n = len(argv)
-        if n - start == 2:
-            f = argv[start]
+        for i in range(start, n, 2):
+            f = argv[i]
             if exp and f in exp:
                 del exp[f]
-            d[f] = argv[start + 1]
-        else:
-            for i in range(start, n, 2):
-                f = argv[i]
-                if exp and f in exp:
-                    del exp[f]
-                d[f] = argv[i + 1]
+            d[f] = argv[i + 1]
         created = len(d) - before
         if created:
             if self.lp:

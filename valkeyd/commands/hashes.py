@@ -182,12 +182,17 @@ class _Volatile:
                     keys[key] = None  # back of the round
 
 
-def _track(c, key) -> None:
-    srv = c.server
+def track_volatile(srv, dbid: int, key: bytes) -> None:
+    """Register a key whose hash has fields with an expiry time, for the background cycle
+    (for code that creates such hashes outside these commands, e.g. loading a dataset)."""
     v = getattr(srv, "hash_volatile", None)
     if v is None:
         v = srv.hash_volatile = _Volatile(srv)
-    v.track(c.db.id, key)
+    v.track(dbid, key)
+
+
+def _track(c, key) -> None:
+    track_volatile(c.server, c.db.id, key)
 
 
 # -- Redis 7.2.4 commands ------------------------------------------------------------------------
@@ -198,10 +203,10 @@ def hset(c, argv):
         raise ErrorReply(errors.WRONG_ARITY % "hset")
     key = argv[1]
     h = c.db.get_collection(key, "hash", True)
-    if h.has_expired(clock.ms()):
+    if h.volatile_count() and h.has_expired(clock.ms()):
         h = _write_create(c, key)
     created = h.set_many(argv, 2)
-    c.server.changed(c, key, "h", "hset", (len(argv) - 2) >> 1)
+    c.server.changed(c, key, "h", "hset", 1 if len(argv) == 4 else (len(argv) - 2) >> 1)
     return created
 
 
@@ -777,12 +782,9 @@ def hsetex(c, argv):
     if h is None:
         h = db.get_collection(key, "hash", True)
     keep = bool(flags & S_KEEPTTL)
-    if when is None:
-        if h.encoding() == "listpack" and not keep:
-            h.set_many(argv, start)
-        else:
-            for i in range(start, len(argv), 2):
-                h.set(argv[i], argv[i + 1], keep)
+    if when is None:   # hashTypeSet per field (no batch conversion check, as in Valkey)
+        for i in range(start, len(argv), 2):
+            h.set(argv[i], argv[i + 1], keep)
     else:
         for i in range(start, len(argv), 2):
             h.set(argv[i], argv[i + 1])
@@ -863,3 +865,73 @@ def hgetex(c, argv):
             srv.changed(c, key, "h", "hpersist", n)
         _removed_if_empty(c, key, h)
     return out
+
+
+# -- COMMAND INFO / COMMAND DOCS entries of the Valkey 9 commands ----------------------------------
+# valkeyd/data/command-docs.json is generated from Redis 7.2.4's table, which lacks these; their
+# key specs and argument trees below follow Valkey 9's src/commands/*.json.
+
+def _valkey9_docs() -> None:
+    from .command_cmd import DOCS
+
+    def arg(name, typ, token=None, flags=None, arguments=None, **extra):
+        a = {"name": name, "type": typ}
+        if typ not in ("oneof", "block"):
+            a["display_text"] = name
+        a.update(extra)
+        if token:
+            a["token"] = token
+        if flags:
+            a["flags"] = flags
+        if arguments:
+            a["arguments"] = arguments
+        return a
+
+    key = arg("key", "key", key_spec_index=0)
+    fields = arg("fields", "block", token="FIELDS", arguments=[
+        arg("numfields", "integer"), arg("field", "string", flags=["multiple"])])
+    cond = arg("condition", "oneof", flags=["optional"], arguments=[
+        arg(t.lower(), "pure-token", token=t) for t in ("NX", "XX", "GT", "LT")])
+
+    def expiration(last):
+        return arg("expiration", "oneof", flags=["optional"], arguments=[
+            arg("seconds", "integer", token="EX"), arg("milliseconds", "integer", token="PX"),
+            arg("unix-time-seconds", "unix-time", token="EXAT"),
+            arg("unix-time-milliseconds", "unix-time", token="PXAT"),
+            arg(last.lower(), "pure-token", token=last)])
+
+    def spec(*flags):
+        return [{"flags": list(flags), "begin_search": {"type": "index", "spec": {"index": 1}},
+                 "find_keys": {"type": "range",
+                               "spec": {"lastkey": 0, "keystep": 1, "limit": 0}}}]
+
+    def entry(since, specs, arguments):
+        return {"since": since, "group": "hash", "tips": [], "key_specs": specs,
+                "arguments": arguments}
+
+    for name, unit in (("hexpire", "seconds"), ("hpexpire", "milliseconds"),
+                       ("hexpireat", "unix-time-seconds"),
+                       ("hpexpireat", "unix-time-milliseconds")):
+        typ = "unix-time" if unit.startswith("unix") else "integer"
+        DOCS.setdefault(name, entry("9.0.0", spec("RW", "update"),
+                                    [key, arg(unit, typ), cond, fields]))
+    for name in ("httl", "hpttl", "hexpiretime", "hpexpiretime"):
+        DOCS.setdefault(name, entry("9.0.0", spec("RO", "access"), [key, fields]))
+    DOCS.setdefault("hpersist", entry("9.0.0", spec("RW", "update"), [key, fields]))
+    DOCS.setdefault("hgetdel", entry("9.1.0", spec("RW", "access", "delete"), [key, fields]))
+    DOCS.setdefault("hgetex", entry("9.0.0", spec("RW", "access"),
+                                    [key, expiration("PERSIST"), fields]))
+    DOCS.setdefault("hsetex", entry("9.0.0", spec("RW", "insert"), [
+        key,
+        arg("key-condition", "oneof", flags=["optional"], arguments=[
+            arg("nx", "pure-token", token="NX"), arg("xx", "pure-token", token="XX")]),
+        arg("fields-condition", "oneof", flags=["optional"], arguments=[
+            arg("fnx", "pure-token", token="FNX"), arg("fxx", "pure-token", token="FXX")]),
+        expiration("KEEPTTL"),
+        arg("fields", "block", token="FIELDS", arguments=[
+            arg("numfields", "integer"),
+            arg("data", "block", flags=["multiple"], arguments=[
+                arg("field", "string"), arg("value", "string")])])]))
+
+
+_valkey9_docs()
