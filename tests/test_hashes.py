@@ -784,12 +784,27 @@ def test_active_field_expiry_in_process(inproc):
     srv.now[0] += 1000
     srv.run_cron()
     assert srv.dbs[0].exists(b"g") is False
-    # a renamed hash is found again once a command touches its fields
+    # a renamed hash is found again by the cycle once a command touches it
+    srv.cmd("HSET", "m", "a", "1", "b", "1")
+    srv.cmd("HPEXPIRE", "m", "5", "FIELDS", "1", "a")
+    srv.cmd("RENAME", "m", "m2")
+    srv.cmd("HLEN", "m2")
+    srv.now[0] += 6
+    props.clear()
+    srv.run_cron()
+    assert props == [[b"HDEL", b"m2", b"a"]]
+    # FLUSHALL empties the registry with the data; SWAPDB moves it with the data
     srv.cmd("HSET", "m", "a", "1", "b", "1")
     srv.cmd("HPEXPIRE", "m", "5", "FIELDS", "1", "a")
     srv.cmd("FLUSHALL")
+    srv.cmd("HSET", "s", "a", "1", "b", "1")
+    srv.cmd("HPEXPIRE", "s", "5", "FIELDS", "1", "a")
+    srv.cmd("SWAPDB", "0", "1")
     srv.now[0] += 6
-    srv.run_cron()  # the registry was flushed with the data: nothing to do, no error
+    props.clear()
+    srv.run_cron()
+    assert props == [[b"HDEL", b"s", b"a"]]
+    assert srv.dbs[1].get_collection(b"s", "hash").get(b"a") is None
 
 
 def test_active_expiry_work_is_bounded(inproc):

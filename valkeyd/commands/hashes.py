@@ -80,7 +80,17 @@ def _reap_fields(srv, db, key, h, now: int, limit: int = 0):
 
 
 def _reap(c, key, h):
-    return _reap_fields(c.server, c.db, key, h, clock.ms())
+    """Called when ``h`` has volatile fields: reclaim the expired ones, and make sure the key
+    is known to the background cycle (a hash renamed, moved or copied with its field expiry
+    times is found again on its first access)."""
+    srv = c.server
+    v = getattr(srv, "hash_volatile", None)
+    if v is None or key not in v.keys[c.db.id]:
+        track_volatile(srv, c.db.id, key)
+    now = clock.ms()
+    if not h.has_expired(now):
+        return h
+    return _reap_fields(srv, c.db, key, h, now)
 
 
 def _read(c, key):
@@ -95,7 +105,7 @@ def _read(c, key):
         st.keyspace_misses += 1
         return None
     st.keyspace_hits += 1
-    if h.has_expired(clock.ms()):
+    if h.volatile_count():
         h = _reap(c, key, h)
     return h
 
@@ -103,7 +113,7 @@ def _read(c, key):
 def _write(c, key):
     """lookupKeyWrite for a hash (no statistics); None when missing."""
     h = c.db.get_collection(key, "hash")
-    if h is not None and h.has_expired(clock.ms()):
+    if h is not None and h.volatile_count():
         h = _reap(c, key, h)
     return h
 
@@ -112,7 +122,7 @@ def _write_create(c, key):
     """hashTypeLookupWriteOrCreate."""
     db = c.db
     h = db.get_collection(key, "hash", True)
-    if h.has_expired(clock.ms()):
+    if h.volatile_count():
         if _reap(c, key, h) is None:
             h = db.get_collection(key, "hash", True)
     return h
@@ -203,7 +213,7 @@ def hset(c, argv):
         raise ErrorReply(errors.WRONG_ARITY % "hset")
     key = argv[1]
     h = c.db.get_collection(key, "hash", True)
-    if h.volatile_count() and h.has_expired(clock.ms()):
+    if h.volatile_count():
         h = _write_create(c, key)
     created = h.set_many(argv, 2)
     c.server.changed(c, key, "h", "hset", 1 if len(argv) == 4 else (len(argv) - 2) >> 1)
