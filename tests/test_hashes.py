@@ -821,3 +821,17 @@ def test_active_expiry_work_is_bounded(inproc):
     srv.run_cron()
     assert len(props[1]) - 2 == 500
     assert srv.cmd("HLEN", "h") == b":1\r\n"
+
+
+def test_active_field_expiry_can_be_disabled(inproc):
+    srv, props, events = inproc
+    srv.cmd("HSET", "h", "a", "1", "b", "2")
+    srv.cmd("HPEXPIRE", "h", "5", "FIELDS", "1", "a")
+    srv.now[0] += 6
+    props.clear()
+    srv.active_expire_enabled = False   # DEBUG SET-ACTIVE-EXPIRE 0
+    srv.run_cron()
+    assert props == []
+    srv.active_expire_enabled = True
+    srv.run_cron()
+    assert props == [[b"HDEL", b"h", b"a"]]

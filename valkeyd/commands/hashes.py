@@ -16,6 +16,8 @@ a field expiry time (bounded work per tick).
 """
 from __future__ import annotations
 
+import time
+
 from engines.base import clock
 
 from .. import errors, glob
@@ -138,8 +140,10 @@ def _removed_if_empty(c, key, h) -> bool:
 
 # -- background reclaiming of expired fields ---------------------------------------------------
 
-ACTIVE_KEYS_PER_DB = 20       # keys visited per database per cron tick
-ACTIVE_FIELDS_PER_TICK = 1000  # fields reclaimed per cron tick, at most
+# Bounds of one cron tick's work (Valkey sizes its field cycle by time, like the key cycle):
+ACTIVE_KEYS_PER_TICK = 200      # hashes visited, at most
+ACTIVE_FIELDS_PER_TICK = 1000   # fields reclaimed, at most
+ACTIVE_TIME_NS = 2_000_000      # and no more than 2 ms (checked every 16 keys)
 
 
 class _Volatile:
@@ -168,16 +172,22 @@ class _Volatile:
 
     def cron(self) -> None:
         srv = self.srv
-        if srv.engine.replica_mode or srv.is_replica():
+        if (srv.engine.replica_mode or srv.is_replica()
+                or not getattr(srv, "active_expire_enabled", True)):
             return
         budget = ACTIVE_FIELDS_PER_TICK
+        visits = ACTIVE_KEYS_PER_TICK
+        deadline = time.perf_counter_ns() + ACTIVE_TIME_NS
         now = clock.ms()
         for dbid, keys in enumerate(self.keys):
             if not keys:
                 continue
             db = srv.dbs[dbid]
-            for _ in range(min(ACTIVE_KEYS_PER_DB, len(keys))):
-                if budget <= 0:
+            for _ in range(len(keys)):    # each key at most once per tick
+                if budget <= 0 or visits <= 0:
+                    return
+                visits -= 1
+                if not visits & 15 and time.perf_counter_ns() > deadline:
                     return
                 key = next(iter(keys))
                 del keys[key]
