@@ -5,6 +5,9 @@ compare the reply bytes exactly, in RESP2 and RESP3 (``same``). Where Valkey 8.0
 7.2.4 differ, the Redis behaviour is asserted on its own (see the comments):
 
 * ``-0`` scores: Redis 7.2.4's d2string prints "-0"; Valkey 8.0 prints "0".
+* A negative LIMIT offset: Redis 7.2.4 walks ``offset--`` until the end, so the reply is
+  empty for both encodings; Valkey 8.0 returns elements from the end on a skiplist.
+* ZSCAN cursor "-1": Redis 7.2.4's strtoul wraps it to 2**64-1; Valkey 8.0 rejects it.
 * ZRANGESTORE ... BYSCORE/BYLEX: Redis 7.2.4 passes length -1 to zsetTypeCreate (a size_t),
   so the destination is always a skiplist (fixed in Redis by #13148, after 7.2.4); Valkey
   8.0 creates a listpack.
@@ -435,6 +438,22 @@ def test_zrangestore(pair):
         TYPE s
         ZRANGESTORE dst z
     """)
+
+
+def test_negative_limit_offset_skiplist(r):
+    # Redis 7.2.4 genericZrangebyscoreCommand/genericZrangebylexCommand: `while (ln &&
+    # offset--)` runs off the end for a negative offset: an empty reply, whatever encoding.
+    r.config_set("zset-max-listpack-entries", 1)
+    try:
+        r.zadd("z", {"a": 0, "b": 0, "c": 0})
+        assert r.object("encoding", "z") == b"skiplist"
+        assert r.execute_command("ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", "-1", "2") == []
+        assert r.execute_command("ZRANGE", "z", "-", "+", "BYLEX", "LIMIT", "-2", "2") == []
+        assert r.execute_command("ZREVRANGEBYSCORE", "z", "+inf", "-inf", "LIMIT", "-1", "1") == []
+        assert r.execute_command("ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", "0", "2") == [
+            b"a", b"b"]
+    finally:
+        r.config_set("zset-max-listpack-entries", 128)
 
 
 def test_zrangestore_bylex_byscore_encoding(r):
