@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import sys
-from bisect import bisect_left as _bl
 from math import inf, nextafter
 
 from sortedcontainers import SortedList
