@@ -161,7 +161,7 @@ def geohash_string(score: float) -> bytes:
     return bytes(out)
 
 
-# -- neighbours ------------------------------------------------------------------------------------
+# -- neighbours -----------------------------------------------------------------------------------
 def _move_x(bits: int, step: int, d: int) -> int:
     if d == 0:
         return bits
@@ -203,7 +203,7 @@ def neighbors(bits: int, step: int) -> dict:
     }
 
 
-# -- search areas ----------------------------------------------------------------------------------
+# -- search areas ---------------------------------------------------------------------------------
 def estimate_step(range_m: float, lat: float) -> int:
     """geohashEstimateStepsByRadius: a precision whose cells are about the search radius."""
     if range_m == 0:
@@ -355,7 +355,7 @@ def cell_score_range(bits: int, step: int) -> tuple[int, int]:
     return bits << shift, (bits + 1) << shift
 
 
-# -- distances ---------------------------------------------------------------------------------------
+# -- distances ------------------------------------------------------------------------------------
 def lat_distance(lat1: float, lat2: float) -> float:
     return EARTH_RADIUS_M * abs(deg_rad(lat2) - deg_rad(lat1))
 
@@ -374,7 +374,7 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
-# -- reply formatting ----------------------------------------------------------------------------------
+# -- reply formatting -----------------------------------------------------------------------------
 def format_distance(d: float) -> bytes:
     """A distance with 4 decimals (fixedpoint_d2string: rounded half-to-even, as llrint)."""
     if d == 0:

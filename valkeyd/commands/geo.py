@@ -82,7 +82,7 @@ def _read_zset(c, key):
     return z
 
 
-# -- argument helpers ---------------------------------------------------------------------------------
+# -- argument helpers -----------------------------------------------------------------------------
 _HEXCHARS = frozenset(b"0123456789abcdefABCDEF")
 
 
@@ -176,7 +176,7 @@ def _coord_reply(c, d: float):
     return s
 
 
-# -- GEOADD ------------------------------------------------------------------------------------------
+# -- GEOADD ---------------------------------------------------------------------------------------
 @command("geoadd", -5, "write denyoom", "geo", keys=(1, 1, 1))
 def geoadd(c, argv):
     n = len(argv)
@@ -230,7 +230,7 @@ def _new_zset(db, key, size_hint: int, maxlen: int):
     return db.get_collection(key, "zset", create=True)
 
 
-# -- GEOPOS GEOHASH GEODIST -------------------------------------------------------------------------------
+# -- GEOPOS GEOHASH GEODIST -----------------------------------------------------------------------
 @command("geopos", -2, "readonly", "geo", keys=(1, 1, 1))
 def geopos(c, argv):
     z = _read_zset(c, argv[1])
@@ -276,7 +276,7 @@ def geodist(c, argv):
     return gh.format_distance(gh.distance(lon1, lat1, lon2, lat2) / to_meter)
 
 
-# -- searches -------------------------------------------------------------------------------------------
+# -- searches -------------------------------------------------------------------------------------
 RADIUS_COORDS = 1
 RADIUS_MEMBER = 2
 RADIUS_NOSTORE = 4
