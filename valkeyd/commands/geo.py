@@ -46,15 +46,15 @@ ANY_NEEDS_COUNT = "ERR the ANY argument requires COUNT argument"
 _ZADD = b"zadd"
 
 
-# -- sorted-set adapter: the only places that touch the zset value interface ---------------------
+# -- sorted-set access: the only places that touch the zset value interface ---------------------
 def _zscore(z, member):
     """The score of ``member`` or None."""
     return z.score(member)
 
 
 def _zscan(z, lo, hi):
-    """(member, score) for lo <= score < hi, ascending (ties by member), lazily."""
-    return z.iter_score_range(lo, False, hi, True)
+    """(member, score) for lo <= score < hi, ascending (ties by member)."""
+    return z.by_score(lo, False, hi, True)
 
 
 def _zadd(z, member, score, nx, xx):
@@ -206,7 +206,11 @@ def geoadd(c, argv):
     if z is None:
         if xx:
             return 0
-        z = _new_zset(db, key, len(elems), max(len(m) for _, m in elems))
+        # zsetTypeCreate sized as ZADD does: element count and the first member's length
+        z = db.get_collection(key, "zset", create=True)
+        z.init_encoding(len(elems), len(elems[0][1]))
+    else:
+        z.maybe_convert(len(elems))
     added = updated = 0
     for score, member in elems:
         r = _zadd(z, member, float(score), nx, xx)
@@ -216,18 +220,13 @@ def geoadd(c, argv):
             updated += 1
     if added or updated:
         c.server.changed(c, key, "z", "zadd", added + updated)
-    # Redis runs (and so propagates) the ZADD this GEOADD stands for.
-    zargv = [_ZADD] + argv[1:i]
-    for score, member in elems:
-        zargv.append(b"%d" % score)
-        zargv.append(member)
-    c.prop_argv = zargv
+        # Redis runs (and so propagates) the ZADD this GEOADD stands for.
+        zargv = [_ZADD] + argv[1:i]
+        for score, member in elems:
+            zargv.append(b"%d" % score)
+            zargv.append(member)
+        c.prop_argv = zargv
     return added + updated if ch else added
-
-
-def _new_zset(db, key, size_hint: int, maxlen: int):
-    """A new empty zset stored at ``key`` (zsetTypeCreate, sized for the elements coming)."""
-    return db.get_collection(key, "zset", create=True)
 
 
 # -- GEOPOS GEOHASH GEODIST -----------------------------------------------------------------------
@@ -546,11 +545,21 @@ def _search(c, argv, src, flags):
 
     db = c.db
     if returned:
+        maxlen = totlen = 0
+        for k in range(returned):
+            ln = len(found[k][4])
+            totlen += ln
+            if ln > maxlen:
+                maxlen = ln
+        # setKey: the result replaces any value (and expiry) at the destination; Redis
+        # builds a skiplist and converts it to a listpack when small enough.
         db.delete(storekey)
-        z2 = _new_zset(db, storekey, returned, max(len(found[k][4]) for k in range(returned)))
+        z2 = db.get_collection(storekey, "zset", create=True)
+        z2.init_encoding(returned, maxlen)
         for k in range(returned):
             d, lon, lat, score, member = found[k]
             z2.add(member, d / conv if storedist else score)
+        z2.shrink_if_small(maxlen, totlen)
         c.server.changed(c, storekey, "z",
                          "geosearchstore" if flags & GEOSEARCH else "georadiusstore", returned)
     elif db.delete(storekey):
