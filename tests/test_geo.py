@@ -456,8 +456,8 @@ def test_ties_with_count_match_reference(pair):
 
 def test_scores_that_are_not_geohashes_match_reference(pair):
     """A sorted set written by ZADD may hold any score: positions are decoded as Redis does."""
-    same(pair, "ZADD", "z", "0", "probe", "-1", "neg", "4503599627370496", "big", "1e300", "huge", "-inf",
-         "minf", "inf", "pinf", "1.5", "frac", "9007199254740993", "odd")
+    same(pair, "ZADD", "z", "0", "probe", "-1", "neg", "4503599627370496", "big", "1e300",
+         "huge", "-inf", "minf", "inf", "pinf", "1.5", "frac", "9007199254740993", "odd")
     members = ["probe", "neg", "big", "huge", "minf", "pinf", "frac", "odd"]
     same(pair, "GEOPOS", "z", *members)
     same(pair, "GEOHASH", "z", *members)
@@ -485,6 +485,22 @@ def test_encoding_conversion_matches_reference(pair):
     same(pair, "GEOSEARCHSTORE", "many", "enc", "FROMLONLAT", "13", "38.1", "BYRADIUS", "500",
          "km")
     same(pair, "OBJECT", "ENCODING", "many")
+
+
+def test_xx_with_a_long_absent_member_keeps_listpack(r):
+    """Redis 7.2.4 (zaddGenericCommand) sizes the conversion check of an existing key by the
+    element count only, and XX skips the absent long member: the set stays a listpack.
+    (Valkey 8.0 also checks the longest member first and converts to a skiplist.)"""
+    r.config_set("zset-max-listpack-value", "64")
+    r.geoadd("g", SICILY)
+    assert r.execute_command("GEOADD", "g", "XX", "1", "1", "Palermo", "2", "2", "y" * 65) == 0
+    assert r.object("encoding", "g") == b"listpack"
+    assert r.zcard("g") == 2
+    # A new key is sized by the first member, as ZADD does.
+    r.execute_command("GEOADD", "h", "1", "1", "y" * 65, "2", "2", "a")
+    assert r.object("encoding", "h") == b"skiplist"
+    r.execute_command("GEOADD", "i", "1", "1", "a", "2", "2", "y" * 65)
+    assert r.object("encoding", "i") == b"skiplist"
 
 
 # -- semantics that replies alone do not show -----------------------------------------------------
