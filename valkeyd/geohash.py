@@ -60,13 +60,29 @@ def _squash(v: int) -> int:
     return v
 
 
+# Lookup tables: 8 bits spread over the even bits of 16, and the 8 even bits of 16 collected.
+_SPREAD8 = [_spread(i) for i in range(256)]
+_EVEN8 = [_squash(i) for i in range(256)]
+_EVEN16 = [lo | hi << 4 for hi in _EVEN8 for lo in _EVEN8]
+
+
 def interleave(lat_bits: int, lon_bits: int) -> int:
-    return _spread(lat_bits) | (_spread(lon_bits) << 1)
+    """Latitude bits in the even positions, longitude bits in the odd ones (32 bits each)."""
+    S = _SPREAD8
+    return (S[lat_bits & 255] | S[(lat_bits >> 8) & 255] << 16
+            | S[(lat_bits >> 16) & 255] << 32 | S[(lat_bits >> 24) & 255] << 48
+            | (S[lon_bits & 255] | S[(lon_bits >> 8) & 255] << 16
+               | S[(lon_bits >> 16) & 255] << 32 | S[(lon_bits >> 24) & 255] << 48) << 1)
 
 
 def deinterleave(bits: int) -> tuple[int, int]:
-    """(latitude part, longitude part) of an interleaved word."""
-    return _squash(bits), _squash(bits >> 1)
+    """(latitude part, longitude part) of an interleaved 64-bit word."""
+    E = _EVEN16
+    lon = bits >> 1
+    return ((E[bits & 0xFFFF] | E[(bits >> 16) & 0xFFFF] << 8 | E[(bits >> 32) & 0xFFFF] << 16
+             | E[(bits >> 48) & 0xFFFF] << 24),
+            (E[lon & 0xFFFF] | E[(lon >> 16) & 0xFFFF] << 8 | E[(lon >> 32) & 0xFFFF] << 16
+             | E[(lon >> 48) & 0xFFFF] << 24))
 
 
 # -- encode / decode -----------------------------------------------------------------------------
@@ -125,15 +141,23 @@ def score_to_bits(score: float) -> int:
     return (int(v) ^ (1 << 63)) & _M64
 
 
+_DIV26 = float(1 << STEP_MAX)
+_LON_SCALE = LON_MAX - LON_MIN
+_LAT_SCALE = LAT_MAX - LAT_MIN
+
+
 def decode_score(score: float) -> tuple[float, float]:
     """(longitude, latitude) of a stored score: the centre of its step-26 cell, clamped."""
-    bits = score_to_bits(score)
+    if 0 <= score < 4503599627370496.0:      # a 52-bit geohash (every GEOADD score)
+        bits = int(score)
+    else:
+        bits = score_to_bits(score)
     ilat, ilon = deinterleave(bits)
-    div = float(1 << STEP_MAX)
-    lon_lo = LON_MIN + (ilon * 1.0 / div) * (LON_MAX - LON_MIN)
-    lon_hi = LON_MIN + ((ilon + 1) * 1.0 / div) * (LON_MAX - LON_MIN)
-    lat_lo = LAT_MIN + (ilat * 1.0 / div) * (LAT_MAX - LAT_MIN)
-    lat_hi = LAT_MIN + ((ilat + 1) * 1.0 / div) * (LAT_MAX - LAT_MIN)
+    div = _DIV26
+    lon_lo = LON_MIN + (ilon * 1.0 / div) * _LON_SCALE
+    lon_hi = LON_MIN + ((ilon + 1) * 1.0 / div) * _LON_SCALE
+    lat_lo = LAT_MIN + (ilat * 1.0 / div) * _LAT_SCALE
+    lat_hi = LAT_MIN + ((ilat + 1) * 1.0 / div) * _LAT_SCALE
     lon = (lon_lo + lon_hi) / 2
     if lon > LON_MAX:
         lon = LON_MAX

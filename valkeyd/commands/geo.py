@@ -17,6 +17,7 @@ order).
 from __future__ import annotations
 
 import math
+import re
 
 from .. import errors
 from .. import geohash as gh
@@ -83,13 +84,23 @@ def _read_zset(c, key):
 
 
 # -- argument helpers -----------------------------------------------------------------------------
-_HEXCHARS = frozenset(b"0123456789abcdefABCDEF")
+
+
+_PLAIN_DECIMAL = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 
 
 def parse_double(b):
     """Redis's string2d (strtod over the whole argument, no leading space, no overflow, no
     underflow to zero, no NaN), or None."""
-    b = bytes(b)
+    if _PLAIN_DECIMAL.match(b):             # the common case: a plain decimal number
+        v = float(b)
+        if v == 0.0 or v in (math.inf, -math.inf):
+            return _parse_double_slow(bytes(b))
+        return v
+    return _parse_double_slow(bytes(b))
+
+
+def _parse_double_slow(b):
     if not b or b[0] in b" \t\n\v\f\r" or b[-1] in b" \t\n\v\f\r" or b"_" in b:
         return None
     try:
