@@ -324,6 +324,16 @@ CASES = [
     ("GEOSEARCH", "Sicily", "FROMMEMBER", "Palermo", "BYRADIUS", "1", "km", "COUNT", "0"),
     ("GEOSEARCH", "Sicily", "FROMLONLAT", "0", "0", "BYRADIUS", "20000", "km", "ASC"),
     ("GEOSEARCH", "Sicily", "FROMLONLAT", "0", "0", "BYBOX", "40000", "40000", "km", "ASC"),
+    # infinite shapes: C's libm gives NaN where Python's math would raise
+    ("GEOSEARCH", "Sicily", "FROMLONLAT", "0", "0", "BYRADIUS", "inf", "km", "WITHDIST"),
+    ("GEOSEARCH", "Sicily", "FROMLONLAT", "0", "0", "BYRADIUS", "1e308", "km", "WITHDIST"),
+    ("GEOSEARCH", "Sicily", "FROMLONLAT", "0", "0", "BYBOX", "inf", "inf", "km", "WITHDIST"),
+    ("GEOSEARCH", "Sicily", "FROMLONLAT", "0", "0", "BYBOX", "1", "inf", "km", "WITHDIST"),
+    ("GEOSEARCH", "Sicily", "FROMLONLAT", "0", "0", "BYBOX", "1e308", "1e308", "mi"),
+    ("GEOSEARCH", "Sicily", "FROMLONLAT", "0", "0", "BYRADIUS", "1e-300", "km", "WITHDIST"),
+    ("GEOSEARCH", "Sicily", "FROMLONLAT", "180", "85.05112878", "BYBOX", "20000", "20000", "km"),
+    ("GEOSEARCH", "Sicily", "FROMLONLAT", "-180", "-85.05112878", "BYRADIUS", "20000", "km"),
+    ("GEORADIUS", "Sicily", "0", "0", "inf", "m", "WITHDIST"),
     # GEOSEARCHSTORE
     ("GEOSEARCHSTORE", "dst", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km"),
     ("ZRANGE", "dst", "0", "-1", "WITHSCORES"),

@@ -248,6 +248,37 @@ def estimate_step(range_m: float, lat: float) -> int:
     return step
 
 
+# C's libm returns NaN outside a function's domain (an infinite search radius makes the
+# bounding box infinite); Python's math raises instead.
+_NAN = float("nan")
+
+
+def _cos(x: float) -> float:
+    return math.cos(x) if -math.inf < x < math.inf else _NAN
+
+
+def _sin(x: float) -> float:
+    return math.sin(x) if -math.inf < x < math.inf else _NAN
+
+
+def _asin(x: float) -> float:
+    return math.asin(x) if -1.0 <= x <= 1.0 else _NAN
+
+
+def _sqrt(x: float) -> float:
+    return math.sqrt(x) if x >= 0 or x != x else _NAN
+
+
+def _div(a: float, b: float) -> float:
+    """IEEE division (x/0 is +-inf or NaN, as in C)."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0:
+            return _NAN
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
 def deg_rad(a: float) -> float:
     return a * D_R
 
@@ -278,8 +309,8 @@ class Shape:
             height = self.conversion * self.radius
             width = self.conversion * self.radius
         lat_delta = rad_deg(height / EARTH_RADIUS_M)
-        lon_delta_top = rad_deg(width / EARTH_RADIUS_M / math.cos(deg_rad(lat + lat_delta)))
-        lon_delta_bottom = rad_deg(width / EARTH_RADIUS_M / math.cos(deg_rad(lat - lat_delta)))
+        lon_delta_top = rad_deg(_div(width / EARTH_RADIUS_M, _cos(deg_rad(lat + lat_delta))))
+        lon_delta_bottom = rad_deg(_div(width / EARTH_RADIUS_M, _cos(deg_rad(lat - lat_delta))))
         if lat < 0:
             return (lon - lon_delta_bottom, lat - lat_delta, lon + lon_delta_bottom,
                     lat + lat_delta)
@@ -289,7 +320,7 @@ class Shape:
         if self.box:
             w2 = self.width / 2
             h2 = self.height / 2
-            r = math.sqrt(w2 * w2 + h2 * h2)
+            r = _sqrt(w2 * w2 + h2 * h2)
         else:
             r = self.radius
         return r * self.conversion
@@ -388,14 +419,14 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     """Haversine great-circle distance in meters (geohashGetDistance)."""
     lon1r = deg_rad(lon1)
     lon2r = deg_rad(lon2)
-    v = math.sin((lon2r - lon1r) / 2)
+    v = _sin((lon2r - lon1r) / 2)
     if v == 0.0:
         return lat_distance(lat1, lat2)
     lat1r = deg_rad(lat1)
     lat2r = deg_rad(lat2)
-    u = math.sin((lat2r - lat1r) / 2)
-    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+    u = _sin((lat2r - lat1r) / 2)
+    a = u * u + _cos(lat1r) * _cos(lat2r) * v * v
+    return 2.0 * EARTH_RADIUS_M * _asin(_sqrt(a))
 
 
 # -- reply formatting -----------------------------------------------------------------------------
