@@ -5,8 +5,8 @@ GEORADIUS_RO GEORADIUSBYMEMBER_RO.
 
 A geo set is a sorted set whose scores are 52-bit interleaved geohashes
 (:mod:`valkeyd.geohash`). The commands reach it only through the sorted-set value interface
-of :mod:`engines.base` (score lookup, ascending score-range iteration, add); the few calls
-they make are gathered in the adapter section below.
+of :mod:`engines.base` (``ZSetValue``: score, by_score, add and the encoding hooks), so they
+work on any engine; the calls are gathered in the "sorted-set access" section below.
 
 GEOADD behaves as the ZADD it becomes in Redis (same counting, "zadd" event, encodings) and
 propagates as that ZADD. Searches scan the centre cell and its neighbours in Redis's order,
