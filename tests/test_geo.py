@@ -375,6 +375,12 @@ CASES = [
     ("GEOSEARCHSTORE", "str", "Sicily", "FROMMEMBER", "Palermo", "BYRADIUS", "1", "km"),
     ("TYPE", "str"),
     ("GEOPOS", "str2"),
+    # key positions (georadiusGetKeys and the key specs)
+    ("COMMAND", "GETKEYS", "GEORADIUS", "k", "1", "1", "1", "km", "STORE", "dst"),
+    ("COMMAND", "GETKEYS", "GEORADIUS", "k", "1", "1", "1", "km", "STORE", "a", "STOREDIST", "b"),
+    ("COMMAND", "GETKEYS", "GEORADIUSBYMEMBER", "k", "m", "1", "km", "STOREDIST", "dst"),
+    ("COMMAND", "GETKEYS", "GEOSEARCHSTORE", "d", "s", "FROMMEMBER", "m", "BYRADIUS", "1", "km"),
+    ("COMMAND", "GETKEYS", "GEOADD", "k", "1", "1", "m"),
 ]
 
 
