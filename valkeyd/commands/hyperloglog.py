@@ -192,15 +192,19 @@ class Sparse:
     """A sparse HLL decoded for the length of one command: ``ops`` and the register index each
     opcode starts at (``starts``); ``size`` is the byte length of the whole string."""
 
-    __slots__ = ("ops", "starts", "size")
+    __slots__ = ("ops", "starts", "size", "short")
 
     def __init__(self, v):
+        self._decode(v)
+
+    def _decode(self, v) -> None:
         ops = []
         starts = []
         idx = 0
         i = HDR
         n = len(v)
         size = HDR
+        short = 0
         while i < n:
             b = v[i]
             starts.append(idx)
@@ -210,12 +214,18 @@ class Sparse:
                 i += 1
                 size += 1
             elif b < 0x80:
-                # An XZERO cut by the end of the string reads the string's terminator (0).
-                op = (b << 8) | (v[i + 1] if i + 1 < n else 0)
+                # An XZERO cut by the end of the string reads the string's terminator (0);
+                # Redis goes on counting it as two bytes, one of them past the end.
+                if i + 1 < n:
+                    op = (b << 8) | v[i + 1]
+                    size += 2
+                else:
+                    op = b << 8
+                    size += 1
+                    short = 1
                 ops.append(op)
                 idx += (op & 0x3FFF) + 1
                 i += 2
-                size += 2
             else:
                 ops.append(b)
                 idx += (b & 3) + 1
@@ -224,10 +234,12 @@ class Sparse:
         self.ops = ops
         self.starts = starts
         self.size = size
+        self.short = short
 
     def encode(self) -> bytes:
+        """The opcodes as bytes (without the header)."""
         ops = self.ops
-        if self.size - HDR == len(ops):   # no XZERO
+        if self.size - HDR == len(ops) and not self.short:   # no XZERO
             return bytes(ops)
         out = bytearray()
         for op in ops:
@@ -236,6 +248,8 @@ class Sparse:
             else:
                 out.append(op >> 8)
                 out.append(op & 0xFF)
+        if self.short:   # the byte past the end of a corrupt value
+            del out[-1]
         return bytes(out)
 
     def set(self, index: int, count: int, max_bytes: int) -> int:
@@ -303,13 +317,16 @@ class Sparse:
         starts = self.starts
         j = i - 1 if i > 0 else 0
         scan = 5
-        while j < len(ops) and scan:
+        end = len(ops)
+        if self.short and ops[-1] < 0x100:
+            end -= 1   # an opcode wholly past the end of a corrupt value
+        while j < end and scan:
             scan -= 1
             o = ops[j]
             if o < 0x80 or o >= 0x100:
                 j += 1
                 continue
-            if j + 1 < len(ops):
+            if j + 1 < end:
                 o2 = ops[j + 1]
                 if 0x80 <= o2 < 0x100 and (o & 0x7C) == (o2 & 0x7C):
                     n = (o & 3) + (o2 & 3) + 2
@@ -318,8 +335,12 @@ class Sparse:
                         del ops[j + 1]
                         del starts[j + 1]
                         self.size -= 1
+                        end -= 1
                         continue
             j += 1
+        if self.short:
+            # What Redis reads back: the bytes up to the length, then the terminator.
+            self._decode(bytes(HDR) + self.encode())
         return 1
 
     def to_raw(self):
