@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import struct
 from bisect import bisect_right
+from itertools import accumulate
 
 from ..errors import ErrorReply
 from ..resp import OK, Simple
@@ -186,6 +188,10 @@ def _val_op(val: int, n: int) -> int:
 
 
 PROMOTE = 2
+# The opcodes of a sparse body: a run of one-byte opcodes, or one XZERO (two bytes).
+_TOKENS = re.compile(rb"[\x00-\x3f\x80-\xff]+|[\x40-\x7f].?", re.S).findall
+# The registers covered by each one-byte opcode.
+_SPANS = bytes((b + 1) if b < 0x40 else ((b & 3) + 1) if b >= 0x80 else 0 for b in range(256))
 
 
 class Sparse:
@@ -201,39 +207,28 @@ class Sparse:
         ops = []
         starts = []
         idx = 0
-        i = HDR
-        n = len(v)
-        size = HDR
         short = 0
-        while i < n:
-            b = v[i]
-            starts.append(idx)
-            if b < 0x40:
-                ops.append(b)
-                idx += b + 1
-                i += 1
-                size += 1
-            elif b < 0x80:
-                # An XZERO cut by the end of the string reads the string's terminator (0);
-                # Redis goes on counting it as two bytes, one of them past the end.
-                if i + 1 < n:
-                    op = (b << 8) | v[i + 1]
-                    size += 2
+        # Runs of one-byte opcodes (ZERO, VAL) are taken whole, with their spans from a table.
+        for tok in _TOKENS(v, HDR):
+            b = tok[0]
+            if 0x40 <= b < 0x80:   # XZERO
+                starts.append(idx)
+                if len(tok) == 2:
+                    op = (b << 8) | tok[1]
                 else:
+                    # An XZERO cut by the end of the string reads the string's terminator
+                    # (0); Redis goes on counting it as two bytes, one of them past the end.
                     op = b << 8
-                    size += 1
                     short = 1
                 ops.append(op)
                 idx += (op & 0x3FFF) + 1
-                i += 2
             else:
-                ops.append(b)
-                idx += (b & 3) + 1
-                i += 1
-                size += 1
+                ops += tok
+                starts += accumulate(tok.translate(_SPANS), initial=idx)
+                idx = starts.pop()
         self.ops = ops
         self.starts = starts
-        self.size = size
+        self.size = len(v)
         self.short = short
 
     def encode(self) -> bytes:
@@ -242,12 +237,12 @@ class Sparse:
         if self.size - HDR == len(ops) and not self.short:   # no XZERO
             return bytes(ops)
         out = bytearray()
-        for op in ops:
-            if op < 0x100:
-                out.append(op)
-            else:
-                out.append(op >> 8)
-                out.append(op & 0xFF)
+        j = 0
+        for i in [i for i, op in enumerate(ops) if op > 0xFF]:   # the XZEROs
+            out += bytes(ops[j:i])
+            out += ops[i].to_bytes(2, "big")
+            j = i + 1
+        out += bytes(ops[j:])
         if self.short:   # the byte past the end of a corrupt value
             del out[-1]
         return bytes(out)
@@ -409,10 +404,25 @@ def _sparse_merge(raw, v) -> bool:
     return idx == REGS
 
 
+_LANE_HI = int.from_bytes(b"\x80" * REGS, "little")
+_LANE_LO = int.from_bytes(b"\x01" * REGS, "little")
+
+
+def _bytes_max(a, b) -> bytes:
+    """Byte-wise maximum of two 16384-byte strings of values below 128, on whole integers:
+    each byte lane of (a | 0x80) - b keeps its borrow to itself and has bit 7 set where
+    a >= b."""
+    x = int.from_bytes(a, "little")
+    y = int.from_bytes(b, "little")
+    ge = (((x | _LANE_HI) - y) >> 7) & _LANE_LO
+    mask = ge * 0xFF
+    return (y ^ ((x ^ y) & mask)).to_bytes(REGS, "little")
+
+
 def merge_into(raw, v) -> bool:
     """hllMerge: raw[i] = max(raw[i], register i of ``v``)."""
     if v[4] == DENSE:
-        raw[:] = bytes(map(max, raw, dense_to_raw(v)))
+        raw[:] = _bytes_max(raw, dense_to_raw(v))
         return True
     return _sparse_merge(raw, v)
 
@@ -464,9 +474,22 @@ def estimate(histo) -> int:
     return int(f) + (1 if e - f >= 0.5 else 0)   # round half away from zero (e >= 0)
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(64)]
+
+
 def _histo_raw(raw) -> list:
+    """The register histogram of 16384 one-byte registers (values below 64): counted value by
+    value from 0 until every register is accounted for."""
+    histo = [0] * 64
     count = raw.count
-    return [count(i) for i in range(64)]
+    left = REGS
+    for i in range(64):
+        n = count(_ONE_BYTE[i])
+        histo[i] = n
+        left -= n
+        if not left:
+            break
+    return histo
 
 
 def count_value(v):
