@@ -44,6 +44,38 @@ def ends_inside_xzero(v) -> bool:
     return i > len(v)
 
 
+OPCODES = st.one_of(
+    st.integers(0, 0x3F).map(lambda b: bytes([b])),                          # ZERO
+    st.integers(0, 0x3FFF).map(lambda n: (0x4000 | n).to_bytes(2, "big")),    # XZERO
+    st.integers(0x80, 0xFF).map(lambda b: bytes([b])),                       # VAL
+)
+
+
+def sparse_value(ops, pad: bool, cached: bool) -> bytes:
+    """A sparse HLL made of ``ops``, padded with XZEROs to 16384 registers if ``pad`` (so
+    valid unless the opcodes already cover more)."""
+    body = b"".join(ops)
+    if pad:
+        total = 0
+        i = 0
+        while i < len(body):
+            x = body[i]
+            if x < 0x40:
+                total += x + 1
+            elif x < 0x80:
+                total += (((x & 0x3F) << 8) | body[i + 1]) + 1
+                i += 1
+            else:
+                total += (x & 3) + 1
+            i += 1
+        rest = 16384 - total
+        while rest > 0:
+            n = min(rest, 16384)
+            body += (0x4000 | (n - 1)).to_bytes(2, "big")
+            rest -= n
+    return header(1, 5, valid=cached) + body
+
+
 class HyperLogLogs(DiffMachine):
     def __init__(self):
         super().__init__()
@@ -82,6 +114,10 @@ class HyperLogLogs(DiffMachine):
     @rule(key=KEYS, value=CRAFTED)
     def set_crafted(self, key, value):
         self.check("SET", key, value)
+
+    @rule(key=KEYS, ops=st.lists(OPCODES, max_size=30), pad=st.booleans(), cached=st.booleans())
+    def set_sparse(self, key, ops, pad, cached):
+        self.check("SET", key, sparse_value(ops, pad, cached))
 
     @rule(key=KEYS, offset=st.integers(0, 40), byte=st.binary(min_size=1, max_size=2))
     def damage(self, key, offset, byte):
