@@ -22,6 +22,14 @@ per command into a list of opcodes with the register index each one starts at, u
 Redis's exact split/merge rules (so the result is byte-identical to Redis's in-place edits),
 and encoded back once. Histograms and merges unpack the dense registers with
 ``bytes.translate`` over the byte columns, not register by register.
+
+Two places where Redis cannot be followed exactly:
+
+* A corrupt sparse value whose last opcode is an XZERO cut by the end of the string: Redis
+  reads the missing byte from past the end of its buffer (the terminator, or a byte an
+  earlier update wrote there, depending on the allocation). valkeyd reads 0 there, so the
+  first update after the value was written agrees with Redis, later ones may not.
+* PFSELFTEST runs Redis's checks on a smaller scale (see SELFTEST_CYCLES).
 """
 from __future__ import annotations
 
