@@ -156,6 +156,22 @@ def test_sparse_to_dense_with_small_max_bytes(r, refc, sparse_max):
     same_bytes(r, refc, "big")
 
 
+def test_sparse_max_bytes_from_the_command_line_and_units(r, refc, sparse_max):
+    s = start_valkeyd("--hll-sparse-max-bytes", "1kb", "--save", "")
+    try:
+        c = s.client(2)
+        sparse_max("1024")
+        for i in range(200):
+            els = [b"u%d" % (i * 4 + j) for j in range(4)]
+            c.pfadd("h", *els)
+            refc.pfadd("h", *els)
+            assert c.get("h") == refc.get("h"), i
+        assert refc.execute_command("PFDEBUG", "ENCODING", "h") == b"dense"
+        c.close()
+    finally:
+        s.stop()
+
+
 def test_pfadd_10k_elements_is_fast(r):
     els = [b"element:%d" % i for i in range(10000)]
     t = time.perf_counter()
