@@ -362,6 +362,109 @@ class Sparse:
         return raw if idx == REGS else None
 
 
+_TOKEN_ITER = re.compile(rb"[\x00-\x3f\x80-\xff]+|[\x40-\x7f].?", re.S).finditer
+
+
+def sparse_set_inplace(v, index: int, count: int, max_bytes: int) -> int:
+    """hllSparseSet directly on the bytes of ``v`` (for a few elements, where decoding the
+    whole value as :class:`Sparse` does would cost more): same results, same bytes."""
+    if count > VAL_MAX_VALUE:
+        return PROMOTE
+    first = 0
+    prev = -1   # the byte offset of the opcode before the one covering ``index``
+    p = -1
+    span = 0
+    for mt in _TOKEN_ITER(v, HDR):
+        start = mt.start()
+        b = v[start]
+        if 0x40 <= b < 0x80:   # XZERO (its second byte may be missing: then 0)
+            span = (((b & 0x3F) << 8) | (v[start + 1] if mt.end() - start == 2 else 0)) + 1
+            if index < first + span:
+                p = start
+                break
+            first += span
+            prev = start
+        else:   # a run of one-byte opcodes
+            spans = mt.group().translate(_SPANS)
+            total = sum(spans)
+            if index < first + total:
+                acc = list(accumulate(spans, initial=first))
+                k = bisect_right(acc, index) - 1
+                first = acc[k]
+                span = spans[k]
+                p = start + k
+                if k:
+                    prev = p - 1
+                break
+            first += total
+            prev = mt.end() - 1
+    if p < 0:
+        return -1
+    b = v[p]
+    if b >= 0x80:   # VAL
+        cur = ((b >> 2) & 31) + 1
+        if cur >= count:
+            return 0
+        if span == 1:
+            v[p] = _val_op(count, 1)
+            return _merge_inplace(v, prev)
+    elif b < 0x40 and span == 1:
+        v[p] = _val_op(count, 1)
+        return _merge_inplace(v, prev)
+    last = first + span - 1
+    seq = []
+    if b >= 0x80:
+        if index != first:
+            seq.append(_val_op(cur, index - first))
+        seq.append(_val_op(count, 1))
+        if index != last:
+            seq.append(_val_op(cur, last - index))
+    else:
+        if index != first:
+            seq.append(_zero_op(index - first))
+        seq.append(_val_op(count, 1))
+        if index != last:
+            seq.append(_zero_op(last - index))
+    out = bytearray()
+    for o in seq:
+        if o > 0xFF:
+            out += o.to_bytes(2, "big")
+        else:
+            out.append(o)
+    oldlen = 1 if b < 0x40 or b >= 0x80 else 2
+    n = len(v)
+    if len(out) > oldlen and n + len(out) - oldlen > max_bytes:
+        return PROMOTE
+    v[p:p + oldlen] = out
+    if p + oldlen > n:
+        del v[-1]   # an XZERO cut short counts as two bytes: Redis's length ends one earlier
+    return _merge_inplace(v, prev)
+
+
+def _merge_inplace(v, prev: int) -> int:
+    """Step 4 of hllSparseSet on the bytes: merge adjacent equal VALs, up to 5 opcodes from
+    the one before the update; then invalidate the cached cardinality."""
+    p = prev if prev >= 0 else HDR
+    scan = 5
+    while p < len(v) and scan:
+        scan -= 1
+        b = v[p]
+        if b < 0x80:
+            p += 1 if b < 0x40 else 2
+            continue
+        if p + 1 < len(v):
+            b2 = v[p + 1]
+            if b2 >= 0x80 and (b & 0x7C) == (b2 & 0x7C):
+                n = (b & 3) + (b2 & 3) + 2
+                if n <= VAL_MAX_LEN:
+                    v[p + 1] = 0x80 | (b & 0x7C) | (n - 1)
+                    del v[p]
+                    continue
+        p += 1
+    v[15] |= 0x80
+    return 1
+
+
 def _sparse_histo(v, histo) -> bool:
     """hllSparseRegHisto; False if the registers do not add up to 16384."""
     idx = 0
@@ -547,13 +650,33 @@ def _to_dense(v, sp: Sparse) -> bool:
     return True
 
 
+FEW = 3   # up to this many elements, a sparse PFADD edits the bytes in place
+
+
 def add_elements(v, elements, max_bytes: int) -> tuple[int, bool]:
     """Add ``elements`` to the HLL string ``v`` in place (hllAdd for each). Returns the number
     of register updates and whether a corrupt HLL stopped it."""
     updated = 0
     n = len(elements)
     j = 0
-    if v[4] == SPARSE:
+    if v[4] == SPARSE and n <= FEW:
+        while j < n:
+            index, count = pat_len(elements[j])
+            r = sparse_set_inplace(v, index, count, max_bytes)
+            j += 1
+            if r == 1:
+                updated += 1
+            elif r == PROMOTE:
+                if not _to_dense(v, Sparse(v)):
+                    return updated, True
+                dense_set(v, index, count)
+                updated += 1
+                break
+            elif r < 0:
+                return updated, True
+        else:
+            return updated, False
+    elif v[4] == SPARSE:
         sp = Sparse(v)
         changed = False
         while j < n:
