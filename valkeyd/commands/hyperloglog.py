@@ -362,6 +362,8 @@ class Sparse:
         return raw if idx == REGS else None
 
 
+_ZERO_OPS = bytes(range(0x40))
+_OP_BYTES = [bytes((i,)) for i in range(256)]
 _TOKEN_ITER = re.compile(rb"[\x00-\x3f\x80-\xff]+|[\x40-\x7f].?", re.S).finditer
 
 
@@ -466,26 +468,29 @@ def _merge_inplace(v, prev: int) -> int:
 
 
 def _sparse_histo(v, histo) -> bool:
-    """hllSparseRegHisto; False if the registers do not add up to 16384."""
+    """hllSparseRegHisto; False if the registers do not add up to 16384. The one-byte opcodes
+    are gathered and counted by value; only XZEROs are looked at one by one."""
+    runs = []
     idx = 0
-    i = HDR
-    n = len(v)
-    while i < n:
-        b = v[i]
-        if b < 0x40:
-            histo[0] += b + 1
-            idx += b + 1
-            i += 1
-        elif b < 0x80:
-            k = (((b & 0x3F) << 8) | (v[i + 1] if i + 1 < n else 0)) + 1
+    for tok in _TOKENS(v, HDR):
+        b = tok[0]
+        if 0x40 <= b < 0x80:
+            k = (((b & 0x3F) << 8) | (tok[1] if len(tok) == 2 else 0)) + 1
             histo[0] += k
             idx += k
-            i += 2
         else:
-            k = (b & 3) + 1
-            histo[((b >> 2) & 31) + 1] += k
-            idx += k
-            i += 1
+            runs.append(tok)
+    if runs:
+        ops = b"".join(runs)
+        total = sum(ops.translate(_SPANS))
+        idx += total
+        vals = 0
+        count = ops.count
+        for op in set(ops.translate(None, _ZERO_OPS)):   # the distinct VAL opcodes
+            k = count(_OP_BYTES[op]) * ((op & 3) + 1)
+            histo[((op >> 2) & 31) + 1] += k
+            vals += k
+        histo[0] += total - vals
     return idx == REGS
 
 
