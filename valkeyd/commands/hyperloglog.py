@@ -494,8 +494,32 @@ def _sparse_histo(v, histo) -> bool:
     return idx == REGS
 
 
+# The registers of each one-byte opcode.
+_EXPAND = [bytes(b + 1) if b < 0x40 else bytes((((b >> 2) & 31) + 1,)) * ((b & 3) + 1)
+           if b >= 0x80 else b"" for b in range(256)]
+
+
+def _sparse_expand(v) -> bytes:
+    """The registers of a sparse HLL, one byte each, opcode by opcode (16384 of them if the
+    value is well formed)."""
+    parts = []
+    expand = _EXPAND.__getitem__
+    for tok in _TOKENS(v, HDR):
+        b = tok[0]
+        if 0x40 <= b < 0x80:
+            parts.append(bytes((((b & 0x3F) << 8) | (tok[1] if len(tok) == 2 else 0)) + 1))
+        else:
+            parts.append(b"".join(map(expand, tok)))
+    return b"".join(parts)
+
+
 def _sparse_merge(raw, v) -> bool:
     """hllMerge of a sparse HLL into ``raw``; False if corrupt."""
+    regs = _sparse_expand(v)
+    if len(regs) == REGS:   # well formed: the registers at once
+        raw[:] = _bytes_max(raw, regs)
+        return True
+    # Redis's exact walk (a VAL past the last register ends it).
     idx = 0
     i = HDR
     n = len(v)
