@@ -150,7 +150,8 @@ def docs_value(cmd) -> dict:
     m = {}
     if d.get("since"):
         m["since"] = d["since"]
-    m["group"] = d["group"]
+    # The command json files say "sorted_set"; the server prints "sorted-set" (commands.def).
+    m["group"] = "sorted-set" if d["group"] == "sorted_set" else d["group"]
     if d.get("doc_flags"):
         m["doc_flags"] = OSet(Simple(f.encode()) for f in d["doc_flags"])
     if d.get("deprecated_since"):
