@@ -13,3 +13,4 @@ from . import sets  # noqa: F401
 from . import zsets  # noqa: F401
 from . import bitmaps  # noqa: F401
 from . import hyperloglog  # noqa: F401
+from . import sort  # noqa: F401
