@@ -351,6 +351,106 @@ class ListValue(Protocol):
 
 
 # (set values: issue #3, sets)
+@runtime_checkable
+class SetValue(Protocol):
+    """A set ("set" in TYPE): distinct members (``bytes``), as Redis 7.2.4's t_set.c.
+
+    Encodings (``encoding()``): "intset" (every member a canonical 64-bit integer, Redis's
+    string2ll), "listpack" or "hashtable", chosen and converted exactly as setTypeCreate,
+    setTypeMaybeConvert and setTypeAddAux do, with the thresholds read from
+    :data:`engines.limits.limits` at each decision: an intset becomes a listpack when a
+    non-integer is added while it has fewer than set-max-listpack-entries members and both the
+    new member and the longest integer fit set-max-listpack-value, otherwise a hashtable; it
+    becomes a hashtable beyond set-max-intset-entries members (capped at 2**30); a listpack
+    becomes a hashtable when a new member would exceed set-max-listpack-entries or
+    set-max-listpack-value. Removing members never converts.
+
+    Order: iteration (and every reply built from it) follows Redis: ascending integers for an
+    intset, insertion order for a listpack (an intset converted to a listpack keeps its
+    ascending order first), unspecified for a hashtable.
+
+    A live value (from ``Keyspace.get_collection``) writes through at once. A value left empty
+    must be deleted from the keyspace by the caller (the commands do). Standalone values (from
+    :meth:`new_empty`) belong to no key until stored with ``Keyspace.set``.
+
+    Randomness: every random choice is uniform (each member, or each subset of the requested
+    size, equally likely), independently of the encoding.
+    """
+
+    TYPE_NAME: str  # "set"
+
+    def __len__(self) -> int:
+        """The number of members (SCARD)."""
+
+    def encoding(self) -> str:
+        """ "intset", "listpack" or "hashtable" (OBJECT ENCODING)."""
+
+    def copy(self) -> "SetValue":
+        """An independent standalone value with the same members and encoding (COPY)."""
+
+    def memory_usage(self) -> int:
+        """An estimate of the bytes used (MEMORY USAGE)."""
+
+    def __contains__(self, member: bytes) -> bool:
+        """SISMEMBER."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Every member once, in the order described above. The set must not be modified
+        while the iterator is in use."""
+
+    def add(self, members: list[bytes], hint: bool = True) -> int:
+        """SADD: add each member that is not present; returns how many were added.
+
+        An empty (just created) set first picks its encoding from the first member and
+        ``len(members)`` (setTypeCreate); with ``hint`` an existing set first converts when
+        ``len(members)`` exceeds its encoding's entry limit (setTypeMaybeConvert), whether or
+        not the members are new. ``hint=False`` (SMOVE into an existing set) skips that."""
+
+    def add_one(self, member: bytes) -> bool:
+        """Add one member with no size hint (setTypeAddAux); True if it was new."""
+
+    def remove(self, members: list[bytes]) -> int:
+        """SREM: remove the members present; returns how many were removed."""
+
+    def discard(self, member: bytes) -> bool:
+        """Remove one member; True if it was present."""
+
+    def random_member(self) -> bytes:
+        """One uniformly chosen member (the set is not empty)."""
+
+    def random_members(self, count: int) -> list[bytes]:
+        """``count`` independent uniform draws, with repetition (SRANDMEMBER with a
+        negative count); the set is not empty."""
+
+    def random_distinct(self, count: int) -> list[bytes]:
+        """``count`` distinct members, every subset equally likely (``0 < count < len``).
+        The order: listpack order for a listpack (as Redis), otherwise unspecified."""
+
+    def pop_random(self) -> bytes:
+        """Remove and return one uniformly chosen member (the set is not empty)."""
+
+    def pop_random_n(self, count: int) -> list[bytes]:
+        """Remove and return ``count`` distinct uniformly chosen members (``0 < count <
+        len``), as spopWithCountCommand: when the members left are few (``remaining * 5 <=
+        count``) the survivors are moved into a new representation, which may change the
+        encoding exactly as Redis's rebuilt set does (a hashtable source gives a listpack
+        while the survivors fit one, a listpack gives a listpack, an intset an intset)."""
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """One SSCAN step: ``(next_cursor, members)``. An intset or listpack returns every
+        member with cursor 0 whatever the cursor; a hashtable follows the guarantees of
+        ``Keyspace.scan`` (every member present for a whole iteration returned at least
+        once, about ``count`` members per call, no server-side state)."""
+
+    def new_empty(self, encoding: str) -> "SetValue":
+        """A new standalone, empty set of this engine with the given encoding ("intset" or
+        "listpack"; Redis's createIntsetObject / createSetListpackObject), filled with
+        :meth:`add_one` / :meth:`discard` by the set-algebra commands and then stored with
+        ``Keyspace.set``."""
+
+    def maybe_to_intset(self) -> None:
+        """SINTERSTORE's maybeConvertToIntset: the caller knows every member is an integer;
+        becomes an intset unless it has more members than an intset may hold."""
 
 
 # (sorted-set values: issue #3, sorted sets)

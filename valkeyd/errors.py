@@ -59,6 +59,11 @@ TIMEOUT_NEGATIVE = "ERR timeout is negative"
 TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
 INVALID_CURSOR = "ERR invalid cursor"
 NAN_RESULT = "ERR resulting score is not a number (NaN)"
+# sets (t_set.c)
+NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
+NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
+LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
+LONG_RANGE = "ERR value is out of range, value must between %d and %d"
 
 # -- dispatch ---------------------------------------------------------------------------------
 UNKNOWN_COMMAND = "ERR unknown command '%s', with args beginning with: %s"

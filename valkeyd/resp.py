@@ -13,6 +13,7 @@ NULL_ARRAY             null array ``*-1``           null ``_``
 list / tuple           array                        array
 dict                   flat array k1 v1 k2 v2 ...   map ``%``
 set / frozenset        array                        set ``~``
+SetReply (ordered)     array                        set ``~``
 float                  bulk string                  double ``,``
 bool                   integer 1/0                  boolean ``#t``/``#f``
 Simple                 status ``+``                 status ``+``
@@ -42,6 +43,13 @@ class Verbatim(str):
 
 class Push(list):
     """An out-of-band push message (pub/sub, invalidations): array in RESP2, ``>`` in RESP3."""
+
+    __slots__ = ()
+
+
+class SetReply(list):
+    """A set whose order matters (SMEMBERS of an intset is ascending, of a listpack in
+    insertion order, as in Redis): array in RESP2, set ``~`` in RESP3."""
 
     __slots__ = ()
 
@@ -109,7 +117,7 @@ def encode2(v, out) -> None:
         for k, x in v.items():
             encode2(k, out)
             encode2(x, out)
-    elif t is set or t is frozenset:
+    elif t is SetReply or t is set or t is frozenset:
         out.append(b"*%d\r\n" % len(v))
         for x in v:
             encode2(x, out)
@@ -155,7 +163,7 @@ def encode3(v, out) -> None:
     elif t is str:
         b = v.encode()
         out.append(b"$%d\r\n%b\r\n" % (len(b), b))
-    elif t is set or t is frozenset:
+    elif t is SetReply or t is set or t is frozenset:
         out.append(b"~%d\r\n" % len(v))
         for x in v:
             encode3(x, out)
