@@ -453,4 +453,115 @@ class SetValue(Protocol):
         becomes an intset unless it has more members than an intset may hold."""
 
 
-# (sorted-set values: issue #3, sorted sets)
+# -- sorted-set values (issue #3, sorted sets) ---------------------------------------------------
+
+
+class _LexBound:
+    """The ``-`` and ``+`` bounds of a lex range (smaller / greater than every member)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+
+LEX_MIN = _LexBound("LEX_MIN")
+LEX_MAX = _LexBound("LEX_MAX")
+
+
+@runtime_checkable
+class ZSetValue(Protocol):
+    """A sorted set: members (bytes) with float scores (never NaN), ordered by score and then
+    by member bytes (memcmp order, Python's bytes order), as Redis's skiplist.
+
+    Ranks are 0-based positions in that order. Score ranges are ``(lo, loex, hi, hiex)``:
+    floats (``-inf``/``inf`` allowed) with exclusive flags. Lex ranges are ``(lo, loex, hi,
+    hiex)`` with bytes bounds or :data:`LEX_MIN` / :data:`LEX_MAX` (Redis's ``-``/``+``); they
+    are meaningful when all scores are equal (Redis gives no promise otherwise). Range
+    results are lists of ``(member, score)`` pairs. The caller deletes the key when a command
+    leaves the set empty.
+
+    Encoding: ``encoding()`` is what Redis 7.2.4 reports ("listpack" or "skiplist"). A new
+    value is a listpack; the methods below apply Redis's conversion rules (zset-max-listpack-*
+    limits from :mod:`engines.limits`, read at each decision).
+    Geo stores its points here: ``add``, ``score``, ``by_score``, ``remove``.
+    """
+
+    TYPE_NAME: str
+
+    def __len__(self) -> int: ...
+
+    def encoding(self) -> str: ...
+
+    def copy(self) -> "ZSetValue":
+        """An independent value with the same members, scores and encoding (zsetDup)."""
+
+    def memory_usage(self) -> int: ...
+
+    def init_encoding(self, size_hint: int, value_len_hint: int) -> None:
+        """On a new empty value: zsetTypeCreate (skiplist unless size_hint <= entries and
+        value_len_hint <= value)."""
+
+    def maybe_convert(self, size_hint: int) -> None:
+        """zsetTypeMaybeConvert: a listpack becomes a skiplist if size_hint > entries."""
+
+    def shrink_if_small(self, maxelelen: int, totelelen: int) -> None:
+        """zsetConvertToListpackIfNeeded: a skiplist small enough becomes a listpack."""
+
+    def score(self, member: bytes) -> Optional[float]:
+        """The member's score, or None."""
+
+    def add(self, member: bytes, score: float) -> Optional[float]:
+        """Insert the member or set its score; returns its previous score, None if it was
+        new. A new member first converts a listpack to skiplist when it would exceed the
+        entries or value limit (zsetAdd)."""
+
+    def remove(self, member: bytes) -> bool:
+        """Remove the member; True if it was there."""
+
+    def rank(self, member: bytes, reverse: bool = False) -> Optional[int]:
+        """0-based rank (from the end with ``reverse``), or None."""
+
+    def by_rank(self, start: int, stop: int, reverse: bool = False) -> list:
+        """Pairs at ranks start..stop inclusive (0 <= start <= stop < len, caller-checked),
+        counted from the end with ``reverse`` (and then listed from the highest)."""
+
+    def items(self, reverse: bool = False) -> Iterator[tuple]:
+        """Every (member, score) in order (or reverse order)."""
+
+    def count_by_score(self, lo: float, loex: bool, hi: float, hiex: bool) -> int: ...
+
+    def by_score(self, lo, loex, hi, hiex, offset: int = 0, limit: int = -1,
+                 reverse: bool = False) -> list:
+        """Pairs with lo <(=) score <(=) hi, in order (from the highest with ``reverse``),
+        skipping ``offset`` (negative: nothing) and at most ``limit`` (negative: all)."""
+
+    def count_by_lex(self, lo, loex, hi, hiex) -> int: ...
+
+    def by_lex(self, lo, loex, hi, hiex, offset: int = 0, limit: int = -1,
+               reverse: bool = False) -> list:
+        """As :meth:`by_score` over member bounds."""
+
+    def remove_by_rank(self, start: int, stop: int) -> int:
+        """Remove ranks start..stop (caller-checked as for by_rank); returns the count."""
+
+    def remove_by_score(self, lo, loex, hi, hiex) -> int: ...
+
+    def remove_by_lex(self, lo, loex, hi, hiex) -> int: ...
+
+    def pop(self, maximum: bool = False) -> tuple:
+        """Remove and return the lowest (or highest) (member, score); the set is not empty."""
+
+    def at(self, index: int) -> tuple:
+        """The (member, score) at rank ``index``."""
+
+    def random_items(self, count: int, unique: bool) -> list:
+        """``count`` random pairs: with repetitions (not unique), or ``count`` < len distinct
+        ones (a listpack lists them in set order, a skiplist in random order, as Redis)."""
+
+    def scan(self, cursor: int, count: int) -> tuple:
+        """One ZSCAN step: ``(next_cursor, [(member, score)])`` with the guarantees of
+        :meth:`Keyspace.scan`; a listpack returns every pair and cursor 0."""

@@ -73,20 +73,59 @@ class Raw(bytes):
     __slots__ = ()
 
 
+_LL_HALF = float((2**63 - 1) // 2)
+
+
 def format_double(d: float) -> bytes:
-    """Format a double as Redis 7.2 does in replies (shortest round-trip, ``inf``/``-inf``)."""
+    """Format a double as Redis 7.2's d2string does for replies: ``nan``, ``inf``/``-inf``,
+    ``0``/``-0``, exact integers up to LLONG_MAX/2 as integers, otherwise fpconv_dtoa (the
+    shortest round-trip digits, laid out by its emit_digits rules: plain up to 7 zeros
+    after the digits or 6 leading zeros, else ``d.ddde+N`` with no exponent padding)."""
     if d != d:
         return b"nan"
-    if math.isinf(d):
-        return b"inf" if d > 0 else b"-inf"
-    if d == int(d) and abs(d) < 1e17:
-        return b"%d" % int(d)
-    r = repr(d)
+    if d == math.inf:
+        return b"inf"
+    if d == -math.inf:
+        return b"-inf"
+    if d == 0:
+        return b"-0" if math.copysign(1.0, d) < 0 else b"0"
+    if -_LL_HALF <= d <= _LL_HALF:
+        i = int(d)
+        if i == d:
+            return b"%d" % i
+    neg = d < 0
+    r = repr(-d if neg else d)
+    e = 0
     if "e" in r:
-        mant, exp = r.split("e")
-        ex = int(exp)
-        r = "%se%s%02d" % (mant, "-" if ex < 0 else "+", abs(ex))
-    return r.encode()
+        r, ex = r.split("e")
+        e = int(ex)
+    if "." in r:
+        ip, fp = r.split(".")
+        digits = ip + fp
+        e -= len(fp)
+    else:
+        digits = r
+    digits = digits.lstrip("0")
+    t = digits.rstrip("0")
+    e += len(digits) - len(t)
+    digits = t
+    n = len(digits)
+    k = e
+    exp = abs(k + n - 1)
+    if k >= 0 and exp < n + 7:
+        s = digits + "0" * k
+    elif k < 0 and (k > -7 or exp < 4):
+        off = n + k
+        if off <= 0:
+            s = "0." + "0" * (-off) + digits
+        else:
+            s = digits[:off] + "." + digits[off:]
+    else:
+        s = digits[0]
+        if n > 1:
+            s += "." + digits[1:]
+        s += "e" + ("-" if k + n - 1 < 0 else "+") + str(exp)
+    return (("-" + s) if neg else s).encode()
 
 
 _OK2 = b"+OK\r\n"
