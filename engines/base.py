@@ -268,7 +268,113 @@ class Engine(Protocol):
 # (what OBJECT ENCODING reports, following Redis 7.2's conversion rules and the thresholds in
 # :mod:`engines.limits`), ``copy()`` (an independent value, for COPY) and ``memory_usage()``.
 
-# (hash values: issue #3, hashes)
+# -- hash values (issue #3, hashes) --------------------------------------------------------------
+@runtime_checkable
+class HashValue(Protocol):
+    """A hash: fields (bytes) mapped to values (bytes), each field with an optional absolute
+    expiry time in ms (Valkey 9's per-field expiry; Redis 7.2.4 itself has none).
+
+    Element-level: a disk engine keeps one record per field (and one per field expiry time),
+    so nothing here hands out or takes the whole hash at once, except the iterators.
+
+    Encoding (OBJECT ENCODING, Redis 7.2.4's t_hash.c rules, thresholds read from
+    :data:`engines.limits.limits` at each decision): a new hash is "listpack"; it becomes
+    "hashtable" for good (never back) when a write would hold more than
+    ``hash_max_listpack_entries`` fields, when a write brings a field or value longer than
+    ``hash_max_listpack_value`` bytes, or when a field gets an expiry time (Valkey keeps
+    volatile fields in its hashtable only). :meth:`set_many` first applies Redis's
+    hashTypeTryConversion to the whole batch: more new pairs than the entries limit, or any
+    argument longer than the value limit, converts before anything is written (even when the
+    fields already exist).
+
+    Expiry: a field whose expiry time ``when`` satisfies ``when < now`` is logically expired.
+    The value does not hide such fields by itself: the commands call :meth:`has_expired` first
+    and reclaim them with :meth:`pop_expired` (that is where keyspace events, propagation and
+    the deletion of an emptied key happen), so every other method sees only live fields.
+    Field order in iteration is the insertion order while the hash is a listpack (as Redis
+    replies), unspecified otherwise.
+    """
+
+    TYPE_NAME: str  # "hash"
+
+    def __len__(self) -> int:
+        """Number of fields (including expired fields not yet reclaimed)."""
+
+    def encoding(self) -> str:
+        """"listpack" or "hashtable"."""
+
+    def copy(self) -> "HashValue":
+        """An independent hash with the same fields, values, expiry times and encoding."""
+
+    def memory_usage(self) -> int:
+        """Approximate bytes used."""
+
+    # -- fields ----------------------------------------------------------------------------------
+    def get(self, field: bytes) -> Optional[bytes]:
+        """The value of ``field`` or None."""
+
+    def contains(self, field: bytes) -> bool:
+        """True if ``field`` is present."""
+
+    def set(self, field: bytes, value: bytes, keep_ttl: bool = False) -> bool:
+        """Set one field (hashTypeSet: converts first if ``field`` or ``value`` is longer than
+        the value limit, and after if the entries limit is exceeded). The field's expiry time
+        is removed unless ``keep_ttl``. True if the field is new."""
+
+    def set_many(self, argv: list, start: int) -> int:
+        """HSET's batch: ``argv[start:]`` is field, value, field, value ... (even length).
+        Applies hashTypeTryConversion to the batch, then sets each pair in order (later pairs
+        win), removing the expiry time of every field written. Returns the number of fields
+        that were new."""
+
+    def delete(self, field: bytes) -> bool:
+        """Remove ``field`` and its expiry time; True if it was present."""
+
+    def fields(self) -> Iterator[bytes]:
+        """Every field, in the order described above."""
+
+    def values(self) -> Iterator[bytes]:
+        """Every value, in the same order as :meth:`fields`."""
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every (field, value), in the same order as :meth:`fields`."""
+
+    def random_items(self, count: int, distinct: bool) -> list:
+        """(field, value) pairs drawn at random: with ``distinct``, ``min(count, len)``
+        different fields (all of them, in iteration order, when ``count >= len``); otherwise
+        exactly ``count`` independent uniform draws (repetitions allowed). ``count >= 1`` and
+        the hash is not empty."""
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list]:
+        """One HSCAN step over a "hashtable" hash, with the guarantees of
+        :meth:`Keyspace.scan` (stateless 64-bit cursor, every field present for the whole
+        iteration returned at least once, ``count`` a hint). Returns ``(next_cursor, fields)``.
+        A "listpack" hash is returned whole by the caller instead, as Redis does."""
+
+    # -- per-field expiry (Valkey 9) -------------------------------------------------------------
+    def get_expire(self, field: bytes) -> Optional[int]:
+        """The field's absolute expiry time in ms, or None (no expiry time, or no field)."""
+
+    def set_expire(self, field: bytes, when_ms: int) -> bool:
+        """Give an existing field the expiry time ``when_ms`` (converting a listpack to a
+        hashtable); False, and nothing changed, if the field is missing."""
+
+    def persist(self, field: bytes) -> bool:
+        """Remove the field's expiry time; True if it had one."""
+
+    def volatile_count(self) -> int:
+        """Number of fields that have an expiry time."""
+
+    def volatile_items(self) -> Iterator[tuple[bytes, int]]:
+        """Every (field, expiry time in ms) of the fields that have one, in no order."""
+
+    def has_expired(self, now_ms: int) -> bool:
+        """True if some field's expiry time is before ``now_ms`` (cheap: called by every
+        command on the hash; constant time when no field is volatile)."""
+
+    def pop_expired(self, now_ms: int, limit: int = 0) -> list:
+        """Remove the fields whose expiry time is before ``now_ms`` (at most ``limit`` of
+        them when ``limit > 0``, earliest first) and return their names."""
 
 
 @runtime_checkable
