@@ -299,3 +299,56 @@ def test_propagation_and_events(inproc):
     cmd(b, "ZADD", "v", "1", "p")
     assert props == [[b"ZADD", b"v", b"1", b"p"], [b"ZPOPMIN", b"v", b"1"]]
     assert srv.dbs[0].exists(b"v") is False
+
+
+# -- differential: the paths that answer at once ----------------------------------------------
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import rule  # noqa: E402
+
+from differential import KEYS, VALUES, DiffMachine, run_machine  # noqa: E402
+
+SCORES = st.sampled_from([b"0", b"1", b"-1", b"2.5", b"inf", b"-inf", b"1e300"])
+KEYLIST = st.lists(KEYS, min_size=1, max_size=3)
+# Mostly non-blocking: a timeout of a few ms when nothing can be served.
+TIMEOUTS = st.sampled_from([b"0.002", b"0.001", b"bad", b"-1"])
+
+
+class BlockingZPops(DiffMachine):
+    @rule(key=KEYS, members=st.lists(VALUES, min_size=1, max_size=5),
+          scores=st.lists(SCORES, min_size=5, max_size=5))
+    def zadd(self, key, members, scores):
+        args = []
+        for m, s in zip(members, scores):
+            args += [s, m]
+        self.check("ZADD", key, *args)
+
+    @rule(key=KEYS)
+    def set_string(self, key):
+        self.check("SET", key, b"v")
+
+    @rule(key=KEYS)
+    def delete(self, key):
+        self.check("DEL", key)
+
+    @rule(keys=KEYLIST, timeout=TIMEOUTS, maximum=st.booleans())
+    def bzpop(self, keys, timeout, maximum):
+        self.check("BZPOPMAX" if maximum else "BZPOPMIN", *keys, timeout)
+
+    @rule(keys=KEYLIST, timeout=TIMEOUTS, where=st.sampled_from([b"MIN", b"max", b"mid"]),
+          count=st.one_of(st.none(), st.integers(-1, 7)), numkeys_delta=st.sampled_from(
+              [0, 0, 0, 1, -1]))
+    def bzmpop(self, keys, timeout, where, count, numkeys_delta):
+        args = ["BZMPOP", timeout, len(keys) + numkeys_delta, *keys, where]
+        if count is not None:
+            args += ["COUNT", count]
+        self.check(*args)
+
+    @rule(key=KEYS)
+    def state(self, key):
+        self.check_state(key)
+        if self.ours.type(key) == b"zset":
+            self.check("ZRANGE", key, 0, -1, "WITHSCORES")
+
+
+def test_blocking_zpops_differential(r, refc):
+    run_machine(BlockingZPops, r, refc)
