@@ -423,3 +423,52 @@ def test_store_wakes_blocked_client(r, server):
     assert r.sort("src", alpha=True, store="dst") == 2
     t.join(5)
     assert got == [(b"dst", b"a")]
+
+
+def test_cluster_mode_and_acl_restrictions(inproc):
+    """BY with a real pattern and GET are refused in cluster mode, and for a user without
+    access to every key (parsing stops at the first refused option)."""
+    srv, props, events = inproc
+    srv.cmd("RPUSH", "l", "2", "1")
+    from valkeyd.errors import ErrorReply
+    import valkeyd.commands.sort as sortmod
+
+    def run_and_get(*args):
+        argv = [a.encode() if isinstance(a, str) else a for a in args]
+        try:
+            return sortmod._sort(fake, argv, args[0] == "SORT_RO")
+        except ErrorReply as e:
+            return "ERR!" + str(e)
+
+    class Fake:
+        pass
+
+    fake = Fake()
+    fake.server = srv
+    fake.db = srv.dbs[0]
+    fake.resp = 2
+    assert run_and_get("SORT", "l", "BY", "w_*", "GET", "#") == [b"1", b"2"]
+    srv.config.set("cluster-enabled", "yes")
+    try:
+        assert run_and_get("SORT", "l", "BY", "w_*") == \
+            "ERR!ERR BY option of SORT denied in Cluster mode."
+        assert run_and_get("SORT", "l", "GET", "#") == \
+            "ERR!ERR GET option of SORT denied in Cluster mode."
+        assert run_and_get("SORT", "l", "BY", "nosort", "LIMIT", "0", "1") == [b"2"]
+        assert run_and_get("SORT", "l", "LIMIT", "x", "1", "BY", "w_*") == \
+            "ERR!ERR value is not an integer or out of range"
+    finally:
+        srv.config.set("cluster-enabled", "no")
+    srv.acl_unrestricted_keys = lambda client, argv: False
+    try:
+        assert run_and_get("SORT_RO", "l", "BY", "w_*") == \
+            "ERR!ERR BY option of SORT denied due to insufficient ACL permissions."
+        assert run_and_get("SORT", "l", "GET", "o_*") == \
+            "ERR!ERR GET option of SORT denied due to insufficient ACL permissions."
+        assert run_and_get("SORT", "l", "BY", "constant", "ALPHA") == [b"2", b"1"]
+    finally:
+        del srv.acl_unrestricted_keys
+    # Inside a script an unsorted set is sorted (ALPHA), as with STORE.
+    srv.cmd("SADD", "s", "b", "c", "a")
+    fake.in_script = True
+    assert run_and_get("SORT", "s", "BY", "nosort", "DESC") == [b"c", b"b", b"a"]

@@ -38,6 +38,10 @@ _SYNTAX = ErrorReply(errors.SYNTAX)
 _NOT_INTEGER = ErrorReply(errors.NOT_INTEGER)
 _WRONGTYPE = ErrorReply(errors.WRONGTYPE)
 SCORE_CONVERSION = "ERR One or more scores can't be converted into double"
+BY_CLUSTER = "ERR BY option of SORT denied in Cluster mode."
+GET_CLUSTER = "ERR GET option of SORT denied in Cluster mode."
+BY_ACL = "ERR BY option of SORT denied due to insufficient ACL permissions."
+GET_ACL = "ERR GET option of SORT denied due to insufficient ACL permissions."
 
 _SORTABLE = ("list", "set", "zset")
 
@@ -266,6 +270,17 @@ def _in_script(c) -> bool:
     return bool(getattr(c, "in_script", False))
 
 
+def _cluster(c) -> bool:
+    return c.server.config.get("cluster-enabled") == "yes"
+
+
+def _full_key_access(c, argv) -> bool:
+    """ACLUserCheckCmdWithUnrestrictedKeyAccess: may the user read every key? (The ACL issue
+    provides ``server.acl_unrestricted_keys(client, argv)``; until then every user may.)"""
+    fn = getattr(c.server, "acl_unrestricted_keys", None)
+    return True if fn is None else bool(fn(c, argv))
+
+
 def _read_sortable(c, key):
     """lookupKeyRead of the key to sort: a list, a set or a sorted set (or None)."""
     v = c.db.get(key)
@@ -312,8 +327,19 @@ def _sort(c, argv, readonly: bool):
             nul = sortby.find(b"\0")
             if (sortby if nul < 0 else sortby[:nul]).find(b"*") < 0:
                 dontsort = True
+            else:
+                # A real pattern may name keys anywhere: not in cluster mode, nor for a user
+                # whose key access is restricted.
+                if _cluster(c):
+                    raise ErrorReply(BY_CLUSTER)
+                if not _full_key_access(c, argv):
+                    raise ErrorReply(BY_ACL)
             j += 1
         elif a == b"get" and left >= 1:
+            if _cluster(c):
+                raise ErrorReply(GET_CLUSTER)
+            if not _full_key_access(c, argv):
+                raise ErrorReply(GET_ACL)
             gets.append(argv[j + 1])
             j += 1
         else:
