@@ -8,12 +8,20 @@ from collections import Counter
 
 import pytest
 
-from test_engine_contract import ENGINES  # noqa: F401  (the engine list)
-from test_engine_contract import eng, db  # noqa: F401  (fixtures, parametrized over ENGINES)
+from test_engine_contract import ENGINES, T0
 
-from engines.base import SetValue
+from engines.base import SetValue, clock
 from engines.limits import limits
 from valkeyd.errors import ErrorReply
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def db(request):
+    e = ENGINES[request.param]()
+    clock.frozen = T0
+    yield e.db(0)
+    clock.frozen = None
+    e.close()
 
 
 @pytest.fixture(autouse=True)

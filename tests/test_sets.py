@@ -5,16 +5,13 @@ chi-square uniformity tests. Keyspace events and propagation are checked in-proc
 is no pub/sub delivery, AOF or replica yet to observe them from outside)."""
 from __future__ import annotations
 
-import itertools
 import math
-import random
 import socket
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import redis
 
 from harness import reply_or_error, same_reply
 
@@ -430,7 +427,7 @@ def test_srandmember_subsets_uniform(o, members):
     assert chi2_p(subsets.values()) > P_MIN
 
 
-# -- SPOP --------------------------------------------------------------------------------------------
+# -- SPOP ------------------------------------------------------------------------------------------
 def test_spop_single(o, ref2):
     assert same(o, ref2, "SPOP", "none") is None
     both(o, ref2, "SADD", "s", "a", "b")
@@ -791,7 +788,7 @@ def test_copy_rename_move(o, ref2, members):
     assert same(o, ref2, "SCARD", "r2") == len(members)
 
 
-# -- in-process: keyspace events and propagation ----------------------------------------------------
+# -- in-process: keyspace events and propagation --------------------------------------------
 class _Transport:
     def write(self, b):
         pass
@@ -806,7 +803,7 @@ class _Transport:
 @pytest.fixture
 def inproc():
     sys.path.insert(0, str(ROOT))
-    import valkeyd.commands  # noqa: F401
+    import valkeyd.commands  # noqa: F401  (registers the commands)
     from engines.base import clock
     from engines.limits import limits
     from valkeyd.client import Client
@@ -915,3 +912,11 @@ def test_store_events(inproc):
         assert srv.cmd(*args) == 1 and events == [("g", "del", b"d")]
         assert srv.client.db.exists(b"d") is False
         assert srv.cmd(*args) == 0 and events == [] and props == []
+
+
+@pytest.mark.parametrize("cmd", [
+    ("SINTERCARD", 2, "a", "b", "LIMIT", 1), ("SINTERCARD", 1, "a"), ("SMOVE", "a", "b", "m"),
+    ("SINTERSTORE", "d", "a", "b"), ("SUNION", "a", "b", "c"), ("SSCAN", "a", 0),
+])
+def test_command_getkeys(o, ref2, cmd):
+    assert o.command_getkeys(*cmd) == ref2.command_getkeys(*cmd)

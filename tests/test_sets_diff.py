@@ -80,6 +80,16 @@ class Sets(DiffMachine):
         self.check("SADD", key, *vals)
         self.check_state(key)
 
+    @rule(key=KEYS, kind=st.sampled_from(["int", "str"]),
+          n=st.sampled_from([2, 100, 127, 128, 129, 511, 512, 513, 600]),
+          start=st.integers(0, 50))
+    def sadd_many(self, key, kind, n, start):
+        """Big sets, around the default thresholds (128 listpack entries, 512 intset ones)."""
+        self.fresh(key)
+        vals = [str(i) if kind == "int" else f"w{i}" for i in range(start, start + n)]
+        self.check("SADD", key, *vals)
+        self.check_state(key)
+
     @rule(key=KEYS, vals=MEMBERS)
     def srem(self, key, vals):
         self.check("SREM", key, *vals)
@@ -187,7 +197,8 @@ class Sets(DiffMachine):
             rest = sorted(self.members(self.ours, key))
             for server in (self.ours, self.ref):
                 server.execute_command("DEL", key)
-                server.execute_command("SADD", key, *rest)
+                if rest:
+                    server.execute_command("SADD", key, *rest)
             self.hash_ordered.discard(key)
             self.enc_unstable.discard(key)
         self.check_state(key)
@@ -203,11 +214,12 @@ class Sets(DiffMachine):
         for server_name in ("ours", "ref"):
             server = getattr(self, server_name)
             cursor, seen = b"0", set()
-            for _ in range(1000):
+            for _ in range(50000):
                 cursor, batch = server.execute_command("SSCAN", key, cursor, *opts)
                 seen |= set(batch)
                 if cursor == b"0":
                     break
+            assert cursor == b"0"
             setattr(self, "_scan_" + server_name, seen)
         assert self._scan_ours == self._scan_ref
 

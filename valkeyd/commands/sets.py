@@ -6,7 +6,14 @@ SDIFF SINTERSTORE SUNIONSTORE SDIFFSTORE SSCAN.
 Values are reached through :class:`engines.base.SetValue`. The set-algebra commands build their
 result the way Redis does (a new intset or listpack filled member by member, SDIFF choosing
 between Redis's two algorithms), so that the replies' order and the stored result's OBJECT
-ENCODING are Redis's.
+ENCODING are Redis's. (Valkey 8.0 builds the reply of SUNION / SDIFF / SPOP-of-the-whole-set
+in a hashtable as soon as an input is a listpack or hashtable, so its order differs there;
+Redis 7.2.4 is followed.)
+
+Propagation: SPOP is rewritten as SREM (one member) or, with a count, replaced by SREMs of at
+most 1024 members each (wrapped in MULTI/EXEC when there are several, as Redis's
+propagatePendingCommands does outside a transaction), or by DEL / UNLINK when the whole set
+goes.
 """
 from __future__ import annotations
 
