@@ -987,3 +987,27 @@ def test_scan_cursor_minus_one(r):
         assert c.cmd("ZSCAN", "z", "-1") == b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
     finally:
         c.close()
+
+
+def test_keyspace_hits_and_misses(r, refc):
+    # read lookups (lookupKeyRead) count hits/misses; write lookups (ZADD, ZREM, ZPOP*,
+    # ZREMRANGE*) do not
+    def deltas(c):
+        c.flushall()
+        c.zadd("z", {"a": 1, "b": 2})
+        c.set("s", "x")
+        i0 = c.info("stats")
+        for args in (["ZSCORE", "z", "a"], ["ZSCORE", "nokey", "a"], ["ZCARD", "z"],
+                     ["ZRANGE", "nokey", 0, -1], ["ZUNION", 2, "z", "nokey"],
+                     ["ZRANGESTORE", "d", "z", 0, -1], ["ZRANDMEMBER", "nokey"],
+                     ["ZSCAN", "z", 0], ["ZMSCORE", "nokey", "a"], ["ZADD", "z", 3, "c"],
+                     ["ZREM", "nokey", "a"], ["ZPOPMIN", "nokey"], ["ZINTERCARD", 1, "z"],
+                     ["ZREMRANGEBYRANK", "z", 5, 6], ["ZRANK", "z", "a"], ["ZSCORE", "s", "a"]):
+            try:
+                c.execute_command(*args)
+            except redis.ResponseError:
+                pass
+        i1 = c.info("stats")
+        return (i1["keyspace_hits"] - i0["keyspace_hits"],
+                i1["keyspace_misses"] - i0["keyspace_misses"])
+    assert deltas(r) == deltas(refc)

@@ -14,6 +14,7 @@ import re
 from math import inf
 
 from engines.base import LEX_MAX, LEX_MIN
+from engines.limits import limits
 
 from .. import errors, glob
 from ..errors import ErrorReply
@@ -187,12 +188,15 @@ F_NX, F_XX, F_CH, F_INCR, F_GT, F_LT = 1, 2, 4, 8, 16, 32
 _ZADD_OPTS = {b"NX": F_NX, b"XX": F_XX, b"CH": F_CH, b"INCR": F_INCR, b"GT": F_GT, b"LT": F_LT}
 
 
+_SCORE_START = b"0123456789-+."
+
+
 @command("zadd", -4, "write denyoom fast", "sortedset", keys=(1, 1, 1))
 def zadd(c, argv):
     if len(argv) == 4:
         s = argv[2]
-        if s[:1].isdigit():  # the common form: ZADD key score member
-            score = parse_double(s)
+        if s[:1] in _SCORE_START:  # the common form ZADD key score member (no option word)
+            score = float(s) if s.isdigit() and len(s) < 300 else parse_double(s)
             if score is None:
                 raise _NOT_FLOAT
             key = argv[1]
@@ -202,7 +206,7 @@ def zadd(c, argv):
             if z is None:
                 z = db.get_collection(key, ZSET, True)
                 z.init_encoding(1, len(member))
-            else:
+            elif limits.zset_max_listpack_entries < 1:
                 z.maybe_convert(1)
             prev = z.add(member, score)
             if prev is None:
