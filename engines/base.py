@@ -288,9 +288,11 @@ class HashValue(Protocol):
     fields already exist).
 
     Expiry: a field whose expiry time ``when`` satisfies ``when < now`` is logically expired.
-    The value does not hide such fields by itself: the commands call :meth:`has_expired` first
-    and reclaim them with :meth:`pop_expired` (that is where keyspace events, propagation and
-    the deletion of an emptied key happen), so every other method sees only live fields.
+    The value does not hide such fields by itself: a command on a hash with volatile fields
+    calls :meth:`has_expired` first and reclaims them with :meth:`pop_expired` (that is where
+    keyspace events, propagation and the deletion of an emptied key happen), so every other
+    method sees only live fields. ``volatile_count()`` is the cheap test that comes first on
+    every access (0 for almost every hash).
     Field order in iteration is the insertion order while the hash is a listpack (as Redis
     replies), unspecified otherwise.
     """
@@ -369,8 +371,9 @@ class HashValue(Protocol):
         """Every (field, expiry time in ms) of the fields that have one, in no order."""
 
     def has_expired(self, now_ms: int) -> bool:
-        """True if some field's expiry time is before ``now_ms`` (cheap: called by every
-        command on the hash; constant time when no field is volatile)."""
+        """True if some field's expiry time is before ``now_ms``. Commands call it on every
+        access to a hash whose :meth:`volatile_count` is not 0, so it must be cheap (the
+        memory engine keeps a heap of expiry times)."""
 
     def pop_expired(self, now_ms: int, limit: int = 0) -> list:
         """Remove the fields whose expiry time is before ``now_ms`` (at most ``limit`` of

@@ -17,7 +17,7 @@ from .scan import HashOrder
 
 
 class MemoryHash:
-    __slots__ = ("d", "lp", "exp", "heap", "_scan")
+    __slots__ = ("d", "lp", "exp", "heap", "_scan", "_rand")
 
     TYPE_NAME = "hash"
 
@@ -27,6 +27,7 @@ class MemoryHash:
         self.exp = None      # field -> when (ms), only fields with an expiry time
         self.heap = None     # [(when, field)], may hold stale entries
         self._scan = None    # HashOrder, created by the first HSCAN of a hashtable
+        self._rand = None    # list of fields for random draws; dropped when a field is added
 
     def __len__(self):
         return len(self.d)
@@ -45,11 +46,20 @@ class MemoryHash:
         return h
 
     def memory_usage(self) -> int:
-        n = sys.getsizeof(self.d) + 48
-        for f, v in self.d.items():
-            n += sys.getsizeof(f) + sys.getsizeof(v)
+        """Estimated from up to 8 fields (as MEMORY USAGE samples), not a walk of them all."""
+        d = self.d
+        n = sys.getsizeof(d) + 64
+        if d:
+            k = 0
+            size = 0
+            for f, v in d.items():
+                size += sys.getsizeof(f) + sys.getsizeof(v)
+                k += 1
+                if k == 8:
+                    break
+            n += size * len(d) // k
         if self.exp:
-            n += sys.getsizeof(self.exp) + sys.getsizeof(self.heap) + 40 * len(self.heap)
+            n += sys.getsizeof(self.exp) + 40 * len(self.heap)
         return n
 
     # -- internal ----------------------------------------------------------------------------
@@ -78,6 +88,7 @@ class MemoryHash:
         new = field not in d
         d[field] = value
         if new:
+            self._rand = None
             if self.lp:
                 if len(d) > limits.hash_max_listpack_entries:
                     self.lp = False
@@ -89,6 +100,28 @@ class MemoryHash:
 
     def set_many(self, argv, start: int) -> int:
         d = self.d
+        if len(argv) - start == 2:   # the common one-pair HSET
+            f = argv[start]
+            v = argv[start + 1]
+            if self.lp:
+                lim = limits
+                mv = lim.hash_max_listpack_value
+                if len(f) > mv or len(v) > mv or lim.hash_max_listpack_entries < 1:
+                    self.lp = False
+            exp = self.exp
+            if exp and f in exp:
+                del exp[f]
+            if f in d:
+                d[f] = v
+                return 0
+            d[f] = v
+            self._rand = None
+            if self.lp:
+                if len(d) > limits.hash_max_listpack_entries:
+                    self.lp = False
+            elif self._scan is not None:
+                self._scan.added(f)
+            return 1
         if self.lp:
             # hashTypeTryConversion: judge the whole batch before writing anything.
             if (len(argv) - start) // 2 > limits.hash_max_listpack_entries:
@@ -102,19 +135,14 @@ class MemoryHash:
         before = len(d)
         exp = self.exp
         n = len(argv)
-        if n - start == 2:
-            f = argv[start]
+        for i in range(start, n, 2):
+            f = argv[i]
             if exp and f in exp:
                 del exp[f]
-            d[f] = argv[start + 1]
-        else:
-            for i in range(start, n, 2):
-                f = argv[i]
-                if exp and f in exp:
-                    del exp[f]
-                d[f] = argv[i + 1]
+            d[f] = argv[i + 1]
         created = len(d) - before
         if created:
+            self._rand = None
             if self.lp:
                 if len(d) > limits.hash_max_listpack_entries:
                     self.lp = False
@@ -140,13 +168,41 @@ class MemoryHash:
     def items(self):
         return iter(self.d.items())
 
+    def _pool(self) -> list:
+        """Every field (plus, harmlessly, some deleted since): rebuilt after additions."""
+        p = self._rand
+        if p is None or len(p) > 2 * len(self.d) + 16:
+            p = self._rand = list(self.d)
+        return p
+
+    def _draw(self):
+        d = self.d
+        while True:
+            p = self._pool()
+            f = p[random.randrange(len(p))]
+            v = d.get(f)
+            if v is not None:
+                return f, v
+            self._rand = None  # a deleted field: draw again from a fresh pool
+
     def random_items(self, count: int, distinct: bool) -> list:
-        items = list(self.d.items())
-        if distinct:
-            if count >= len(items):
-                return items
-            return random.sample(items, count)
-        return random.choices(items, k=count)
+        d = self.d
+        if not distinct:
+            if count * 2 >= len(d):
+                items = list(d.items())
+                return random.choices(items, k=count)
+            draw = self._draw
+            return [draw() for _ in range(count)]
+        if count >= len(d):
+            return list(d.items())
+        if count * 3 > len(d):
+            return random.sample(list(d.items()), count)
+        seen = {}
+        draw = self._draw
+        while len(seen) < count:
+            f, v = draw()
+            seen[f] = v
+        return list(seen.items())
 
     def scan(self, cursor: int, count: int):
         s = self._scan

@@ -115,6 +115,25 @@ def test_random_items(db):
     assert h.random_items(50, True) == pairs
     got = h.random_items(200, False)
     assert len(got) == 200 and set(got) <= set(pairs) and len(set(got)) > 5
+    # draws after deletions and additions only return live fields, and reach new ones
+    for f, _ in pairs[:15]:
+        h.delete(f)
+    live = set(pairs[15:])
+    got = h.random_items(1, False) + h.random_items(2, True)
+    assert set(got) <= live
+    big = [(b"g%d" % i, b"w") for i in range(1000)]
+    for f, v in big:
+        h.set(f, v)
+    live |= set(big)
+    got = h.random_items(300, False)
+    assert len(got) == 300 and set(got) <= live and len(set(got)) > 200
+    got = h.random_items(10, True)
+    assert len(set(got)) == 10 and set(got) <= live
+    for f, _ in big[:900]:
+        h.delete(f)
+    live -= set(big[:900])
+    got = h.random_items(40, False)
+    assert set(got) <= live
 
 
 def test_scan_guarantee(db, small_limits):

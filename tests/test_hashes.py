@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
 from harness import reply_or_error, same_reply
 
@@ -251,43 +250,44 @@ def test_resp_wire_shapes(server):
     c.hset("h", mapping={"a": "1"})
     c.close()
 
-    def raw(*cmds):
+    def raw(expect_tail, *cmds):
+        """Send the commands at once; read until the output ends with ``expect_tail`` (or
+        five seconds pass)."""
         s = socket.create_connection(("127.0.0.1", server.port))
         try:
             req = b""
             for cmd in cmds:
-                req += b"*%d\r\n" % len(cmd) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in cmd)
+                req += b"*%d\r\n" % len(cmd) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a)
+                                                      for a in cmd)
             s.sendall(req)
-            time.sleep(0.05)
+            s.settimeout(5)
             out = b""
-            s.settimeout(2)
-            while True:
-                try:
-                    chunk = s.recv(65536)
-                except socket.timeout:
-                    break
+            deadline = time.time() + 5
+            while not out.endswith(expect_tail) and time.time() < deadline:
+                chunk = s.recv(65536)
                 if not chunk:
                     break
                 out += chunk
-                if out.count(b"\r\n") >= 1 and len(cmds) == 1:
-                    s.settimeout(0.2)
             return out
         finally:
             s.close()
 
-    out = raw([b"HELLO", b"3"], [b"HGETALL", b"h"], [b"HRANDFIELD", b"h", b"1", b"WITHVALUES"],
+    want3 = (b"%1\r\n$1\r\na\r\n$1\r\n1\r\n"
+             b"*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
+             b"*2\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
+             b"%0\r\n_\r\n*0\r\n")
+    out = raw(want3, [b"HELLO", b"3"], [b"HGETALL", b"h"],
+              [b"HRANDFIELD", b"h", b"1", b"WITHVALUES"],
               [b"HRANDFIELD", b"h", b"-2", b"WITHVALUES"], [b"HGETALL", b"nokey"],
               [b"HRANDFIELD", b"nokey"], [b"HRANDFIELD", b"nokey", b"1"])
-    tail = out[out.index(b"%1\r\n$1\r\na\r\n$1\r\n1\r\n"):]
-    assert tail == (b"%1\r\n$1\r\na\r\n$1\r\n1\r\n"
-                    b"*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
-                    b"*2\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
-                    b"%0\r\n_\r\n*0\r\n")
-    out = raw([b"HGETALL", b"h"], [b"HRANDFIELD", b"h", b"-2", b"WITHVALUES"],
+    assert out.startswith(b"%") and out.endswith(want3)
+    assert out[:-len(want3)].endswith(b"\r\n")   # HELLO's map, then exactly these replies
+    want2 = (b"*2\r\n$1\r\na\r\n$1\r\n1\r\n"
+             b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\na\r\n$1\r\n1\r\n"
+             b"*0\r\n$-1\r\n*2\r\n$1\r\n0\r\n*0\r\n")
+    out = raw(want2, [b"HGETALL", b"h"], [b"HRANDFIELD", b"h", b"-2", b"WITHVALUES"],
               [b"HGETALL", b"nokey"], [b"HRANDFIELD", b"nokey"], [b"HSCAN", b"nokey", b"0"])
-    assert out == (b"*2\r\n$1\r\na\r\n$1\r\n1\r\n"
-                   b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\na\r\n$1\r\n1\r\n"
-                   b"*0\r\n$-1\r\n*2\r\n$1\r\n0\r\n*0\r\n")
+    assert out == want2
 
 
 def test_hrandfield_counts(rr):
@@ -387,7 +387,7 @@ def test_keyspace_stats(r):
     assert info["keyspace_hits"] == 2 and info["keyspace_misses"] == 1
 
 
-# -- per-field expiry (Valkey 9), against a real server ---------------------------------------------
+# -- per-field expiry (Valkey 9), against a real server --------------------------------------------
 def test_hexpire_reply_codes(rr):
     rr.hset("h", mapping={"a": "1", "b": "2", "c": "3"})
     assert rr.object("encoding", "h") == b"listpack"
@@ -462,7 +462,8 @@ def test_field_expiry_errors(r):
         ("HGETEX", "h", "EX", "10", "PX", "10", "FIELDS", "1", "a"): "ERR!syntax error",
         ("HGETEX", "h", "KEEPTTL", "FIELDS", "1", "a"): "ERR!syntax error",
         ("HGETEX", "h", "NX", "FIELDS", "1", "a"): "ERR!syntax error",
-        ("HGETEX", "h", "EX", "x", "FIELDS", "1", "a"): "ERR!value is not an integer or out of range",
+        ("HGETEX", "h", "EX", "x", "FIELDS", "1", "a"):
+            "ERR!value is not an integer or out of range",
         ("HSETEX", "h", "FIELDS", "1", "a"): "ERR!wrong number of arguments for 'hsetex' command",
         ("HSETEX", "h", "FIELDS", "2", "a", "1"): nf,
         ("HSETEX", "h", "FIELDS", "1", "a", "1", "b"): nf,
@@ -592,7 +593,7 @@ def test_field_expiry_does_not_touch_key_ttl(r):
     assert r.execute_command("HTTL", "h", "FIELDS", 1, "a") == [10]
 
 
-# -- in-process: propagation, events, time control --------------------------------------------------
+# -- in-process: propagation, events, time control -------------------------------------------------
 class _Transport:
     def __init__(self):
         self.data = []
@@ -784,12 +785,27 @@ def test_active_field_expiry_in_process(inproc):
     srv.now[0] += 1000
     srv.run_cron()
     assert srv.dbs[0].exists(b"g") is False
-    # a renamed hash is found again once a command touches its fields
+    # a renamed hash is found again by the cycle once a command touches it
+    srv.cmd("HSET", "m", "a", "1", "b", "1")
+    srv.cmd("HPEXPIRE", "m", "5", "FIELDS", "1", "a")
+    srv.cmd("RENAME", "m", "m2")
+    srv.cmd("HLEN", "m2")
+    srv.now[0] += 6
+    props.clear()
+    srv.run_cron()
+    assert props == [[b"HDEL", b"m2", b"a"]]
+    # FLUSHALL empties the registry with the data; SWAPDB moves it with the data
     srv.cmd("HSET", "m", "a", "1", "b", "1")
     srv.cmd("HPEXPIRE", "m", "5", "FIELDS", "1", "a")
     srv.cmd("FLUSHALL")
+    srv.cmd("HSET", "s", "a", "1", "b", "1")
+    srv.cmd("HPEXPIRE", "s", "5", "FIELDS", "1", "a")
+    srv.cmd("SWAPDB", "0", "1")
     srv.now[0] += 6
-    srv.run_cron()  # the registry was flushed with the data: nothing to do, no error
+    props.clear()
+    srv.run_cron()
+    assert props == [[b"HDEL", b"s", b"a"]]
+    assert srv.dbs[1].get_collection(b"s", "hash").get(b"a") is None
 
 
 def test_active_expiry_work_is_bounded(inproc):
@@ -806,3 +822,17 @@ def test_active_expiry_work_is_bounded(inproc):
     srv.run_cron()
     assert len(props[1]) - 2 == 500
     assert srv.cmd("HLEN", "h") == b":1\r\n"
+
+
+def test_active_field_expiry_can_be_disabled(inproc):
+    srv, props, events = inproc
+    srv.cmd("HSET", "h", "a", "1", "b", "2")
+    srv.cmd("HPEXPIRE", "h", "5", "FIELDS", "1", "a")
+    srv.now[0] += 6
+    props.clear()
+    srv.active_expire_enabled = False   # DEBUG SET-ACTIVE-EXPIRE 0
+    srv.run_cron()
+    assert props == []
+    srv.active_expire_enabled = True
+    srv.run_cron()
+    assert props == [[b"HDEL", b"h", b"a"]]

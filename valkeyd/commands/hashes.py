@@ -16,6 +16,8 @@ a field expiry time (bounded work per tick).
 """
 from __future__ import annotations
 
+import time
+
 from engines.base import clock
 
 from .. import errors, glob
@@ -80,7 +82,17 @@ def _reap_fields(srv, db, key, h, now: int, limit: int = 0):
 
 
 def _reap(c, key, h):
-    return _reap_fields(c.server, c.db, key, h, clock.ms())
+    """Called when ``h`` has volatile fields: reclaim the expired ones, and make sure the key
+    is known to the background cycle (a hash renamed, moved or copied with its field expiry
+    times is found again on its first access)."""
+    srv = c.server
+    v = getattr(srv, "hash_volatile", None)
+    if v is None or key not in v.keys[c.db.id]:
+        track_volatile(srv, c.db.id, key)
+    now = clock.ms()
+    if not h.has_expired(now):
+        return h
+    return _reap_fields(srv, c.db, key, h, now)
 
 
 def _read(c, key):
@@ -95,7 +107,7 @@ def _read(c, key):
         st.keyspace_misses += 1
         return None
     st.keyspace_hits += 1
-    if h.has_expired(clock.ms()):
+    if h.volatile_count():
         h = _reap(c, key, h)
     return h
 
@@ -103,7 +115,7 @@ def _read(c, key):
 def _write(c, key):
     """lookupKeyWrite for a hash (no statistics); None when missing."""
     h = c.db.get_collection(key, "hash")
-    if h is not None and h.has_expired(clock.ms()):
+    if h is not None and h.volatile_count():
         h = _reap(c, key, h)
     return h
 
@@ -112,7 +124,7 @@ def _write_create(c, key):
     """hashTypeLookupWriteOrCreate."""
     db = c.db
     h = db.get_collection(key, "hash", True)
-    if h.has_expired(clock.ms()):
+    if h.volatile_count():
         if _reap(c, key, h) is None:
             h = db.get_collection(key, "hash", True)
     return h
@@ -128,8 +140,10 @@ def _removed_if_empty(c, key, h) -> bool:
 
 # -- background reclaiming of expired fields ---------------------------------------------------
 
-ACTIVE_KEYS_PER_DB = 20       # keys visited per database per cron tick
-ACTIVE_FIELDS_PER_TICK = 1000  # fields reclaimed per cron tick, at most
+# Bounds of one cron tick's work (Valkey sizes its field cycle by time, like the key cycle):
+ACTIVE_KEYS_PER_TICK = 200      # hashes visited, at most
+ACTIVE_FIELDS_PER_TICK = 1000   # fields reclaimed, at most
+ACTIVE_TIME_NS = 2_000_000      # and no more than 2 ms (checked every 16 keys)
 
 
 class _Volatile:
@@ -158,16 +172,22 @@ class _Volatile:
 
     def cron(self) -> None:
         srv = self.srv
-        if srv.engine.replica_mode or srv.is_replica():
+        if (srv.engine.replica_mode or srv.is_replica()
+                or not getattr(srv, "active_expire_enabled", True)):
             return
         budget = ACTIVE_FIELDS_PER_TICK
+        visits = ACTIVE_KEYS_PER_TICK
+        deadline = time.perf_counter_ns() + ACTIVE_TIME_NS
         now = clock.ms()
         for dbid, keys in enumerate(self.keys):
             if not keys:
                 continue
             db = srv.dbs[dbid]
-            for _ in range(min(ACTIVE_KEYS_PER_DB, len(keys))):
-                if budget <= 0:
+            for _ in range(len(keys)):    # each key at most once per tick
+                if budget <= 0 or visits <= 0:
+                    return
+                visits -= 1
+                if not visits & 15 and time.perf_counter_ns() > deadline:
                     return
                 key = next(iter(keys))
                 del keys[key]
@@ -182,12 +202,17 @@ class _Volatile:
                     keys[key] = None  # back of the round
 
 
-def _track(c, key) -> None:
-    srv = c.server
+def track_volatile(srv, dbid: int, key: bytes) -> None:
+    """Register a key whose hash has fields with an expiry time, for the background cycle
+    (for code that creates such hashes outside these commands, e.g. loading a dataset)."""
     v = getattr(srv, "hash_volatile", None)
     if v is None:
         v = srv.hash_volatile = _Volatile(srv)
-    v.track(c.db.id, key)
+    v.track(dbid, key)
+
+
+def _track(c, key) -> None:
+    track_volatile(c.server, c.db.id, key)
 
 
 # -- Redis 7.2.4 commands ------------------------------------------------------------------------
@@ -198,10 +223,10 @@ def hset(c, argv):
         raise ErrorReply(errors.WRONG_ARITY % "hset")
     key = argv[1]
     h = c.db.get_collection(key, "hash", True)
-    if h.has_expired(clock.ms()):
+    if h.volatile_count():
         h = _write_create(c, key)
     created = h.set_many(argv, 2)
-    c.server.changed(c, key, "h", "hset", (len(argv) - 2) >> 1)
+    c.server.changed(c, key, "h", "hset", 1 if len(argv) == 4 else (len(argv) - 2) >> 1)
     return created
 
 
@@ -777,12 +802,9 @@ def hsetex(c, argv):
     if h is None:
         h = db.get_collection(key, "hash", True)
     keep = bool(flags & S_KEEPTTL)
-    if when is None:
-        if h.encoding() == "listpack" and not keep:
-            h.set_many(argv, start)
-        else:
-            for i in range(start, len(argv), 2):
-                h.set(argv[i], argv[i + 1], keep)
+    if when is None:   # hashTypeSet per field (no batch conversion check, as in Valkey)
+        for i in range(start, len(argv), 2):
+            h.set(argv[i], argv[i + 1], keep)
     else:
         for i in range(start, len(argv), 2):
             h.set(argv[i], argv[i + 1])
@@ -863,3 +885,73 @@ def hgetex(c, argv):
             srv.changed(c, key, "h", "hpersist", n)
         _removed_if_empty(c, key, h)
     return out
+
+
+# -- COMMAND INFO / COMMAND DOCS entries of the Valkey 9 commands ----------------------------------
+# valkeyd/data/command-docs.json is generated from Redis 7.2.4's table, which lacks these; their
+# key specs and argument trees below follow Valkey 9's src/commands/*.json.
+
+def _valkey9_docs() -> None:
+    from .command_cmd import DOCS
+
+    def arg(name, typ, token=None, flags=None, arguments=None, **extra):
+        a = {"name": name, "type": typ}
+        if typ not in ("oneof", "block"):
+            a["display_text"] = name
+        a.update(extra)
+        if token:
+            a["token"] = token
+        if flags:
+            a["flags"] = flags
+        if arguments:
+            a["arguments"] = arguments
+        return a
+
+    key = arg("key", "key", key_spec_index=0)
+    fields = arg("fields", "block", token="FIELDS", arguments=[
+        arg("numfields", "integer"), arg("field", "string", flags=["multiple"])])
+    cond = arg("condition", "oneof", flags=["optional"], arguments=[
+        arg(t.lower(), "pure-token", token=t) for t in ("NX", "XX", "GT", "LT")])
+
+    def expiration(last):
+        return arg("expiration", "oneof", flags=["optional"], arguments=[
+            arg("seconds", "integer", token="EX"), arg("milliseconds", "integer", token="PX"),
+            arg("unix-time-seconds", "unix-time", token="EXAT"),
+            arg("unix-time-milliseconds", "unix-time", token="PXAT"),
+            arg(last.lower(), "pure-token", token=last)])
+
+    def spec(*flags):
+        return [{"flags": list(flags), "begin_search": {"type": "index", "spec": {"index": 1}},
+                 "find_keys": {"type": "range",
+                               "spec": {"lastkey": 0, "keystep": 1, "limit": 0}}}]
+
+    def entry(since, specs, arguments):
+        return {"since": since, "group": "hash", "tips": [], "key_specs": specs,
+                "arguments": arguments}
+
+    for name, unit in (("hexpire", "seconds"), ("hpexpire", "milliseconds"),
+                       ("hexpireat", "unix-time-seconds"),
+                       ("hpexpireat", "unix-time-milliseconds")):
+        typ = "unix-time" if unit.startswith("unix") else "integer"
+        DOCS.setdefault(name, entry("9.0.0", spec("RW", "update"),
+                                    [key, arg(unit, typ), cond, fields]))
+    for name in ("httl", "hpttl", "hexpiretime", "hpexpiretime"):
+        DOCS.setdefault(name, entry("9.0.0", spec("RO", "access"), [key, fields]))
+    DOCS.setdefault("hpersist", entry("9.0.0", spec("RW", "update"), [key, fields]))
+    DOCS.setdefault("hgetdel", entry("9.1.0", spec("RW", "access", "delete"), [key, fields]))
+    DOCS.setdefault("hgetex", entry("9.0.0", spec("RW", "access"),
+                                    [key, expiration("PERSIST"), fields]))
+    DOCS.setdefault("hsetex", entry("9.0.0", spec("RW", "insert"), [
+        key,
+        arg("key-condition", "oneof", flags=["optional"], arguments=[
+            arg("nx", "pure-token", token="NX"), arg("xx", "pure-token", token="XX")]),
+        arg("fields-condition", "oneof", flags=["optional"], arguments=[
+            arg("fnx", "pure-token", token="FNX"), arg("fxx", "pure-token", token="FXX")]),
+        expiration("KEEPTTL"),
+        arg("fields", "block", token="FIELDS", arguments=[
+            arg("numfields", "integer"),
+            arg("data", "block", flags=["multiple"], arguments=[
+                arg("field", "string"), arg("value", "string")])])]))
+
+
+_valkey9_docs()
