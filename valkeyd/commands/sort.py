@@ -145,12 +145,10 @@ def _lookup(c, pattern, subst):
     if not _is_value_type(v, "hash"):
         return None
     val = v.get(field)
-    if val is not None:
-        # A field past its expiry time (Valkey's per-field TTL) reads as missing.
-        try:
-            when = v.get_expire(field)
-        except AttributeError:   # pragma: no cover
-            when = None
+    if val is not None and v.volatile_count():
+        # A field past its expiry time (Valkey's per-field TTL; Redis 7.2.4 has none) reads
+        # as missing.
+        when = v.get_expire(field)
         if when is not None:
             from engines.base import clock
             if when < clock.ms():
