@@ -27,6 +27,14 @@ GETS = st.lists(st.sampled_from([b"#", b"w_*", b"h_*->f", b"nostar", b"h_*"]), m
 LIMITS = st.one_of(st.none(), st.tuples(st.integers(-3, 9), st.integers(-3, 9)))
 ORDER = st.sampled_from([None, b"ASC", b"DESC"])
 DEST = st.one_of(st.none(), KEYS, st.just(b"dst"))
+CONFIGS = {
+    "list-max-listpack-size": st.sampled_from([b"-2", b"-1", b"1", b"2", b"4"]),
+    "zset-max-listpack-entries": st.sampled_from([b"0", b"1", b"3", b"128"]),
+    "set-max-intset-entries": st.sampled_from([b"1", b"3", b"512"]),
+    "set-max-listpack-entries": st.sampled_from([b"1", b"3", b"128"]),
+}
+DEFAULTS = {"list-max-listpack-size": b"-2", "zset-max-listpack-entries": b"128",
+            "set-max-intset-entries": b"512", "set-max-listpack-entries": b"128"}
 
 
 class Sort(DiffMachine):
@@ -56,6 +64,10 @@ class Sort(DiffMachine):
     @rule(elem=VALUES)
     def del_weight(self, elem):
         self.check("DEL", b"w_" + elem, b"h_" + elem)
+
+    @rule(data=st.data(), name=st.sampled_from(sorted(CONFIGS)))
+    def config(self, data, name):
+        self.check("CONFIG", "SET", name, data.draw(CONFIGS[name]))
 
     @rule(key=KEYS)
     def set_string(self, key):
@@ -139,4 +151,9 @@ class Sort(DiffMachine):
 
 
 def test_sort_differential(r, refc):
-    run_machine(Sort, r, refc)
+    try:
+        run_machine(Sort, r, refc)
+    finally:
+        for c in (r, refc):
+            for name, value in DEFAULTS.items():
+                c.config_set(name, value)
