@@ -12,10 +12,11 @@ element) and are always compared exactly. Values that make strtod report ERANGE 
 """
 from __future__ import annotations
 
+from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import rule
+from hypothesis.stateful import rule, run_state_machine_as_test
 
-from differential import KEYS, VALUES, DiffMachine, run_machine
+from differential import DIFF_SETTINGS, KEYS, VALUES, DiffMachine
 from harness import reply_or_error
 
 ELEMS = st.lists(VALUES, min_size=1, max_size=8)
@@ -151,8 +152,11 @@ class Sort(DiffMachine):
 
 
 def test_sort_differential(r, refc):
+    # SORT runs are cheap: four times the default number of sequences (a few seconds).
+    bound = type("Sort", (Sort,), {"ours": r, "ref": refc})
     try:
-        run_machine(Sort, r, refc)
+        run_state_machine_as_test(
+            bound, settings=settings(DIFF_SETTINGS, max_examples=DIFF_SETTINGS.max_examples * 4))
     finally:
         for c in (r, refc):
             for name, value in DEFAULTS.items():

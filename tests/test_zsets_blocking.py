@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import rule
 
+from differential import KEYS, VALUES, DiffMachine, run_machine
 from test_blocking import _client_id, both, sides, wait_blocked  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,11 +305,6 @@ def test_propagation_and_events(inproc):
 
 
 # -- differential: the paths that answer at once ----------------------------------------------
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.stateful import rule  # noqa: E402
-
-from differential import KEYS, VALUES, DiffMachine, run_machine  # noqa: E402
-
 SCORES = st.sampled_from([b"0", b"1", b"-1", b"2.5", b"inf", b"-inf", b"1e300"])
 KEYLIST = st.lists(KEYS, min_size=1, max_size=3)
 # Mostly non-blocking: a timeout of a few ms when nothing can be served.
