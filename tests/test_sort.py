@@ -413,13 +413,16 @@ def test_events_dirty_and_propagation(inproc):
 def test_store_wakes_blocked_client(r, server):
     """SORT ... STORE signals the destination (a blocked BLPOP is served)."""
     import threading
+    import time
     r.rpush("src", "b", "a")
     other = redis.Redis(port=server.port)
     got = []
     t = threading.Thread(target=lambda: got.append(other.blpop(["dst"], timeout=5)))
     t.start()
+    deadline = time.monotonic() + 10
     while r.info("clients")["blocked_clients"] < 1:
-        pass
+        assert time.monotonic() < deadline, "BLPOP never blocked"
+        time.sleep(0.005)
     assert r.sort("src", alpha=True, store="dst") == 2
     t.join(5)
     assert got == [(b"dst", b"a")]
