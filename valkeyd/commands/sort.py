@@ -469,7 +469,10 @@ def _sorted(c, vec, sortby, alpha, desc, store, start, end):
                 s = 0.0
             keyed.append(((s, e), e))
     n = len(keyed)
-    if sortby is not None and (start != 0 or end != n - 1):
+    # Redis sorts partially (pqsort) when BY and a LIMIT not covering everything are given.
+    # Only ALPHA can have ties (numeric keys include the element itself, so equal keys are
+    # equal elements), and only ties make the algorithm visible.
+    if alpha and sortby is not None and (start != 0 or end != n - 1):
         if desc:
             def cmp(x, y):
                 x = x[0]
