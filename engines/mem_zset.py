@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import sys
-from bisect import bisect_left as _bl
 from math import inf, nextafter
 
 from sortedcontainers import SortedList
@@ -197,11 +196,19 @@ class MemoryZSet:
         return [(m, s) for s, m in self.sl.islice(start, stop)]
 
     # -- lex ranges (meaningful when all scores are equal, as in Redis) ---------------------------
-    def _lex_bounds(self, lo, loex, hi, hiex):
+    def _lex_bounds(self, lo, loex, hi, hiex, reverse=False):
+        """[a, b) of the members in a lex range. Binary search when the order is the member
+        order (all scores equal, the case Redis defines); a listpack with mixed scores
+        follows Redis's linear listpack walks exactly (zzlFirstInLexRange /
+        zzlLastInLexRange, then on while in range)."""
         if lex_range_empty(lo, loex, hi, hiex):
             return 0, 0
         sl = self.sl
         n = len(sl)
+        if not n:
+            return 0, 0
+        if self.lp and sl[0][0] != sl[-1][0]:
+            return self._lex_bounds_linear(lo, loex, hi, hiex, reverse)
         # first index whose member is >= min
         x, y = 0, n
         while x < y:
@@ -220,12 +227,57 @@ class MemoryZSet:
                 y = mid
         return a, x
 
+    def _lex_bounds_linear(self, lo, loex, hi, hiex, reverse):
+        ms = [m for s, m in self.sl]
+        n = len(ms)
+        # zzlIsInLexRange: the last member must reach min, the first must not pass max
+        if not _gte_min(ms[-1], lo, loex) or not _lte_max(ms[0], hi, hiex):
+            return 0, 0
+        if not reverse:
+            a = 0
+            while not _gte_min(ms[a], lo, loex):
+                a += 1
+            b = a
+            while b < n and _lte_max(ms[b], hi, hiex):
+                b += 1
+            return a, b
+        last = n - 1
+        while not _lte_max(ms[last], hi, hiex):
+            last -= 1
+        c = last
+        while c >= 0 and _gte_min(ms[c], lo, loex):
+            c -= 1
+        return c + 1, last + 1
+
     def count_by_lex(self, lo, loex, hi, hiex) -> int:
         a, b = self._lex_bounds(lo, loex, hi, hiex)
         return b - a
 
     def by_lex(self, lo, loex, hi, hiex, offset=0, limit=-1, reverse=False) -> list:
-        a, b = self._lex_bounds(lo, loex, hi, hiex)
+        sl = self.sl
+        if self.lp and len(sl) > 1 and sl[0][0] != sl[-1][0]:
+            # listpack with mixed scores: Redis's walk from the first (last) element in
+            # range, skipping ``offset`` unchecked, then on while within max (min)
+            a, b = self._lex_bounds(lo, loex, hi, hiex, reverse)
+            if a >= b or offset < 0:
+                return []
+            items = list(sl)
+            out = []
+            if reverse:
+                i = b - 1 - offset
+                while i >= 0 and limit != 0 and _gte_min(items[i][1], lo, loex):
+                    out.append((items[i][1], items[i][0]))
+                    limit -= 1
+                    i -= 1
+            else:
+                i = a + offset
+                n = len(items)
+                while i < n and limit != 0 and _lte_max(items[i][1], hi, hiex):
+                    out.append((items[i][1], items[i][0]))
+                    limit -= 1
+                    i += 1
+            return out
+        a, b = self._lex_bounds(lo, loex, hi, hiex, reverse)
         return self._slice(a, b, offset, limit, reverse)
 
     # -- removals ----------------------------------------------------------------------------------

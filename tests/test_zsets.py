@@ -1011,3 +1011,27 @@ def test_keyspace_hits_and_misses(r, refc):
         return (i1["keyspace_hits"] - i0["keyspace_hits"],
                 i1["keyspace_misses"] - i0["keyspace_misses"])
     assert deltas(r) == deltas(refc)
+
+
+def test_lex_on_mixed_scores_listpack(pair):
+    # Undefined by Redis, but a listpack's linear walks are deterministic
+    script(pair, """
+        ZADD m 1 b 2 z 3 c 4 a 5 d
+        ZRANGEBYLEX m [a [d
+        ZRANGEBYLEX m [a [d LIMIT 1 5
+        ZRANGEBYLEX m [a [d LIMIT 2 5
+        ZRANGEBYLEX m [a [d LIMIT 3 1
+        ZREVRANGEBYLEX m [d [a
+        ZREVRANGEBYLEX m [d [a LIMIT 1 1
+        ZREVRANGEBYLEX m [d [a LIMIT 2 2
+        ZRANGEBYLEX m [c +
+        ZREVRANGEBYLEX m + [c
+        ZRANGEBYLEX m - [a
+        ZLEXCOUNT m [a [d
+        ZLEXCOUNT m [c +
+        ZLEXCOUNT m - [b
+        ZREMRANGEBYLEX m [b [c
+        ZRANGE m 0 -1
+        ZREMRANGEBYLEX m [z [z
+        ZRANGE m 0 -1
+    """)

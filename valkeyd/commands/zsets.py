@@ -21,7 +21,7 @@ from ..errors import ErrorReply
 from ..protocol import string2ll
 from ..resp import NULL_ARRAY
 from .registry import command
-from .util import count_lookup, get_int
+from .util import count_lookup
 
 LONG_MAX = 2**63 - 1
 
@@ -58,15 +58,11 @@ _NONZERO_DIGIT = re.compile(rb"[1-9a-fA-F]").search
 
 def _strtod(s):
     """A complete strtod parse of ``s`` (no NaN), as a float, or None."""
-    m = _NUM(s)
-    if m is None:
+    if _NUM(s) is None:
         return None
-    t = s.lstrip(b"+-")
-    if t[:2] in (b"0x", b"0X"):
-        v = float.fromhex(s.decode())
-    else:
-        v = float(s)
-    return v
+    if s.lstrip(b"+-")[:2] in (b"0x", b"0X"):
+        return float.fromhex(s.decode())
+    return float(s)
 
 
 def parse_double(s):
@@ -727,10 +723,8 @@ def _src_score(v, m):
 
 
 def _lookup_src(c, key):
-    try:
-        v = c.db.get(key)
-    except ErrorReply:
-        raise
+    """lookupKeyRead of a ZUNION/ZINTER/ZDIFF input: a zset, a set, None or WRONGTYPE."""
+    v = c.db.get(key)
     count_lookup(c, v is not None)
     if v is None:
         return None
