@@ -14,3 +14,5 @@ from . import zsets  # noqa: F401
 from . import bitmaps  # noqa: F401
 from . import hyperloglog  # noqa: F401
 from . import geo  # noqa: F401
+from . import sort  # noqa: F401
+from . import zsets_blocking  # noqa: F401
