@@ -19,7 +19,9 @@ except ImportError:   # pragma: no cover - valkeyd uses the same fallback
     uvloop = None
 
 REPLIES = {b"SET": b"+OK\r\n", b"MSET": b"+OK\r\n", b"INCR": b":1\r\n",
-           b"GET": b"$3\r\nxxx\r\n", b"PING": b"+PONG\r\n"}
+           b"GET": b"$3\r\nxxx\r\n", b"PING": b"+PONG\r\n", b"LPUSH": b":1\r\n",
+           b"RPOP": b"$3\r\nxxx\r\n", b"SADD": b":1\r\n", b"HSET": b":1\r\n",
+           b"ZADD": b":1\r\n", b"LRANGE": b"*100\r\n" + b"$3\r\nxxx\r\n" * 100}
 OTHER = b"*0\r\n"   # CONFIG GET and the like, asked by the benchmark tool at start
 
 
