@@ -3,6 +3,7 @@
 * ``server`` — one valkeyd process per test session (memory engine, debug commands enabled);
   ``r``/``r3`` are redis-py clients in RESP2/RESP3 on a flushed database.
 * ``rr`` — parametrized over RESP2 and RESP3.
+* ``pair`` — raw clients to valkeyd and valkey-server (exact reply bytes), RESP2 and RESP3.
 * ``ref`` — a real valkey-server 8.0 for exact comparisons. Outside CI, when the binary is
   missing, those tests are skipped (and reported as skipped); in CI they fail.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import IN_CI, start_valkey, start_valkeyd, valkey_server_path
+from harness import IN_CI, RawClient, start_valkey, start_valkeyd, valkey_server_path
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +62,18 @@ def refc(ref):
     c.flushall()
     yield c
     c.close()
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def pair(server, ref, request):
+    """(valkeyd, reference) raw clients (harness.RawClient) on flushed databases, in one
+    protocol; compare replies with ``harness.same_raw``."""
+    a, b = RawClient(server.port, request.param), RawClient(ref.port, request.param)
+    a.cmd("FLUSHALL")
+    b.cmd("FLUSHALL")
+    yield a, b
+    a.close()
+    b.close()
 
 
 @pytest.fixture(scope="module")

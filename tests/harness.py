@@ -150,3 +150,60 @@ def same_reply(ours, ref, *args):
     assert a == b, (args, a, b)
     return a
 
+
+
+class RawClient:
+    """A raw RESP client, for comparing exact reply bytes (``proto`` 3 sends HELLO 3 first).
+    Arguments may be bytes, str (sent as latin-1, so "\xff" is one byte), int or float."""
+
+    def __init__(self, port: int, proto: int = 2):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.f = self.sock.makefile("rb")
+        self.proto = proto
+        if proto == 3:
+            assert self.cmd("HELLO", "3")[:1] == b"%"
+
+    def send(self, *args) -> None:
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if isinstance(a, (int, float)):
+                a = str(a)
+            if isinstance(a, str):
+                a = a.encode("latin-1")
+            out.append(b"$%d\r\n%b\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+
+    def cmd(self, *args) -> bytes:
+        self.send(*args)
+        return self.read()
+
+    def read(self) -> bytes:
+        """One whole reply, as the bytes that came over the wire."""
+        line = self.f.readline()
+        t = line[:1]
+        if t in b"+-:,#_(":
+            return line
+        if t in b"$=!":
+            n = int(line[1:-2])
+            return line if n < 0 else line + self.f.read(n + 2)
+        if t in b"*~>%|":
+            n = int(line[1:-2])
+            if n < 0:
+                return line
+            if t in b"%|":
+                n *= 2
+            return line + b"".join(self.read() for _ in range(n))
+        raise AssertionError(f"bad reply line {line!r}")
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
+
+
+def same_raw(pair, *args) -> bytes:
+    """Send one command to both raw clients of ``pair`` (valkeyd, reference); the reply bytes
+    must be equal."""
+    ours, theirs = pair
+    x, y = ours.cmd(*args), theirs.cmd(*args)
+    assert x == y, f"{args!r}: valkeyd {x!r} != reference {y!r}"
+    return x

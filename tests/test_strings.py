@@ -9,79 +9,17 @@ from __future__ import annotations
 import glob
 import os
 import random
-import socket
 import time
 
 import pytest
+
 import redis
 
-from harness import start_valkeyd
+from harness import RawClient as Raw, same_raw as same, start_valkeyd
 
 # -- a raw RESP client: exact reply bytes ---------------------------------------------------------
 
 
-class Raw:
-    def __init__(self, port: int, proto: int = 2):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.f = self.sock.makefile("rb")
-        self.proto = proto
-        if proto == 3:
-            assert self.cmd("HELLO", "3")[:1] == b"%"
-
-    def send(self, *args) -> None:
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            if isinstance(a, int):
-                a = str(a)
-            if isinstance(a, str):
-                a = a.encode()
-            out.append(b"$%d\r\n%b\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-
-    def cmd(self, *args) -> bytes:
-        self.send(*args)
-        return self.read()
-
-    def read(self) -> bytes:
-        line = self.f.readline()
-        t = line[:1]
-        if t in b"+-:,#_(":
-            return line
-        if t in b"$=!":
-            n = int(line[1:-2])
-            if n < 0:
-                return line
-            return line + self.f.read(n + 2)
-        if t in b"*~>%|":
-            n = int(line[1:-2])
-            if n < 0:
-                return line
-            if t in b"%|":
-                n *= 2
-            return line + b"".join(self.read() for _ in range(n))
-        raise AssertionError(f"bad reply line {line!r}")
-
-    def close(self):
-        self.f.close()
-        self.sock.close()
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def pair(server, ref, request):
-    """(ours, reference) raw clients on flushed databases, in one protocol."""
-    a, b = Raw(server.port, request.param), Raw(ref.port, request.param)
-    a.cmd("FLUSHALL")
-    b.cmd("FLUSHALL")
-    yield a, b
-    a.close()
-    b.close()
-
-
-def same(pair, *args) -> bytes:
-    ours, theirs = pair
-    x, y = ours.cmd(*args), theirs.cmd(*args)
-    assert x == y, f"{args!r}: valkeyd {x!r} != reference {y!r}"
-    return x
 
 
 def has_command(r, name: str) -> bool:

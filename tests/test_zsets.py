@@ -14,78 +14,26 @@ compare the reply bytes exactly, in RESP2 and RESP3 (``same``). Where Valkey 8.0
 """
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 import redis
 
+from harness import RawClient as Raw, same_raw as same
+
 # -- a raw RESP client: exact reply bytes ---------------------------------------------------------
 
 
-class Raw:
-    def __init__(self, port: int, proto: int = 2):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.f = self.sock.makefile("rb")
-        if proto == 3:
-            assert self.cmd("HELLO", "3")[:1] == b"%"
-
-    def cmd(self, *args) -> bytes:
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            if isinstance(a, (int, float)):
-                a = str(a)
-            if isinstance(a, str):
-                a = a.encode()
-            out.append(b"$%d\r\n%b\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-        return self.read()
-
-    def read(self) -> bytes:
-        line = self.f.readline()
-        t = line[:1]
-        if t in b"+-:,#_(":
-            return line
-        if t in b"$=!":
-            n = int(line[1:-2])
-            if n < 0:
-                return line
-            return line + self.f.read(n + 2)
-        if t in b"*~>%|":
-            n = int(line[1:-2])
-            if n < 0:
-                return line
-            if t in b"%|":
-                n *= 2
-            return line + b"".join(self.read() for _ in range(n))
-        raise AssertionError(f"bad reply line {line!r}")
-
-    def close(self):
-        self.f.close()
-        self.sock.close()
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def pair(server, ref, request):
-    """(ours, reference) raw clients on flushed databases, in one protocol."""
-    a, b = Raw(server.port, request.param), Raw(ref.port, request.param)
-    for c in (a, b):
-        c.cmd("FLUSHALL")
-        c.cmd("CONFIG", "SET", "zset-max-listpack-entries", "128")
-        c.cmd("CONFIG", "SET", "zset-max-listpack-value", "64")
-    yield a, b
-    for c in (a, b):
-        c.cmd("CONFIG", "SET", "zset-max-listpack-entries", "128")
-        c.cmd("CONFIG", "SET", "zset-max-listpack-value", "64")
-    a.close()
-    b.close()
-
-
-def same(pair, *args) -> bytes:
-    ours, theirs = pair
-    x, y = ours.cmd(*args), theirs.cmd(*args)
-    assert x == y, f"{args!r}: valkeyd {x!r} != reference {y!r}"
-    return x
+@pytest.fixture
+def pair(pair):
+    """The shared raw pair, with the default sorted-set encoding limits before and after."""
+    def defaults():
+        for c in pair:
+            c.cmd("CONFIG", "SET", "zset-max-listpack-entries", "128")
+            c.cmd("CONFIG", "SET", "zset-max-listpack-value", "64")
+    defaults()
+    yield pair
+    defaults()
 
 
 def script(pair, text: str) -> None:
