@@ -25,6 +25,7 @@ Push                   array                        push ``>``
 from __future__ import annotations
 
 import math
+from operator import itemgetter as _itemgetter
 
 from .errors import ErrorReply
 
@@ -131,6 +132,30 @@ def format_double(d: float) -> bytes:
 _OK2 = b"+OK\r\n"
 
 
+# -- arrays of plain byte strings (LRANGE, SMEMBERS, HKEYS ...), built without a Python loop ----
+_HEADERS = [b"$%d" % n for n in range(4096)]   # bulk headers by length, without the CRLF
+_BYTES_ONLY = {bytes}
+_CRLF = b"\r\n"
+
+
+def _bulks(v) -> bytes | None:
+    """The bulk strings of the elements of ``v`` back to back, or None unless every element is
+    exactly ``bytes`` (a subclass such as Simple or Raw encodes differently) shorter than 4 KB.
+    One C-level pass: headers and elements interleaved, joined with CRLF."""
+    if set(map(type, v)) != _BYTES_ONLY:
+        return None
+    lens = list(map(len, v))
+    try:
+        headers = _itemgetter(*lens)(_HEADERS)
+    except IndexError:   # an element of 4 KB or more
+        return None
+    parts = [_CRLF] * (2 * len(lens) + 1)
+    parts[:-1:2] = headers
+    parts[1::2] = v
+    parts[-1] = b""
+    return _CRLF.join(parts)
+
+
 def encode2(v, out) -> None:
     """Append the RESP2 encoding of ``v`` to the list ``out``."""
     t = type(v)
@@ -144,6 +169,11 @@ def encode2(v, out) -> None:
         out.append(b"+%b\r\n" % v)
     elif t is list or t is tuple or t is Push:
         out.append(b"*%d\r\n" % len(v))
+        if len(v) > 2:
+            b = _bulks(v)
+            if b is not None:
+                out.append(b)
+                return
         for x in v:
             encode2(x, out)
     elif t is Raw:
@@ -158,6 +188,11 @@ def encode2(v, out) -> None:
             encode2(x, out)
     elif t is SetReply or t is set or t is frozenset:
         out.append(b"*%d\r\n" % len(v))
+        if len(v) > 2:
+            b = _bulks(v)
+            if b is not None:
+                out.append(b)
+                return
         for x in v:
             encode2(x, out)
     elif t is float:
@@ -190,6 +225,11 @@ def encode3(v, out) -> None:
         out.append(b"+%b\r\n" % v)
     elif t is list or t is tuple:
         out.append(b"*%d\r\n" % len(v))
+        if len(v) > 2:
+            b = _bulks(v)
+            if b is not None:
+                out.append(b)
+                return
         for x in v:
             encode3(x, out)
     elif t is Raw:
@@ -204,6 +244,11 @@ def encode3(v, out) -> None:
         out.append(b"$%d\r\n%b\r\n" % (len(b), b))
     elif t is SetReply or t is set or t is frozenset:
         out.append(b"~%d\r\n" % len(v))
+        if len(v) > 2:
+            b = _bulks(v)
+            if b is not None:
+                out.append(b)
+                return
         for x in v:
             encode3(x, out)
     elif t is float:
