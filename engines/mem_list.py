@@ -18,6 +18,7 @@ those of listpack entries (integers stored compactly, string headers and back-le
 """
 from __future__ import annotations
 
+import sys
 from bisect import bisect_right
 from collections import deque
 from itertools import accumulate, islice
@@ -135,9 +136,15 @@ class MemoryList:
         return new
 
     def memory_usage(self) -> int:
-        if self.nodes is None:
-            return 16 + self.lpb
-        return 40 + sum(32 + n[1] for n in self.nodes)
+        """The Python footprint (what used_memory and maxmemory see): the deque's blocks and
+        the elements, sampled from up to 8 at the head, as MEMORY USAGE samples."""
+        d = self.d
+        n = len(d)
+        size = sys.getsizeof(d) + 64 + 8 * n
+        if n:
+            sample = list(islice(d, 8))
+            size += sum(map(sys.getsizeof, sample)) * n // len(sample)
+        return size
 
     # -- conversions ---------------------------------------------------------------------------
     def _grow_check(self, add_bytes: int, add_count: int) -> None:

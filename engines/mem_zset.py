@@ -76,11 +76,21 @@ class MemoryZSet:
         return z
 
     def memory_usage(self) -> int:
+        """The Python footprint (what used_memory and maxmemory see): the member -> score dict,
+        the sorted list's pointers and (score, member) tuples, and the members, sampled from up
+        to 8 of them as MEMORY USAGE samples."""
         n = len(self.d)
-        if self.lp:
-            # listpack: ~ member bytes + score text + entry headers
-            return 16 + sum(len(m) + 12 for m in self.d)
-        return (sys.getsizeof(self.d) + 64 * n + sum(sys.getsizeof(m) for m in self.d))
+        size = sys.getsizeof(self.d) + 64 + n * (8 + 56 + 24)   # pointer, tuple, float
+        if n:
+            k = 0
+            sample = 0
+            for m in self.d:
+                sample += sys.getsizeof(m)
+                k += 1
+                if k == 8:
+                    break
+            size += sample * n // k
+        return size
 
     # -- encoding rules --------------------------------------------------------------------------
     def init_encoding(self, size_hint: int, value_len_hint: int) -> None:
