@@ -674,3 +674,9 @@ class ZSetValue(Protocol):
     def scan(self, cursor: int, count: int) -> tuple:
         """One ZSCAN step: ``(next_cursor, [(member, score)])`` with the guarantees of
         :meth:`Keyspace.scan`; a listpack returns every pair and cursor 0."""
+
+
+# (stream values: issue #4, streams)
+
+
+# (consumer-group values: issue #4, consumer groups)

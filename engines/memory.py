@@ -360,6 +360,7 @@ VALUE_CLASSES = {
     "list": ("engines.mem_list", "MemoryList"),
     "set": ("engines.mem_set", "MemorySet"),
     "zset": ("engines.mem_zset", "MemoryZSet"),
+    "stream": ("engines.mem_stream", "MemoryStream"),
 }
 _value_classes: dict = {}
 

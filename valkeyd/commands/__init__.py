@@ -16,3 +16,5 @@ from . import hyperloglog  # noqa: F401
 from . import geo  # noqa: F401
 from . import sort  # noqa: F401
 from . import zsets_blocking  # noqa: F401
+from . import streams  # noqa: F401
+from . import stream_groups  # noqa: F401
