@@ -211,3 +211,16 @@ def test_compact_memory(db):
     s = new(db, 10000)
     dicts = 10000 * (184 + 2 * 34)   # one small dict per entry and its two objects
     assert s.memory_usage() < dicts // 4
+
+
+def test_edge_id(db):
+    limits.stream_node_max_entries = 3
+    s = new(db)
+    assert s.edge_id() == MAX and s.edge_id(False) == 0
+    assert s.edge_id(True, False) == MAX and s.edge_id(False, False) == 0
+    for i in range(1, 6):
+        s.append(I(i), [b"f", b"v"])
+    s.delete(I(1))
+    s.delete(I(5))
+    assert s.edge_id() == I(2) and s.edge_id(False) == I(4)
+    assert s.edge_id(True, False) == I(1) and s.edge_id(False, False) == I(5)

@@ -353,3 +353,85 @@ def test_xread_keys(r, refc):
             refc.execute_command("COMMAND", "GETKEYS", *args)
     for args in (("xread", "streams", "a", "b", "0"), ("xread", "count", "1")):
         same_reply(r, refc, "COMMAND", "GETKEYS", *args)
+
+
+# -- in-process: keyspace events, dirty counts and propagation ---------------------------------
+class _Transport:
+    def write(self, b):
+        pass
+
+    def close(self):
+        pass
+
+    def get_extra_info(self, name):
+        return None
+
+
+@pytest.fixture
+def inproc():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import valkeyd.commands  # noqa: F401  (registers the commands)
+    from engines.base import clock
+    from valkeyd.client import Client
+    from valkeyd.config import Config
+    from valkeyd.server import Server
+
+    srv = Server(Config())
+    props, events = [], []
+    srv.propagate_hooks.append(lambda dbid, argv: props.append([bytes(a) for a in argv]))
+    srv.notify_hook = lambda cls, ev, key, dbid: events.append((cls, ev, key))
+    c = Client(srv)
+    c.transport = _Transport()
+    c.authenticated = True
+
+    def cmd(*args):
+        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        props.clear()
+        events.clear()
+        c.out.clear()
+        dirty = srv.dirty
+        c.execute(argv)
+        return srv.dirty - dirty
+
+    srv.cmd = cmd
+    clock.frozen = 1_700_000_000_000
+    yield srv, props, events
+    clock.frozen = None
+
+
+def test_events_and_propagation(inproc):
+    srv, props, events = inproc
+    assert srv.cmd("XADD", "s", "*", "a", "1") == 1
+    assert events == [("t", "xadd", b"s")]
+    assert props == [[b"XADD", b"s", b"1700000000000-0", b"a", b"1"]]
+    # the clock stands still: the sequence is bumped
+    srv.cmd("XADD", "s", "*", "a", "1")
+    assert props == [[b"XADD", b"s", b"1700000000000-1", b"a", b"1"]]
+    srv.cmd("XADD", "s", "1700000000001-*", "a", "1")
+    assert props == [[b"XADD", b"s", b"1700000000001-0", b"a", b"1"]]
+    srv.cmd("XADD", "s", "1700000000001-5", "a", "1")
+    assert props == [[b"XADD", b"s", b"1700000000001-5", b"a", b"1"]]
+    # exact trims propagate as given; ~ is rewritten to = and the resulting length / first ID
+    assert srv.cmd("XADD", "s", "MAXLEN", "3", "*", "b", "2") == 1
+    assert events == [("t", "xadd", b"s"), ("t", "xtrim", b"s")]
+    assert props == [[b"XADD", b"s", b"MAXLEN", b"3", b"1700000000001-6", b"b", b"2"]]
+    srv.cmd("XADD", "s", "MAXLEN", "~", "1", "9999999999999-0", "b", "2")
+    assert events == [("t", "xadd", b"s")]
+    assert props == [[b"XADD", b"s", b"MAXLEN", b"=", b"4", b"9999999999999-0", b"b", b"2"]]
+    srv.cmd("XADD", "s", "MINID", "~", "5", "LIMIT", "10", "*", "b", "2")
+    assert props == [[b"XADD", b"s", b"MINID", b"=", b"1700000000000-0", b"LIMIT", b"10",
+                      b"9999999999999-1", b"b", b"2"]]
+    assert srv.cmd("XDEL", "s", "1-0") == 0 and events == [] and props == []
+    assert srv.cmd("XDEL", "s", "9999999999999-0", "9999999999999-1") == 2
+    assert events == [("t", "xdel", b"s")]
+    assert srv.cmd("XTRIM", "s", "MAXLEN", "~", "0") == 3
+    assert props == [[b"XTRIM", b"s", b"MAXLEN", b"=", b"0"]]
+    assert events == [("t", "xtrim", b"s")]
+    assert srv.cmd("XTRIM", "s", "MAXLEN", "0") == 0 and events == [] and props == []
+    assert srv.cmd("XSETID", "s", "99999999999999-0") == 1
+    assert events == [("t", "xsetid", b"s")]
+    assert srv.cmd("XADD", "s", "NOMKSTREAM", "*", "a", "b") == 1
+    assert srv.cmd("XADD", "nokey", "NOMKSTREAM", "*", "a", "b") == 0 and props == []
+    assert srv.cmd("XREAD", "STREAMS", "s", "0") == 0 and props == []

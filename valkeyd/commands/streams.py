@@ -256,15 +256,15 @@ def _trim(s, a: TrimArgs) -> int:
 
 
 def _rewrite_trim(c, argv, s, a: TrimArgs) -> list:
-    """The propagated argv of an approximate trim: ``=`` and the resulting length / first
-    ID (streamGetEdgeID with tombstones skipped; 0-0 when the stream is empty ... Redis reads
-    the first entry of the first node, which the memory engine gives as first_id)."""
+    """The propagated argv of an approximate trim: ``=`` and the resulting length, or the
+    first stored ID, deleted or not (streamGetEdgeID without skipping tombstones; the
+    maximal ID when no entry is stored)."""
     pa = list(c.prop_argv or argv)
     pa[a.arg_idx - 1] = b"="
     if a.strategy == "maxlen":
         pa[a.arg_idx] = b"%d" % len(s)
     else:
-        pa[a.arg_idx] = id_bytes(s.first_id if len(s) else 0)
+        pa[a.arg_idx] = id_bytes(s.edge_id(True, False))
     return pa
 
 
