@@ -435,3 +435,26 @@ def test_events_and_propagation(inproc):
     assert srv.cmd("XADD", "s", "NOMKSTREAM", "*", "a", "b") == 1
     assert srv.cmd("XADD", "nokey", "NOMKSTREAM", "*", "a", "b") == 0 and props == []
     assert srv.cmd("XREAD", "STREAMS", "s", "0") == 0 and props == []
+
+
+def test_only_xadd_signals_blocked_readers(inproc):
+    """XDEL, XTRIM and XSETID must not serve (re-run) a blocked XREAD: a re-run would block
+    again with a fresh timeout at the back of the queue. Checked in-process: the reader's
+    block state object survives those writes and is released by XADD."""
+    from valkeyd.client import Client
+    srv, props, events = inproc
+    srv.cmd("XADD", "s", "1-0", "a", "1")
+    srv.cmd("XADD", "s", "2-0", "a", "1")
+    reader = Client(srv)
+    reader.transport = _Transport()
+    reader.authenticated = True
+    reader.execute([b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"])
+    b = reader.blocked
+    assert b is not None and b.argv[-1] == b"2-0"     # '$' rewritten to the last ID
+    srv.cmd("XDEL", "s", "1-0")
+    srv.cmd("XTRIM", "s", "MAXLEN", "0")
+    srv.cmd("XSETID", "s", "3-0")
+    assert reader.blocked is b
+    srv.cmd("EXPIRE", "other", "100")
+    srv.cmd("XADD", "s", "4-0", "k", "v")
+    assert reader.blocked is None
