@@ -68,13 +68,13 @@ def parse_id(arg, missing_seq: int = 0, strict: bool = False, star: bool = False
     invalid-ID error. ``strict`` refuses ``-`` and ``+``."""
     if len(arg) > 127:
         raise _INVALID_ID
+    if 0 in arg:   # C string semantics: the buffer ends at the first NUL
+        arg = arg[:arg.index(0)]
     if arg == b"-" or arg == b"+":
         if strict:
             raise _INVALID_ID
         v = 0 if arg == b"-" else MAX_ID
         return (v, True) if star else v
-    if 0 in arg:   # C string semantics: the buffer ends at the first NUL
-        arg = arg[:arg.index(0)]
     dash = arg.find(b"-")
     seq_given = True
     if dash >= 0:
