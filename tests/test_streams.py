@@ -483,3 +483,26 @@ def test_only_xadd_signals_blocked_readers(inproc):
     srv.cmd("EXPIRE", "other", "100")
     srv.cmd("XADD", "s", "4-0", "k", "v")
     assert reader.blocked is None
+
+
+def test_block_client_unblock_and_fifo(raw, r):
+    a = raw(2)
+    ida = int(a.cmd("client", "id")[1:-2])
+    a.send("xread", "block", "0", "streams", "s", "$")
+    _wait_blocked(r)
+    assert r.execute_command("client", "unblock", ida) == 1
+    assert a.read() == b"*-1\r\n"
+    a.send("xread", "block", "0", "streams", "s", "$")
+    _wait_blocked(r)
+    assert r.execute_command("client", "unblock", ida, "error") == 1
+    assert a.read() == b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+    # two readers of one stream are both served by one XADD; a later XADD with COUNT
+    b = raw(3)
+    a.send("xread", "count", "1", "block", "0", "streams", "s", "0-0")
+    b.send("xread", "block", "0", "streams", "s", "$")
+    _wait_blocked(r, 2)
+    r.execute_command("xadd", "s", "1-0", "a", "b")
+    r.execute_command("xadd", "s", "2-0", "c", "d")
+    assert a.read() == b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    assert b.read() == b"%1\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    assert int(r.info("clients")["blocked_clients"]) == 0
