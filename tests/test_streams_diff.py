@@ -2,7 +2,8 @@
 valkey-server 8.0 with explicit IDs (and ``<ms>-*``), so every reply is deterministic:
 XADD (NOMKSTREAM, MAXLEN/MINID with = and ~, LIMIT), XRANGE, XREVRANGE, XLEN, XDEL, XTRIM,
 XSETID, XREAD without BLOCK, and DEL/TYPE/EXISTS/OBJECT ENCODING. stream-node-max-entries
-is varied (on both servers) so that approximate trimming, which removes whole nodes only,
+and stream-node-max-bytes are varied (on both servers; the listpack size of a node is
+estimated as Redis computes it) so that approximate trimming, which removes whole nodes only,
 meets many node layouts.
 
 Not compared: XREAD with ``+`` (Valkey 8 reads the last entry; Redis 7.2.4 refuses the ID).
@@ -119,6 +120,11 @@ class Streams(DiffMachine):
         note(f"CONFIG SET stream-node-max-entries {value}")
         self.check("CONFIG", "SET", "stream-node-max-entries", value)
 
+    @rule(value=st.sampled_from([30, 60, 100, 200, 4096]))
+    def config_bytes(self, value):
+        note(f"CONFIG SET stream-node-max-bytes {value}")
+        self.check("CONFIG", "SET", "stream-node-max-bytes", value)
+
 
 def test_streams_differential(r, refc):
     ours, ref = raw_client(r), raw_client(refc)
@@ -129,3 +135,4 @@ def test_streams_differential(r, refc):
     finally:
         for c in (ours, ref):
             c.config_set("stream-node-max-entries", 100)
+            c.config_set("stream-node-max-bytes", 4096)
