@@ -8,7 +8,9 @@ shared with the consumer-group commands.
 
 Keyspace events (class "t"): xadd (then xtrim when XADD's trimming removed entries), xdel,
 xtrim, xsetid. Blocked XREAD readers are woken by XADD only (signalKeyAsReady), never by
-XDEL/XTRIM/XSETID: those writes go through :func:`valkeyd.blocking.changed_no_signal`.
+XDEL/XTRIM: those writes go through :func:`valkeyd.blocking.changed_no_signal`. XSETID
+only counts the write and fires its event (Redis 7.2.4 does not call signalModifiedKey
+there, so WATCH is not touched either).
 Propagation: XADD with ``*`` or ``<ms>-*`` is propagated with the generated ID; a ``~`` trim
 (XADD or XTRIM) is propagated as ``=`` with the resulting length (MAXLEN) or the first
 remaining ID (MINID), as Redis's streamRewriteApproxSpecifier / streamRewriteTrimArgument.
@@ -473,7 +475,11 @@ def xsetid(c, argv):
         s.entries_added = entries_added
     if max_xdel:
         s.max_deleted_entry_id = max_xdel
-    changed_no_signal(c, key, "t", "xsetid", 1)
+    # Redis 7.2.4's xsetidCommand counts the write and fires the event but does not call
+    # signalModifiedKey: WATCH is not invalidated and blocked readers are not signalled.
+    srv = c.server
+    srv.dirty += 1
+    srv.notify("t", "xsetid", key, c.db.id)
     return OK
 
 
