@@ -232,7 +232,7 @@ def _parse_add_trim(c, argv, xadd: bool) -> TrimArgs:
                          "strategy")
     if not xadd and a.strategy is None:
         raise ErrorReply("ERR syntax error, XTRIM must be called with a trimming strategy")
-    if getattr(c, "obey", False):   # from the primary or the AOF: no work limit
+    if getattr(c, "must_obey", False):   # from the primary or the AOF: no work limit
         a.limit = 0
     elif limit_given:
         if not a.approx:
