@@ -737,6 +737,10 @@ def xautoclaim(c, argv):
     g = s.groups.get(gname) if s is not None else None
     if g is None:
         raise _nogroup(key, gname)
+    if count * 16 > _ram_bytes():
+        # ztrymalloc of count stream IDs fails (Linux refuses more than RAM + swap).
+        raise ErrorReply("ERR Insufficient memory, failed allocating transient memory, "
+                         "COUNT too high.")
     c.prop_argv = []
     srv = c.server
     now = clock.ms()
@@ -774,6 +778,14 @@ def xautoclaim(c, argv):
         _prop_xclaim(c, key, gname, g, idb, cname, now, dc)
         srv.dirty += 1
     return [fmt_id(nxt) if nxt is not None else b"0-0", out, deleted]
+
+
+def _ram_bytes() -> int:
+    try:
+        import os
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
 
 
 # -- XINFO ---------------------------------------------------------------------------------------
