@@ -123,6 +123,8 @@ def test_xreadgroup_and_pel(pair):
     same_raw(p, "SET", "str", "x")
     same_raw(p, "XREADGROUP", "GROUP", "g", "a", "STREAMS", "str", ">")
     same_raw(p, "XREADGROUP", "GROUP", "g", "a", "STREAMS", "s", "str", ">", ">")
+    same_raw(p, "XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "s", "0", "3-1")
+    same_raw(p, "XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", "s", ">", ">")
 
 
 def test_entries_read_and_lag(pair):

@@ -20,7 +20,7 @@ from .. import errors
 from ..blocking import deny_blocking, install
 from ..errors import ErrorReply
 from ..protocol import string2ll
-from ..resp import NULL_ARRAY, OK
+from ..resp import NULL_ARRAY, OK, Raw, encode3
 from .registry import command, container
 from .server import help_reply, subcommand_syntax_error
 from .util import count_lookup, get_int
@@ -518,6 +518,13 @@ def xreadgroup(c, argv):
     if served:
         if c.resp == 2:
             return [[k, e] for k, e in served]
+        if len(served) > 1 and len({k for k, _e in served}) < len(served):
+            # the same key twice (history reads): a map with a repeated key, as Redis sends
+            out = [b"%%%d\r\n" % len(served)]
+            for k, e in served:
+                encode3(k, out)
+                encode3(e, out)
+            return Raw(b"".join(out))
         return {k: e for k, e in served}
     if timeout != -1:
         if deny_blocking(c):
