@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness import same_raw
-from test_blocking import both, sides, wait_blocked  # noqa: F401  (fixture)
+from test_blocking import _client_id, both, sides, wait_blocked  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -384,6 +384,30 @@ def test_group_or_key_deleted_while_blocked(sides):
         a.send("XREADGROUP", "GROUP", "g", "w", "BLOCK", "0", "STREAMS", "s", ">")
         wait_blocked(s.admin, 1)
         out.append(b.cmd("SET", "s", "now a string"))
+        out.append(a.read())
+        return out
+    both(sides, sc)
+
+
+def test_blocked_on_several_streams_and_client_unblock(sides):
+    def sc(s):
+        a, b = s.client(), s.client()
+        aid = _client_id(a)
+        out = [b.cmd("XGROUP", "CREATE", "s1", "g", "$", "MKSTREAM"),
+               b.cmd("XGROUP", "CREATE", "s2", "g", "$", "MKSTREAM")]
+        a.send("XREADGROUP", "GROUP", "g", "w", "COUNT", "5", "BLOCK", "0", "STREAMS", "s1",
+               "s2", ">", ">")
+        wait_blocked(s.admin, 1)
+        out.append(b.cmd("XADD", "s2", "1-1", "k", "v"))
+        out.append(a.read())
+        out.append(b.cmd("XPENDING", "s2", "g"))
+        a.send("XREADGROUP", "GROUP", "g", "w", "BLOCK", "0", "STREAMS", "s1", ">")
+        wait_blocked(s.admin, 1)
+        out.append(b.cmd("CLIENT", "UNBLOCK", aid))
+        out.append(a.read())
+        a.send("XREADGROUP", "GROUP", "g", "w", "BLOCK", "0", "STREAMS", "s1", ">")
+        wait_blocked(s.admin, 1)
+        out.append(b.cmd("CLIENT", "UNBLOCK", aid, "ERROR"))
         out.append(a.read())
         return out
     both(sides, sc)
