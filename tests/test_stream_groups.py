@@ -12,7 +12,6 @@ of the propagated commands that must give the same groups.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
