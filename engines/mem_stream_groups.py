@@ -9,6 +9,7 @@ PEL share the NACK records, as in t_stream.c, so a reassignment updates both at 
 from __future__ import annotations
 
 import sys
+from itertools import islice
 from typing import Iterator, Optional
 
 from sortedcontainers import SortedDict
@@ -111,10 +112,23 @@ class MemoryConsumerGroup:
             if cons is None:
                 return
             pel = cons.pel
-        for id_ in list(pel.irange(start, end)):
-            n = pel.get(id_)
-            if n is not None:
-                yield (id_, n.consumer.name, n.time, n.count)
+        # In chunks, so that a caller reading a few entries of a big PEL does not pay for all
+        # of them, and may modify the PEL between steps.
+        lo = start
+        chunk = 16
+        while True:
+            ids = list(islice(pel.irange(lo, end), chunk))
+            if not ids:
+                return
+            for id_ in ids:
+                n = pel.get(id_)
+                if n is not None:
+                    yield (id_, n.consumer.name, n.time, n.count)
+            if len(ids) < chunk:
+                return
+            lo = ids[-1] + 1
+            if chunk < 1024:
+                chunk *= 4
 
     # -- consumers -----------------------------------------------------------------------------
     def consumer_count(self) -> int:
