@@ -384,6 +384,13 @@ def test_group_or_key_deleted_while_blocked(sides):
         wait_blocked(s.admin, 1)
         out.append(b.cmd("SET", "s", "now a string"))
         out.append(a.read())
+        for flush in (("FLUSHDB",), ("FLUSHALL",), ("SWAPDB", "0", "1")):
+            out.append(b.cmd("DEL", "s"))
+            out.append(b.cmd("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"))
+            a.send("XREADGROUP", "GROUP", "g", "w", "BLOCK", "0", "STREAMS", "s", ">")
+            wait_blocked(s.admin, 1)
+            out.append(b.cmd(*flush))
+            out.append(a.read())
         return out
     both(sides, sc)
 

@@ -529,9 +529,26 @@ def xreadgroup(c, argv):
     if timeout != -1:
         if deny_blocking(c):
             return NULL_ARRAY
-        return install(c.server).block(c, argv, "stream", keys, timeout,
-                                       unblock_on_nokey=True)
+        bl = install(c.server)
+        _install_deleted_key_hooks(c.server, bl)
+        return bl.block(c, argv, "stream", keys, timeout, unblock_on_nokey=True)
     return NULL_ARRAY
+
+
+def _install_deleted_key_hooks(srv, bl) -> None:
+    """scanDatabaseForDeletedKeys: FLUSHDB/FLUSHALL and SWAPDB wake the XREADGROUP clients
+    whose stream is gone (they run again and get -NOGROUP)."""
+    if getattr(srv, "_xreadgroup_hooks", False):
+        return
+    srv._xreadgroup_hooks = True
+
+    def gone(dbids):
+        for dbid, key in list(bl.nokey):
+            if dbid in dbids and not srv.dbs[dbid].exists(key):
+                bl.key_modified(dbid, key)
+
+    srv.flush_hooks.append(lambda dbid: gone(range(len(srv.dbs)) if dbid == -1 else (dbid,)))
+    srv.swapdb_hooks.append(lambda a, b: gone((a, b)))
 
 
 # -- XACK ----------------------------------------------------------------------------------------
