@@ -126,6 +126,37 @@ def test_xreadgroup_and_pel(pair):
     same_raw(p, "XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", "s", ">", ">")
 
 
+def test_argument_corners(pair):
+    p = pair
+    _setup(p)
+    same_raw(p, "XGROUP", "CREATE", "s", "g", "0")
+    for args in (("XCLAIM", "s", "g", "c", "0", "JUSTID"),
+                 ("XCLAIM", "s", "g", "c", "0", "1-1", "1-1", "1-1", "JUSTID", "RETRYCOUNT", "4"),
+                 ("XCLAIM", "s", "g", "c", "0", "2-1", "FORCE", "FORCE", "JUSTID"),
+                 ("XCLAIM", "s", "g", "c", "0", "3-1", "FORCE", "RETRYCOUNT", "-3", "JUSTID"),
+                 ("XPENDING", "s", "g"),
+                 ("XAUTOCLAIM", "s", "g", "c", "0", "0", "COUNT", "5", "COUNT", "1"),
+                 ("XAUTOCLAIM", "s", "g", "c", "0", "0", "justid", "count", "2"),
+                 ("XREADGROUP", "GROUP", "x", "y", "GROUP", "g", "d", "STREAMS", "s", ">"),
+                 ("XREADGROUP", "GROUP", "g", "d", "STREAMS", "s", ">", "BLOCK", "0"),
+                 ("XREADGROUP", "GROUP", "g", "d", "count", "1", "noack", "streams", "s", "0"),
+                 ("XREADGROUP", "GROUP", "g", "STREAMS", "s", ">"),
+                 ("XGROUP", "SETID", "s", "g", "1-1", "ENTRIESREAD", "5", "ENTRIESREAD", "6"),
+                 ("XGROUP", "CREATE", "s", "h", "1-1", "ENTRIESREAD", "5", "MKSTREAM"),
+                 ("XGROUP", "CREATE", "s", "h2", "1", "MKSTREAM", "ENTRIESREAD", "0",
+                  "MKSTREAM"),
+                 ("xgroup", "create", "s", "h3", "0-1", "mkstream", "entriesread",
+                  "9223372036854775807"),
+                 ("XINFO", "GROUPS", "s"),
+                 ("XINFO", "STREAM", "s", "FULL", "COUNT", "5", "extra"),
+                 ("XINFO", "STREAM", "s", "full", "count"),
+                 ("XACK", "s", "g", "1-1", "x"),
+                 ("XPENDING", "s", "g", "-", "+", "0", "c"),
+                 ("XACK", "s", "g", "1", "2-1", "3-1", "3-1"),
+                 ("XPENDING", "s", "g")):
+        same_raw(p, *args)
+
+
 def test_entries_read_and_lag(pair):
     p = pair
     same_raw(p, "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
