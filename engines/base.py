@@ -677,6 +677,75 @@ class ZSetValue(Protocol):
 
 
 # (stream values: issue #4, streams)
+@runtime_checkable
+class StreamValue(Protocol):
+    """A stream (Redis 7.2.4 t_stream.c). IDs are ints ``ms << 64 | seq`` (0 is 0-0).
+
+    Attributes (read and written by the commands): ``last_id`` (the last ID ever added, or
+    set by XSETID), ``first_id`` (the first live entry's ID, 0 when empty),
+    ``entries_added`` (count of all entries ever added), ``max_deleted_entry_id`` (the
+    largest ID removed by XDEL), ``groups`` (a dict name -> consumer-group object; the group
+    objects have their own ``copy()``, which :meth:`copy` uses).
+
+    Entries are ``(id, fields)`` with ``fields`` the flat list ``[field, value, ...]`` of
+    bytes, in the order given to XADD. Deleted entries are never returned. The stream is not
+    deleted when it becomes empty."""
+
+    TYPE_NAME: str
+    last_id: int
+    first_id: int
+    entries_added: int
+    max_deleted_entry_id: int
+    groups: dict
+
+    def __len__(self) -> int:
+        """The number of live entries."""
+
+    def encoding(self) -> str:
+        """Always "stream"."""
+
+    def copy(self) -> "StreamValue": ...
+
+    def memory_usage(self) -> int: ...
+
+    def node_count(self) -> int:
+        """How many storage nodes (Redis's rax keys / listpacks) hold the entries."""
+
+    def append(self, ident: int, fields: list) -> None:
+        """Add an entry; the caller guarantees ``ident > last_id``. Sets ``last_id``,
+        bumps ``entries_added`` and sets ``first_id`` if the stream was empty."""
+
+    def get(self, ident: int):
+        """The fields of the live entry ``ident``, or None."""
+
+    def __contains__(self, ident: int) -> bool:
+        """Whether ``ident`` is a live entry."""
+
+    def delete(self, ident: int) -> bool:
+        """XDEL one ID: False if not a live entry. Updates ``max_deleted_entry_id`` and
+        ``first_id`` (0 when the stream becomes empty)."""
+
+    def trim(self, maxlen: int = -1, minid: int = -1, approx: bool = False,
+             limit: int = 0) -> int:
+        """streamTrim by length (``maxlen`` >= 0) or by ``minid``: whole nodes first; with
+        ``approx`` only whole nodes; ``limit`` (0: none) caps the entries removed. Returns the
+        count removed; updates ``first_id`` (not ``max_deleted_entry_id``)."""
+
+    def last_valid_id(self) -> int:
+        """The last live entry's ID (streamLastValidID), 0 when empty."""
+
+    def first_entry(self):
+        """The first live ``(id, fields)`` or None."""
+
+    def last_entry(self):
+        """The last live ``(id, fields)`` or None."""
+
+    def range(self, start: int, end: int, count: int = 0, reverse: bool = False) -> list:
+        """Live entries with ``start <= id <= end`` in ID order (descending with
+        ``reverse``), at most ``count`` of them (0: all)."""
+
+    def entries(self) -> Iterator[tuple]:
+        """Every live entry in ID order."""
 
 
 # -- consumer-group values (issue #4, consumer groups) -------------------------------------------

@@ -18,6 +18,8 @@ DIRECTIVES = {
     "set-max-listpack-value": "set_max_listpack_value",
     "zset-max-listpack-entries": "zset_max_listpack_entries",
     "zset-max-listpack-value": "zset_max_listpack_value",
+    "stream-node-max-entries": "stream_node_max_entries",
+    "stream-node-max-bytes": "stream_node_max_bytes",
 }
 
 
@@ -35,6 +37,8 @@ class Limits:
         self.set_max_listpack_value = 64
         self.zset_max_listpack_entries = 128
         self.zset_max_listpack_value = 64
+        self.stream_node_max_entries = 100
+        self.stream_node_max_bytes = 4096
 
     def apply(self, config) -> None:
         for directive, attr in DIRECTIVES.items():

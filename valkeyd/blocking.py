@@ -127,6 +127,22 @@ def parse_timeout(c, arg) -> int:
     return ms
 
 
+def changed_no_signal(c, key, cls: str, event: str, n: int = 1) -> None:
+    """``server.changed`` for a write that Redis does not signal to blocked clients
+    (signalKeyAsReady is not called): XDEL, XTRIM, XSETID and the consumer-group writes
+    other than XGROUP DESTROY. Waiters on the key are not woken (a stream reader would
+    otherwise run again, block again at the back of the queue with a fresh timeout)."""
+    bl = getattr(c.server, "blocking", None)
+    if bl is None:
+        c.server.changed(c, key, cls, event, n)
+        return
+    bl.mute += 1
+    try:
+        c.server.changed(c, key, cls, event, n)
+    finally:
+        bl.mute -= 1
+
+
 def deny_blocking(c) -> bool:
     """CLIENT_DENY_BLOCKING: inside MULTI/EXEC or a script a command cannot wait."""
     return bool(getattr(c, "deny_blocking", False) or getattr(c, "in_exec", False))
@@ -146,6 +162,7 @@ class Blocking:
         self.resume_scheduled = False
         self.unblocked: list = []         # clients whose pending input must run
         self.nokey: dict = {}            # (dbid, key) -> waiters with unblock_on_nokey
+        self.mute = 0                    # > 0: writes do not signal keys (changed_no_signal)
         server.ready_keys = self.ready
         # INFO clients (total_blocking_keys, total_blocking_keys_on_nokey,
         # clients_in_timeout_table)
@@ -237,6 +254,8 @@ class Blocking:
     # -- readiness -------------------------------------------------------------------------------
     def key_modified(self, dbid: int, key) -> None:
         """signalKeyAsReady (from every modification of a key)."""
+        if self.mute:
+            return
         dbw = self.waiters.get(dbid)
         if dbw and key in dbw:
             rk = (dbid, key)
