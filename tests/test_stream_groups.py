@@ -153,7 +153,12 @@ def test_argument_corners(pair):
                  ("XACK", "s", "g", "1-1", "x"),
                  ("XPENDING", "s", "g", "-", "+", "0", "c"),
                  ("XACK", "s", "g", "1", "2-1", "3-1", "3-1"),
-                 ("XPENDING", "s", "g")):
+                 ("XPENDING", "s", "g"),
+                 ("COMMAND", "GETKEYS", "XREADGROUP", "GROUP", "streams", "c", "STREAMS", "s",
+                  ">"),
+                 ("COMMAND", "GETKEYS", "XREADGROUP", "GROUP", "g", "c", "COUNT", "streams",
+                  "BLOCK", "1", "NOACK", "STREAMS", "a", "b", ">", ">"),
+                 ("COMMAND", "GETKEYS", "XREADGROUP", "GROUP", "g", "c", "STREAMS", "a")):
         same_raw(p, *args)
 
 
