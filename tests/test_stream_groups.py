@@ -583,13 +583,18 @@ def _inproc():
     props, events = [], []
     srv.propagate_hooks.append(lambda dbid, argv: props.append([bytes(a) for a in argv]))
     srv.notify_hook = lambda cls, ev, key, dbid: events.append((cls, ev, key))
-    c = Client(srv)
-    c.transport = _Transport()
-    c.authenticated = True
+    def client():
+        c = Client(srv)
+        c.transport = _Transport()
+        c.authenticated = True
 
-    def run(*args):
-        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        c.execute(argv)
+        def run(*args):
+            argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+            c.execute(argv)
+        run.client = c
+        return run
+    run = client()
+    run.new = client
     return srv, props, events, run
 
 
@@ -664,5 +669,26 @@ def test_propagation_replays_to_the_same_state():
             run2(*argv)
         assert _groups_state(srv2) == state
         assert len(state[(b"s", b"h")][1]) == 2
+    finally:
+        clock.frozen = None
+
+
+def test_blocked_read_served_by_xadd_propagates_after_it():
+    from engines.base import clock
+    srv, props, events, run = _inproc()
+    clock.frozen = 2_000_000
+    try:
+        run("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+        other = run.new()
+        run("XREADGROUP", "GROUP", "g", "w", "BLOCK", "0", "STREAMS", "s", ">")
+        assert run.client.blocked is not None
+        n0 = len(props)
+        other("XADD", "s", "1-1", "k", "v")
+        assert run.client.blocked is None
+        assert props[n0:] == [
+            [b"XADD", b"s", b"1-1", b"k", b"v"],
+            [b"XCLAIM", b"s", b"g", b"w", b"0", b"1-1", b"TIME", b"2000000", b"RETRYCOUNT",
+             b"1", b"FORCE", b"JUSTID", b"LASTID", b"1-1"]]
+        assert b"1-1" in b"".join(run.client.transport.data)
     finally:
         clock.frozen = None
