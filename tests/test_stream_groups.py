@@ -340,6 +340,14 @@ def test_xinfo_radix_tree_counts(pair):
         same_raw(p, "XINFO", "STREAM", "s")
         same_raw(p, "XDEL", "s", "1554-0", "1591-1")
         same_raw(p, "XINFO", "STREAM", "s")
+        same_raw(p, "XTRIM", "s", "MAXLEN", "~", "7")
+        same_raw(p, "XINFO", "STREAM", "s")
+        for i in range(3000, 3300, 7):
+            same_raw(p, "XADD", "s", f"{i}-{i % 5}", "f", "v")
+        same_raw(p, "XTRIM", "s", "MINID", "~", "3100")
+        same_raw(p, "XINFO", "STREAM", "s")
+        same_raw(p, "XADD", "s", "18446744073709551615-5", "f", "v")
+        same_raw(p, "XINFO", "STREAM", "s")
     finally:
         same_raw(p, "CONFIG", "SET", "stream-node-max-entries", "100")
 
