@@ -98,6 +98,8 @@ def test_xreadgroup_and_pel(pair):
     same_raw(p, "XACK", "s", "g", "1-1")
     same_raw(p, "XACK", "s", "g", "bad")
     same_raw(p, "XACK", "s", "nog", "1-1")
+    same_raw(p, "XREADGROUP", "GROUP", "n\xffo\x00g", "a", "STREAMS", "s\xfe", ">")
+    same_raw(p, "XPENDING", "s\x00t", "g\xff")
     same_raw(p, "XACK", "nokey", "g", "1-1")
     same_raw(p, "XPENDING", "s", "g")
     same_raw(p, "XINFO", "GROUPS", "s")

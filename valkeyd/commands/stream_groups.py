@@ -195,7 +195,8 @@ def _create_consumer(c, g, name, key, now) -> bool:
 
 
 def _s(b) -> str:
-    return b.decode("utf-8", "replace")
+    """A name in an error text, as C's %s prints it (up to a NUL; bytes kept as they are)."""
+    return b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
 def _nogroup(key, gname, suffix=""):
