@@ -734,6 +734,11 @@ class StreamValue(Protocol):
     def last_valid_id(self) -> int:
         """The last live entry's ID (streamLastValidID), 0 when empty."""
 
+    def edge_id(self, first: bool = True, skip_tombstones: bool = True) -> int:
+        """streamGetEdgeID: the first (or last) entry's ID, deleted entries that are still
+        stored (Redis's tombstones) included unless ``skip_tombstones``; with none, the
+        maximal ID for ``first``, 0 otherwise."""
+
     def first_entry(self):
         """The first live ``(id, fields)`` or None."""
 

@@ -337,6 +337,17 @@ class MemoryStream:
                     return node.id_at(i)
         return 0
 
+    def edge_id(self, first: bool = True, skip_tombstones: bool = True) -> int:
+        """streamGetEdgeID: the first (or last) entry's ID, deleted entries included unless
+        ``skip_tombstones``; with none, the maximal ID (first) or 0-0 (last)."""
+        if skip_tombstones:
+            if self.length:
+                return self._edge(not first)
+        elif self.nodes:
+            node = self.nodes[0] if first else self.nodes[-1]
+            return node.id_at(0 if first else len(node.dead) - 1)
+        return (1 << 128) - 1 if first else 0
+
     def last_valid_id(self) -> int:
         """streamLastValidID: the last live entry's ID (0 when empty)."""
         return self._edge(True) if self.length else 0

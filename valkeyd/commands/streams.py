@@ -8,7 +8,9 @@ shared with the consumer-group commands.
 
 Keyspace events (class "t"): xadd (then xtrim when XADD's trimming removed entries), xdel,
 xtrim, xsetid. Blocked XREAD readers are woken by XADD only (signalKeyAsReady), never by
-XDEL/XTRIM/XSETID: those writes go through :func:`valkeyd.blocking.changed_no_signal`.
+XDEL/XTRIM: those writes go through :func:`valkeyd.blocking.changed_no_signal`. XSETID
+only counts the write and fires its event (Redis 7.2.4 does not call signalModifiedKey
+there, so WATCH is not touched either).
 Propagation: XADD with ``*`` or ``<ms>-*`` is propagated with the generated ID; a ``~`` trim
 (XADD or XTRIM) is propagated as ``=`` with the resulting length (MAXLEN) or the first
 remaining ID (MINID), as Redis's streamRewriteApproxSpecifier / streamRewriteTrimArgument.
@@ -68,13 +70,13 @@ def parse_id(arg, missing_seq: int = 0, strict: bool = False, star: bool = False
     invalid-ID error. ``strict`` refuses ``-`` and ``+``."""
     if len(arg) > 127:
         raise _INVALID_ID
+    if 0 in arg:   # C string semantics: the buffer ends at the first NUL
+        arg = arg[:arg.index(0)]
     if arg == b"-" or arg == b"+":
         if strict:
             raise _INVALID_ID
         v = 0 if arg == b"-" else MAX_ID
         return (v, True) if star else v
-    if 0 in arg:   # C string semantics: the buffer ends at the first NUL
-        arg = arg[:arg.index(0)]
     dash = arg.find(b"-")
     seq_given = True
     if dash >= 0:
@@ -256,15 +258,15 @@ def _trim(s, a: TrimArgs) -> int:
 
 
 def _rewrite_trim(c, argv, s, a: TrimArgs) -> list:
-    """The propagated argv of an approximate trim: ``=`` and the resulting length / first
-    ID (streamGetEdgeID with tombstones skipped; 0-0 when the stream is empty ... Redis reads
-    the first entry of the first node, which the memory engine gives as first_id)."""
+    """The propagated argv of an approximate trim: ``=`` and the resulting length, or the
+    first stored ID, deleted or not (streamGetEdgeID without skipping tombstones; the
+    maximal ID when no entry is stored)."""
     pa = list(c.prop_argv or argv)
     pa[a.arg_idx - 1] = b"="
     if a.strategy == "maxlen":
         pa[a.arg_idx] = b"%d" % len(s)
     else:
-        pa[a.arg_idx] = id_bytes(s.first_id if len(s) else 0)
+        pa[a.arg_idx] = id_bytes(s.edge_id(True, False))
     return pa
 
 
@@ -473,7 +475,11 @@ def xsetid(c, argv):
         s.entries_added = entries_added
     if max_xdel:
         s.max_deleted_entry_id = max_xdel
-    changed_no_signal(c, key, "t", "xsetid", 1)
+    # Redis 7.2.4's xsetidCommand counts the write and fires the event but does not call
+    # signalModifiedKey: WATCH is not invalidated and blocked readers are not signalled.
+    srv = c.server
+    srv.dirty += 1
+    srv.notify("t", "xsetid", key, c.db.id)
     return OK
 
 
