@@ -129,7 +129,7 @@ def parse_timeout(c, arg) -> int:
 
 def changed_no_signal(c, key, cls: str, event: str, n: int = 1) -> None:
     """``server.changed`` for a write that Redis does not signal to blocked clients
-    (signalKeyAsReady is not called): XDEL, XTRIM, XSETID and the consumer-group writes
+    (signalKeyAsReady is not called): XDEL, XTRIM and the consumer-group writes
     other than XGROUP DESTROY. Waiters on the key are not woken (a stream reader would
     otherwise run again, block again at the back of the queue with a fresh timeout)."""
     bl = getattr(c.server, "blocking", None)
