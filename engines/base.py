@@ -753,4 +753,78 @@ class StreamValue(Protocol):
         """Every live entry in ID order."""
 
 
-# (consumer-group values: issue #4, consumer groups)
+# -- consumer-group values (issue #4, consumer groups) -------------------------------------------
+
+
+@runtime_checkable
+class ConsumerGroup(Protocol):
+    """One consumer group of a stream (Redis's ``streamCG``), the values of the stream value's
+    ``groups`` mapping (group name -> group). Element-level: a disk engine can keep one record
+    per PEL entry and per consumer.
+
+    IDs are ints ``ms << 64 | seq`` (as in the stream value). Times are
+    absolute Unix milliseconds (the caller passes the command's time snapshot).
+
+    * ``last_id``: the last delivered ID; ``entries_read``: the logical read counter of
+      ``last_id`` (-1 when unknown, SCG_INVALID_ENTRIES_READ). Both are plain attributes the
+      commands assign.
+    * The PEL maps an entry ID to ``(consumer name, last delivery time, delivery count)``;
+      every PEL entry belongs to exactly one existing consumer, and each consumer's own PEL is
+      the subset of the group PEL it owns (kept in step by :meth:`pel_put` / :meth:`pel_delete`
+      / :meth:`consumer_delete`).
+    * Consumers are iterated in bytes order of their names (rax order).
+    """
+
+    last_id: int
+    entries_read: int
+
+    def copy(self) -> "ConsumerGroup":
+        """An independent group with the same state (the stream's copy() calls it)."""
+
+    def memory_usage(self) -> int: ...
+
+    def pel_len(self) -> int:
+        """Entries in the group PEL."""
+
+    def pel_get(self, id_: int) -> Optional[tuple]:
+        """``(consumer, delivery_time, delivery_count)`` of a pending ID, or None."""
+
+    def pel_put(self, id_: int, consumer: bytes, time: int, count: int) -> None:
+        """Create or update the PEL entry of ``id_``, owned by ``consumer`` (which exists);
+        an entry owned by another consumer moves to this one's PEL."""
+
+    def pel_delete(self, id_: int) -> bool:
+        """Remove a pending ID from the group and its owner; True if it was pending."""
+
+    def pel_first(self) -> Optional[int]:
+        """The smallest pending ID, or None."""
+
+    def pel_last(self) -> Optional[int]:
+        """The greatest pending ID, or None."""
+
+    def pel_range(self, start: int, end: Optional[int] = None,
+                  consumer: Optional[bytes] = None) -> Iterator[tuple]:
+        """``(id, consumer, delivery_time, delivery_count)`` for the pending IDs with
+        ``start <= id <= end`` (``end`` None: no bound), ascending, from the group PEL or from
+        ``consumer``'s PEL (nothing if it does not exist). The caller may modify the PEL
+        between steps (entries already passed are not revisited)."""
+
+    def consumer_count(self) -> int: ...
+
+    def consumer_names(self) -> list:
+        """Every consumer name, in bytes order."""
+
+    def consumer_get(self, name: bytes) -> Optional[tuple]:
+        """``(seen_time, active_time, pending count)`` (active_time -1: never active), or
+        None if there is no such consumer."""
+
+    def consumer_create(self, name: bytes, now: int) -> bool:
+        """Add a consumer (seen now, never active, empty PEL); False if it exists."""
+
+    def consumer_delete(self, name: bytes) -> Optional[int]:
+        """Remove a consumer and its pending entries (from the group PEL too); returns how
+        many it had, or None if there is no such consumer."""
+
+    def consumer_set_times(self, name: bytes, seen: Optional[int] = None,
+                           active: Optional[int] = None) -> None:
+        """Update the seen and/or active time of an existing consumer."""
