@@ -506,3 +506,13 @@ def test_block_client_unblock_and_fifo(raw, r):
     assert a.read() == b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n"
     assert b.read() == b"%1\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n"
     assert int(r.info("clients")["blocked_clients"]) == 0
+
+
+def test_xread_getkeys_skips_option_values(pair):
+    """COMMAND GETKEYS for XREAD when "streams" is also an option value or a key name."""
+    from harness import same_raw
+    for args in (["XREAD", "COUNT", "streams", "STREAMS", "k", "0"],
+                 ["XREAD", "BLOCK", "streams", "STREAMS", "k1", "k2", "0", "0"],
+                 ["XREAD", "STREAMS", "streams", "0"],
+                 ["XREADGROUP", "GROUP", "streams", "c", "COUNT", "1", "STREAMS", "k", ">"]):
+        same_raw(pair, "COMMAND", "GETKEYS", *args)

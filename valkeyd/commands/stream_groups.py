@@ -23,6 +23,7 @@ from ..protocol import string2ll
 from ..resp import NULL_ARRAY, OK, Raw, encode3
 from .registry import command, container
 from .server import help_reply, subcommand_syntax_error
+from .streams import parse_id, xread_getkeys
 from .util import count_lookup, get_int
 
 U64 = (1 << 64) - 1
@@ -30,55 +31,9 @@ ID_MAX = (1 << 128) - 1
 INVALID_ER = -1   # SCG_INVALID_ENTRIES_READ
 LLONG_MAX = (1 << 63) - 1
 
-INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
 
 
 # -- stream IDs ----------------------------------------------------------------------------------
-def _string2ull(b: bytes):
-    """util.c string2ull: string2ll for non-negative values, else strtoull's rules."""
-    v = string2ll(b)
-    if v is not None:
-        return v if v >= 0 else None
-    try:
-        s = b.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    if not s or "\x00" in s:
-        return None
-    t = s.lstrip(" \t\n\v\f\r")
-    neg = False
-    if t[:1] in ("+", "-"):
-        neg = t[0] == "-"
-        t = t[1:]
-    if not t or not t.isdigit() or not t.isascii():
-        return None
-    v = int(t)
-    if v > U64:
-        return None
-    return (-v) & U64 if neg else v
-
-
-def parse_id(arg: bytes, missing_seq: int = 0, strict: bool = False) -> int:
-    """streamGenericParseIDOrReply (no ``<ms>-*`` form)."""
-    if len(arg) > 127:
-        raise ErrorReply(INVALID_ID)
-    b = arg.split(b"\x00", 1)[0]   # C string semantics
-    if b == b"-" or b == b"+":
-        if strict:
-            raise ErrorReply(INVALID_ID)
-        return 0 if b == b"-" else ID_MAX
-    dash = b.find(b"-")
-    if dash >= 0:
-        ms = _string2ull(b[:dash])
-        seq = _string2ull(b[dash + 1:]) if ms is not None else None
-    else:
-        ms = _string2ull(b)
-        seq = missing_seq
-    if ms is None or seq is None:
-        raise ErrorReply(INVALID_ID)
-    return ms << 64 | seq
-
-
 def parse_interval_id(arg: bytes, missing_seq: int):
     """streamParseIntervalIDOrReply: (id, exclusive)."""
     if len(arg) > 1 and arg[:1] == b"(":
@@ -341,31 +296,6 @@ def xgroup_help(c, argv):
 
 
 # -- XREADGROUP ----------------------------------------------------------------------------------
-def xread_getkeys(argv):
-    """xreadGetKeys: the keys after STREAMS (the first half)."""
-    n = len(argv)
-    pos = -1
-    i = 1
-    while i < n:
-        a = argv[i].lower()
-        if a == b"block" or a == b"count":
-            i += 1
-        elif a == b"group":
-            i += 2
-        elif a == b"noack":
-            pass
-        elif a == b"streams":
-            pos = i
-            break
-        else:
-            break
-        i += 1
-    nk = n - pos - 1
-    if pos == -1 or nk == 0 or nk % 2:
-        return []
-    return list(range(pos + 1, pos + 1 + nk // 2))
-
-
 def _parse_ms_timeout(arg) -> int:
     """getTimeoutFromObjectOrReply(UNIT_MILLISECONDS): the absolute deadline, 0 = forever."""
     v = string2ll(arg)

@@ -122,15 +122,27 @@ def streams_reply(c, pairs):
 
 
 def xread_getkeys(argv):
-    """xreadGetKeys: the keys after the first STREAMS (none if the rest is odd)."""
+    """xreadGetKeys (XREAD and XREADGROUP): the first half of what follows STREAMS, found by
+    skipping the options' values (STREAMS may also be a group or key name)."""
     n = len(argv)
-    for i in range(1, n):
-        if argv[i].lower() == b"streams":
-            num = n - i - 1
-            if num == 0 or num % 2:
-                return []
-            return list(range(i + 1, i + 1 + num // 2))
-    return []
+    pos = -1
+    i = 1
+    while i < n:
+        a = argv[i].lower()
+        if a == b"block" or a == b"count":
+            i += 1
+        elif a == b"group":
+            i += 2
+        elif a == b"streams":
+            pos = i
+            break
+        elif a != b"noack":
+            break
+        i += 1
+    nk = n - pos - 1
+    if pos == -1 or nk == 0 or nk % 2:
+        return []
+    return list(range(pos + 1, pos + 1 + nk // 2))
 
 
 def incr_id(ident: int):
