@@ -31,6 +31,7 @@ from engines.limits import limits
 
 from .. import errors
 from ..errors import ErrorReply
+from ..pqsort import pqsort
 from ..protocol import string2ll
 from .registry import command
 
@@ -180,87 +181,6 @@ def sort_getkeys(argv):
 
 def sort_ro_getkeys(argv):
     return [1]
-
-
-# -- Redis's partial quicksort (pqsort.c: Bentley & McIlroy, pruned to a range) ---------------
-def _pqsort(v, cmp, lrange, rrange):
-    """Sort ``v`` in place enough that positions ``lrange..rrange`` hold what a full sort
-    would put there; equal elements end up exactly where Redis's pqsort puts them."""
-
-    def med3(a, b, c):
-        if cmp(v[a], v[b]) < 0:
-            if cmp(v[b], v[c]) < 0:
-                return b
-            return c if cmp(v[a], v[c]) < 0 else a
-        if cmp(v[b], v[c]) > 0:
-            return b
-        return a if cmp(v[a], v[c]) < 0 else c
-
-    def vecswap(a, b, k):
-        for i in range(k):
-            v[a + i], v[b + i] = v[b + i], v[a + i]
-
-    def part(lo, n):
-        while True:
-            if n < 7:
-                for m in range(lo + 1, lo + n):
-                    j = m
-                    while j > lo and cmp(v[j - 1], v[j]) > 0:
-                        v[j], v[j - 1] = v[j - 1], v[j]
-                        j -= 1
-                return
-            pm = lo + n // 2
-            if n > 7:
-                pl = lo
-                pn = lo + n - 1
-                if n > 40:
-                    d = n // 8
-                    pl = med3(pl, pl + d, pl + 2 * d)
-                    pm = med3(pm - d, pm, pm + d)
-                    pn = med3(pn - 2 * d, pn - d, pn)
-                pm = med3(pl, pm, pn)
-            v[lo], v[pm] = v[pm], v[lo]
-            pa = pb = lo + 1
-            pc = pd = lo + n - 1
-            while True:
-                while pb <= pc:
-                    r = cmp(v[pb], v[lo])
-                    if r > 0:
-                        break
-                    if r == 0:
-                        v[pa], v[pb] = v[pb], v[pa]
-                        pa += 1
-                    pb += 1
-                while pb <= pc:
-                    r = cmp(v[pc], v[lo])
-                    if r < 0:
-                        break
-                    if r == 0:
-                        v[pc], v[pd] = v[pd], v[pc]
-                        pd -= 1
-                    pc -= 1
-                if pb > pc:
-                    break
-                v[pb], v[pc] = v[pc], v[pb]
-                pb += 1
-                pc -= 1
-            pn = lo + n
-            r = min(pa - lo, pb - pa)
-            vecswap(lo, pb - r, r)
-            r = min(pd - pc, pn - pd - 1)
-            vecswap(pb, pn - r, r)
-            r = pb - pa
-            if r > 1 and not (rrange < lo or lrange >= lo + r):
-                part(lo, r)
-            r = pd - pc
-            if r > 1:
-                lo2 = pn - r
-                if not (rrange < lo2 or lrange >= lo2 + r):
-                    lo, n = lo2, r
-                    continue
-            return
-
-    part(0, len(v))
 
 
 def _in_script(c) -> bool:
@@ -483,7 +403,7 @@ def _sorted(c, vec, sortby, alpha, desc, store, start, end):
                 x = x[0]
                 y = y[0]
                 return (x > y) - (x < y)
-        _pqsort(keyed, cmp, start, end)
+        pqsort(keyed, cmp, start, end)
     else:
         keyed.sort(key=_first, reverse=desc)
     if error:
