@@ -4,6 +4,7 @@ Every test talks to a real process over TCP with redis-py (or raw sockets for pr
 """
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
@@ -207,3 +208,26 @@ def same_raw(pair, *args) -> bytes:
     x, y = ours.cmd(*args), theirs.cmd(*args)
     assert x == y, f"{args!r}: valkeyd {x!r} != reference {y!r}"
     return x
+
+
+def aof_commands(workdir) -> list[list[bytes]]:
+    """The commands of the AOF in ``workdir`` (the incr files of a multi-part AOF, else
+    a single .aof file), without SELECT."""
+    files = sorted(glob.glob(os.path.join(workdir, "appendonlydir", "*.incr.aof")))
+    if not files:
+        files = glob.glob(os.path.join(workdir, "*.aof"))
+    data = b"".join(open(f, "rb").read() for f in files)
+    cmds, pos = [], 0
+    while pos < len(data):
+        assert data[pos:pos + 1] == b"*", data[pos:pos + 40]
+        nl = data.index(b"\r\n", pos)
+        n = int(data[pos + 1:nl])
+        pos = nl + 2
+        args = []
+        for _ in range(n):
+            nl = data.index(b"\r\n", pos)
+            ln = int(data[pos + 1:nl])
+            args.append(data[nl + 2:nl + 2 + ln])
+            pos = nl + 4 + ln
+        cmds.append(args)
+    return [c for c in cmds if c[0].upper() != b"SELECT"]

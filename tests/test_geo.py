@@ -8,8 +8,6 @@ documentation.
 """
 from __future__ import annotations
 
-import glob
-import os
 import random
 import sys
 import time
@@ -19,7 +17,7 @@ import pytest
 
 import redis
 
-from harness import RawClient as Raw, same_raw as same, start_valkeyd
+from harness import RawClient as Raw, aof_commands, same_raw as same, start_valkeyd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -590,26 +588,6 @@ def test_keyspace_hits_and_misses(r):
     assert (h1 - h0, m1 - m0) == (2, 2)
 
 
-def _aof_commands(workdir) -> list[list[bytes]]:
-    files = sorted(glob.glob(os.path.join(workdir, "appendonlydir", "*.incr.aof")))
-    if not files:
-        files = glob.glob(os.path.join(workdir, "*.aof"))
-    data = b"".join(open(f, "rb").read() for f in files)
-    cmds, pos = [], 0
-    while pos < len(data):
-        nl = data.index(b"\r\n", pos)
-        n = int(data[pos + 1:nl])
-        pos = nl + 2
-        args = []
-        for _ in range(n):
-            nl = data.index(b"\r\n", pos)
-            ln = int(data[pos + 1:nl])
-            args.append(data[nl + 2:nl + 2 + ln])
-            pos = nl + 4 + ln
-        cmds.append(args)
-    return [c for c in cmds if c[0].upper() != b"SELECT"]
-
-
 def test_geoadd_propagates_as_zadd(tmp_path):
     s = start_valkeyd("--appendonly", "yes", "--appendfsync", "always", "--save", "",
                       workdir=str(tmp_path))
@@ -621,7 +599,7 @@ def test_geoadd_propagates_as_zadd(tmp_path):
         c.close()
     finally:
         s.stop()
-    cmds = _aof_commands(str(tmp_path))
+    cmds = aof_commands(str(tmp_path))
     if not cmds:
         pytest.skip("AOF is not implemented in valkeyd yet")
     assert cmds == [

@@ -6,7 +6,6 @@ Redis behaviour is asserted on its own (see the comments).
 """
 from __future__ import annotations
 
-import glob
 import os
 import random
 import time
@@ -15,7 +14,7 @@ import pytest
 
 import redis
 
-from harness import RawClient as Raw, same_raw as same, start_valkeyd
+from harness import RawClient as Raw, aof_commands, same_raw as same, start_valkeyd
 
 # -- a raw RESP client: exact reply bytes ---------------------------------------------------------
 
@@ -681,27 +680,6 @@ def test_object_encoding_matches_reference(pair, r):
 # -- propagation (AOF) and keyspace events ------------------------------------------------------
 
 
-def _aof_commands(workdir) -> list[list[bytes]]:
-    files = sorted(glob.glob(os.path.join(workdir, "appendonlydir", "*.incr.aof")))
-    if not files:
-        files = glob.glob(os.path.join(workdir, "*.aof"))
-    data = b"".join(open(f, "rb").read() for f in files)
-    cmds, pos = [], 0
-    while pos < len(data):
-        assert data[pos:pos + 1] == b"*", data[pos:pos + 40]
-        nl = data.index(b"\r\n", pos)
-        n = int(data[pos + 1:nl])
-        pos = nl + 2
-        args = []
-        for _ in range(n):
-            nl = data.index(b"\r\n", pos)
-            ln = int(data[pos + 1:nl])
-            args.append(data[nl + 2:nl + 2 + ln])
-            pos = nl + 4 + ln
-        cmds.append(args)
-    return [c for c in cmds if c[0].upper() != b"SELECT"]
-
-
 def test_propagation_rewrites(tmp_path):
     s = start_valkeyd("--appendonly", "yes", "--appendfsync", "always", "--save", "",
                       workdir=str(tmp_path))
@@ -733,7 +711,7 @@ def test_propagation_rewrites(tmp_path):
         t1 = int(time.time() * 1000)
         c.close()
         time.sleep(0.3)
-        cmds = _aof_commands(str(tmp_path))
+        cmds = aof_commands(str(tmp_path))
         if not cmds:
             pytest.skip("AOF is not implemented in valkeyd yet")
     finally:
