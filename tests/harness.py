@@ -231,3 +231,52 @@ def aof_commands(workdir) -> list[list[bytes]]:
             pos = nl + 4 + ln
         cmds.append(args)
     return [c for c in cmds if c[0].upper() != b"SELECT"]
+
+
+# -- in-process servers (no sockets): for checks a wire test cannot see ---------------------------
+class RecordingTransport:
+    """Stands in for a client's asyncio transport: keeps what was written."""
+
+    def __init__(self):
+        self.data: list[bytes] = []
+        self.closed = False
+
+    def write(self, b):
+        self.data.append(bytes(b))
+
+    def close(self):
+        self.closed = True
+
+    def get_extra_info(self, name):
+        return None
+
+
+def inproc_server(prop=lambda dbid, argv: [bytes(a) for a in argv],
+                  event=lambda cls, ev, key, dbid: (cls, ev, key), config=None):
+    """A :class:`valkeyd.server.Server` in this process. Returns ``(server, props, events)``:
+    every propagated write is appended to ``props`` as ``prop(dbid, argv)`` and every keyspace
+    event to ``events`` as ``event(class, name, key, dbid)``."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import valkeyd.commands  # noqa: F401  (registers the commands)
+    from valkeyd.config import Config
+    from valkeyd.server import Server
+
+    srv = Server(config or Config())
+    props: list = []
+    events: list = []
+    srv.propagate_hooks.append(lambda dbid, argv: props.append(prop(dbid, argv)))
+    srv.notify_hook = lambda cls, ev, key, dbid: events.append(event(cls, ev, key, dbid))
+    return srv, props, events
+
+
+def inproc_client(srv):
+    """An authenticated client of an :func:`inproc_server`; its writes go to a
+    :class:`RecordingTransport`. Run a command with ``client.execute([b"SET", b"k", b"v"])``;
+    its reply is in ``client.out`` (until ``client.flush()``)."""
+    from valkeyd.client import Client
+
+    c = Client(srv)
+    c.transport = RecordingTransport()
+    c.authenticated = True
+    return c

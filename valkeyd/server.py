@@ -103,6 +103,8 @@ class Server:
         self.slowlog_next_id = 0
         self.latency_events: dict[str, deque] = {}
         self.propagate_hooks: list = []   # fn(dbid, argv) for AOF and replicas
+        self.prop_depth = 0               # > 0 inside EXEC or a script: writes are collected
+        self.prop_pending: list = []      # (dbid, argv) collected while prop_depth > 0
         self.keyspace_hooks: list = []    # fn(dbid, key) after a key is modified (WATCH ...)
         self.notify_hook = None           # fn(type_class, event, key, dbid) keyspace events
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -253,8 +255,33 @@ class Server:
 
     # -- effects of writes -----------------------------------------------------------------------
     def propagate(self, dbid: int, argv) -> None:
+        """Feed one write to the AOF and the replicas (``propagateNow``); inside EXEC or a
+        script it is collected and sent by :meth:`propagate_end`."""
+        if self.prop_depth:
+            self.prop_pending.append((dbid, argv))
+            return
         for hook in self.propagate_hooks:
             hook(dbid, argv)
+
+    def propagate_begin(self) -> None:
+        """Start collecting writes (EXEC, EVAL, FCALL); calls nest."""
+        self.prop_depth += 1
+
+    def propagate_end(self) -> None:
+        """End of the outermost EXEC/script: ``propagatePendingCommands``. More than one
+        collected write goes out wrapped in MULTI ... EXEC (MULTI and EXEC carry no database:
+        the first write's SELECT comes after MULTI); a single write goes out alone."""
+        self.prop_depth -= 1
+        if self.prop_depth or not self.prop_pending:
+            return
+        ops = self.prop_pending
+        self.prop_pending = []
+        hooks = self.propagate_hooks
+        if len(ops) > 1:
+            ops = [(-1, [b"MULTI"])] + ops + [(-1, [b"EXEC"])]
+        for dbid, argv in ops:
+            for hook in hooks:
+                hook(dbid, argv)
 
     def key_modified(self, db, key) -> None:
         """signalModifiedKey: WATCH invalidation, tracking, blocked clients."""
