@@ -520,3 +520,30 @@ def test_redis_py_lua_object(r):
     assert r.evalsha_ro(r.script_load("return redis.call('get', KEYS[1])"), 1, "cnt") == b"2"
     with pytest.raises(redis.exceptions.NoScriptError):
         r.evalsha("0" * 40, 0)
+
+
+def test_script_write_serves_blocked_client(server):
+    waiter = RawClient(server.port)
+    waiter.cmd("DEL", "bl")
+    waiter.send("BLPOP", "bl", "5")
+    time.sleep(0.2)
+    r = server.client(2)
+    assert r.eval("redis.call('rpush', KEYS[1], 'a', 'b'); return redis.call('llen', KEYS[1])",
+                  1, "bl") == 2
+    assert waiter.read() == b"*2\r\n$2\r\nbl\r\n$1\r\na\r\n"
+    assert r.lrange("bl", 0, -1) == [b"b"]
+    r.close()
+    waiter.close()
+
+
+def test_script_commands_in_monitor(server):
+    r = server.client(2)
+    r.ping()
+    mon = RawClient(server.port)
+    assert mon.cmd("MONITOR") == b"+OK\r\n"
+    r.eval("return redis.call('set', KEYS[1], 'v')", 1, "monkey")
+    first, second = mon.read(), mon.read()
+    assert b'"EVAL" "return redis.call(' in first and b' "1" "monkey"' in first
+    assert b"lua] \"set\" \"monkey\" \"v\"" in second
+    r.close()
+    mon.close()

@@ -40,14 +40,11 @@ def _eval(c, argv, evalsha: bool, ro: bool):
     ctx = prepare(c, engine, name, s.flags, ro, True)
     if type(ctx) is ErrorReply:
         return ctx
-    tf = engine.lua.table_from
-    keys = tf(argv[3:3 + numkeys])
-    args = tf(argv[3 + numkeys:])
     f = s.fn
     run = engine.run_eval
     cr = c.resp
-    bname = s.sha
-    return run_script(c, ctx, lambda: run(f, keys, args, cr, bname))
+    sha = s.sha
+    return run_script(c, ctx, lambda: run(f, cr, sha, numkeys, *argv[3:]))
 
 
 @command("eval", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", "scripting",

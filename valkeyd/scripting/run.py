@@ -24,7 +24,7 @@ Per-EVAL cost of the worker handoff: about 10 us (two lock handoffs).
 The API for script engines (EVAL here, FCALL in the functions module)::
 
     ctx_or_err = prepare(c, engine, name, script_flags, ro, eval_mode)
-    reply = run_script(c, ctx, lambda: engine.run_eval(f, keys, args, c.resp, name))
+    reply = run_script(c, ctx, lambda: engine.run_eval(f, c.resp, name_bytes, numkeys, *keys_and_args))
     kill_script(c, is_eval) -> reply         # SCRIPT KILL / FUNCTION KILL
 """
 from __future__ import annotations
@@ -210,7 +210,7 @@ class ScriptCtx:
             return ERR_UNKNOWN
         if not cmd.arity_ok(len(argv)):
             return ERR_ARITY
-        if cmd.noscript:
+        if cmd.noscript and not getattr(srv, "script_disable_deny_script", False):
             return ERR_NOSCRIPT
         if cmd.write or cmd.may_replicate:
             if self.readonly:

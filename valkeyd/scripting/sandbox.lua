@@ -17,7 +17,7 @@ local floor = math.floor
 local getinfo, sethook = debug.getinfo, debug.sethook
 
 local pykilled, pyrand, pysrand, pyd2s = py.killed, py.rand, py.srand, py.d2s
-local pyerrstat, pyunwrap, pygetresp = py.errstat, py.unwrap, py.getresp
+local pyerrstat, pyunwrap = py.errstat, py.unwrap
 local INTERNAL = "=valkeyd"
 
 ---------------------------------------------------------------------------------------------
@@ -519,8 +519,10 @@ enc = function(v, cr, out)
 end
 
 -- The reply of a script: ("r", resp bytes) or ("e", message, ignore_stats)
+local state = {resp = 2}   -- set by Python's redis.setresp
+
 local function reply(ok, r, cr, name)
-    resp = pygetresp()
+    resp = state.resp
     if ok then
         if type(r) == "table" then
             local e = rawget(r, "err")
@@ -573,18 +575,37 @@ api.compile = function(body, chunkname)
     return loadstring(body, chunkname)
 end
 
--- Run an EVAL script: KEYS and ARGV are globals. cr: the caller's protocol.
-api.run_eval = function(f, keys, argv, cr, name)
+-- Run an EVAL script: KEYS and ARGV are globals, made of the nk first and the other
+-- arguments after name. cr: the caller's protocol; name: the SHA (for error messages).
+api.run_eval = function(f, cr, name, nk, ...)
+    local all = {...}
+    local keys, argv = {}, {}
+    for i = 1, nk do
+        keys[i] = all[i]
+    end
+    for i = nk + 1, #all do
+        argv[i - nk] = all[i]
+    end
     rawset(H, "KEYS", keys)
     rawset(H, "ARGV", argv)
+    state.resp = 2
     sethook(hook, "", 100000)
     local ok, r = xpcall(f, errh)
     sethook()
     return reply(ok, r, cr, name)
 end
 
--- Run a function (FCALL): f(keys, args).
-api.run_function = function(f, keys, argv, cr, name)
+-- Run a function (FCALL): f(keys, args), same arguments as run_eval.
+api.run_function = function(f, cr, name, nk, ...)
+    local all = {...}
+    local keys, argv = {}, {}
+    for i = 1, nk do
+        keys[i] = all[i]
+    end
+    for i = nk + 1, #all do
+        argv[i - nk] = all[i]
+    end
+    state.resp = 2
     sethook(hook, "", 100000)
     local ok, r = xpcall(function()
         return f(keys, argv)
@@ -594,6 +615,7 @@ api.run_function = function(f, keys, argv, cr, name)
 end
 
 -- Raw access to the hidden globals, for the engine (e.g. FUNCTION's load-time API).
+api.state = state
 api.globals = H
 api.redis = RO[H.redis]
 api.protect = protect
