@@ -421,6 +421,7 @@ def test_busy_script_that_wrote_is_unkillable():
             b"-UNKILLABLE Sorry the script already executed write commands against the "
             b"dataset. You can either wait the script termination or kill the server in a "
             b"hard way using the SHUTDOWN NOSAVE command.\r\n")
+        assert other.cmd("SHUTDOWN") == seen["ping"]    # only SHUTDOWN NOSAVE
         other.send("SHUTDOWN", "NOSAVE")
         t.join(20)
         assert not t.is_alive()
@@ -547,3 +548,28 @@ def test_script_commands_in_monitor(server):
     assert b"lua] \"set\" \"monkey\" \"v\"" in second
     r.close()
     mon.close()
+
+
+def test_error_stats_same_as_valkey(pair):
+    """Errors of commands called by a script are counted once; EVAL counts as failed when any
+    error reply was produced while it ran (errorstats, commandstats failed_calls)."""
+    same_raw(pair, "CONFIG", "RESETSTAT")
+    same_raw(pair, "SET", "str", "x")
+    for script in ("return redis.call('incr','str')", "return redis.pcall('incr','str')",
+                   "error('x')", "return {err='MYERR x'}", "return {1, {err='NESTED y'}}",
+                   "x = 1", "return 1", "return redis.error_reply('OWN e')"):
+        ev(pair, script)
+
+    def stats(c):
+        info = c.cmd("INFO", "errorstats") + c.cmd("INFO", "commandstats") + \
+            c.cmd("INFO", "stats")
+        out = []
+        for line in info.split(b"\r\n"):
+            if line.startswith((b"errorstat_", b"total_error_replies")):
+                out.append(line)
+            elif line.startswith((b"cmdstat_eval:", b"cmdstat_incr:")):
+                out.append(line.split(b":")[0] + b"".join(
+                    f for f in line.split(b",") if b"calls=" in f and b"usec" not in f))
+        return sorted(out)
+    ours, theirs = pair
+    assert stats(ours) == stats(theirs)

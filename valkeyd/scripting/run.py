@@ -149,7 +149,8 @@ class ScriptCtx:
         self.mutex = _thread.allocate_lock()
         self.done = _thread.allocate_lock()
         self.start = time.monotonic()
-        self.cmd = None
+        self.cmd = lookup(caller.last_cmd.name.encode()) if caller.last_cmd else None
+        self.err0 = engine.server.stats.total_error_replies
         self.busy_error = BUSY_EVAL if eval_mode else BUSY_FUNCTION
 
     # -- redis.call ------------------------------------------------------------------------------
@@ -363,7 +364,6 @@ def _go_busy(c, ctx):
                 f"{'SCRIPT KILL' if ctx.eval_mode else 'FUNCTION KILL'} command. "
                 f"Script name is: {ctx.name}.")
     install(srv)
-    ctx.cmd = c.last_cmd
     c.blocked = _ScriptWait(ctx)
     srv.script_busy = ctx
     return BLOCKED
@@ -383,6 +383,14 @@ def _complete(ctx):
         log.notice("Lua script killed by user with SCRIPT KILL.")
     r = ctx.result
     ctx.result = None
+    reply = _reply_of(ctx, r)
+    if srv.stats.total_error_replies != ctx.err0 and type(reply) is not ErrorReply \
+            and ctx.cmd is not None:
+        ctx.cmd.failed_calls += 1   # call(): an error reply was produced during the command
+    return reply
+
+
+def _reply_of(ctx, r):
     if isinstance(r, BaseException):
         return ErrorReply(f"ERR Error running script {ctx.name}, {r}")
     if type(r) is tuple and r:
