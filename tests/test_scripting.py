@@ -102,6 +102,11 @@ CONVERSIONS = [
     "redis.call('set','n',-0.1); return redis.call('get','n')",
     "redis.call('set','n',2^63); return redis.call('get','n')",
     "return redis.sha1hex('')",
+    "redis.call('set','exp','v','px','1'); local n = 0; while n < 3000000 do n = n + 1 end;"
+    " return {redis.call('get','exp'), redis.call('exists','exp')}",
+    "return {map={a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,[1]=9,[2.5]=10}}",
+    "redis.setresp(3); return {map={a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,[1]=9,[2.5]=10}}",
+    "redis.setresp(3); return {set={a=true,b=true,c=true,d=true,e=true,f=true,[7]=true}}",
     "return redis.sha1hex(1)",
     "return redis.sha1hex()",
     "return redis.REDIS_VERSION",

@@ -33,6 +33,8 @@ import _thread
 import threading
 import time
 
+from engines.base import clock as _clock
+
 from ..client import Client
 from ..commands.registry import TABLE, lookup
 from ..errors import ErrorReply
@@ -151,6 +153,7 @@ class ScriptCtx:
         self.start = time.monotonic()
         self.cmd = lookup(caller.last_cmd.name.encode()) if caller.last_cmd else None
         self.err0 = engine.server.stats.total_error_replies
+        self.froze = False
         self.busy_error = BUSY_EVAL if eval_mode else BUSY_FUNCTION
 
     # -- redis.call ------------------------------------------------------------------------------
@@ -333,6 +336,9 @@ def run_script(c, ctx, fn):
     srv.script_running = ctx
     srv.propagate_begin()
     c.prop_argv = []            # the script's writes propagate, not the EVAL itself
+    if _clock.frozen is None:   # the script's commands all see its start time (no expiry)
+        _clock.frozen = _clock.ms()
+        ctx.froze = True
     threshold = srv.config.get_int("busy-reply-threshold")
     if threshold <= 0 or not _can_go_busy(c, srv):
         try:
@@ -375,6 +381,8 @@ def _complete(ctx):
     srv = ctx.server
     engine.ctx = None
     srv.script_running = None
+    if ctx.froze:
+        _clock.frozen = None
     sc = engine.client
     srv.stats.total_commands_processed_base += sc.cmds
     sc.cmds = 0
