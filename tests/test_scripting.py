@@ -154,6 +154,42 @@ def test_eval_same_as_valkey(pair, script):
     ev(pair, script, "key1", "arg1", numkeys=1)
 
 
+RAW_REPLIES = [
+    "return redis.call('debug', 'protocol', '%s')",
+    "redis.setresp(3); return redis.call('debug', 'protocol', '%s')",
+    "redis.setresp(3); local r = redis.call('debug', 'protocol', '%s'); return type(r)",
+]
+
+
+@pytest.mark.parametrize("kind", ["string", "integer", "double", "bignum", "null", "array",
+                                  "set", "map", "attrib", "push", "verbatim", "true",
+                                  "false"])
+@pytest.mark.parametrize("template", RAW_REPLIES)
+def test_conversion_of_every_resp_type(pair, template, kind):
+    """DEBUG PROTOCOL returns each RESP type (some as pre-encoded RESP in valkeyd)."""
+    ev(pair, template % kind)
+
+
+def test_conversion_of_other_replies(pair):
+    same_raw(pair, "GEOADD", "g", "13.361389", "38.115556", "a", "15.087269", "37.502669", "b")
+    same_raw(pair, "XADD", "st", "1-1", "f", "v")
+    for script in ("return redis.call('geodist', 'g', 'a', 'b')",
+                   "redis.setresp(3); return redis.call('geodist', 'g', 'a', 'b')",
+                   "redis.setresp(3); return redis.call('geopos', 'g', 'a')",
+                   "return redis.call('xrange', 'st', '-', '+')",
+                   "redis.setresp(3); return redis.call('xrange', 'st', '-', '+')",
+                   "redis.setresp(3); return redis.call('xinfo', 'stream', 'st')",
+                   "redis.setresp(3); return redis.call('command', 'info', 'get')[1][1]",
+                   "redis.call('sadd', 'si', 3, 1, 2); redis.setresp(3);"
+                   " return redis.call('smembers', 'si')",
+                   "return redis.call('command', 'count') > 100",
+                   "return redis.call('info', 'keyspace')",
+                   "redis.setresp(3); return redis.call('info', 'keyspace')",
+                   "return redis.call('type', 'st')",
+                   "redis.setresp(3); return redis.call('memory', 'usage', 'nokey')"):
+        ev(pair, script)
+
+
 def test_eval_arguments_and_numkeys(pair):
     same_raw(pair, "EVAL", "return {KEYS[1], KEYS[2], ARGV[1]}", "2", "a", "b", "c")
     same_raw(pair, "EVAL", "return 1", "3", "a", "b")
