@@ -37,7 +37,7 @@ def _eval(c, argv, evalsha: bool, ro: bool):
         s = es.create(argv[1])
     name = s.sha.decode()
     engine = es.engine
-    ctx = prepare(c, engine, name, s.flags, ro, True)
+    ctx = prepare(c, engine, name, s.flags, ro, True, argv)
     if type(ctx) is ErrorReply:
         return ctx
     f = s.fn

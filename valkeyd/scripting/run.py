@@ -155,6 +155,10 @@ class ScriptCtx:
         self.err0 = engine.server.stats.total_error_replies
         self.froze = False
         self.busy_error = BUSY_EVAL if eval_mode else BUSY_FUNCTION
+        self.argv = None
+
+    def duration_ms(self) -> int:
+        return int((time.monotonic() - self.start) * 1000)
 
     # -- redis.call ------------------------------------------------------------------------------
     def call(self, args):
@@ -270,8 +274,9 @@ def _s(b: bytes) -> str:
     return b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def prepare(c, engine, name: str, script_flags: int, ro: bool, eval_mode: bool):
-    """scriptPrepareForRun: a ScriptCtx, or an ErrorReply refusing the run."""
+def prepare(c, engine, name: str, script_flags: int, ro: bool, eval_mode: bool, argv=None):
+    """scriptPrepareForRun: a ScriptCtx, or an ErrorReply refusing the run. ``argv`` (the
+    caller's command) is kept for FUNCTION STATS."""
     srv = c.server
     obey = getattr(c, "must_obey", False)
     if not script_flags & FLAG_EVAL_COMPAT:
@@ -281,7 +286,9 @@ def prepare(c, engine, name: str, script_flags: int, ro: bool, eval_mode: bool):
             if ro:
                 return ErrorReply(RO_WRITE_FLAG)
     readonly = ro or bool(not script_flags & FLAG_EVAL_COMPAT and script_flags & FLAG_NO_WRITES)
-    return ScriptCtx(engine, c, name, readonly, eval_mode)
+    ctx = ScriptCtx(engine, c, name, readonly, eval_mode)
+    ctx.argv = argv
+    return ctx
 
 
 class Worker:
