@@ -75,6 +75,10 @@ CONVERSIONS = [
     "redis.call('set','k','v'); return redis.call('incr','k')",
     "redis.call('set','k','v'); local ok, e = pcall(redis.call, 'incr', 'k'); return e",
     "return pcall(error)",
+    "redis.call('set','k1','x'); return {xpcall(function() return redis.call('incr', 'k1') end, function(e) return e end)}",
+    "return {xpcall(function() return redis.call('incr', 'k1') end, function(e) return type(e) end)}",
+    "redis.call('set','k1','x'); local co = coroutine.create(function() return redis.call('incr', 'k1') end);"
+    " return {coroutine.resume(co)}",
     "error({err='custom'})",
     "error({err='My custom'})",
     "error('x')",

@@ -248,6 +248,36 @@ G.pcall = function(...)
 end
 G.__redis__err__handler = errh
 
+-- Errors raised by the Python callables (redis.call ...) cross Lua as userdata: user error
+-- handlers and coroutine.resume see the error table, as in Redis.
+local function unwrap_err(e)
+    if type(e) == "userdata" then
+        local t = pyunwrap(e)
+        if t ~= nil then
+            return t
+        end
+    end
+    return e
+end
+G.xpcall = function(f, h)
+    if type(h) ~= "function" then
+        return xpcall(f, h)
+    end
+    return xpcall(f, function(e)
+        return h(unwrap_err(e))
+    end)
+end
+local co_resume = coroutine.resume
+local function resume_result(ok, ...)
+    if ok then
+        return ok, ...
+    end
+    return false, unwrap_err((...))
+end
+coroutine.resume = function(co, ...)
+    return resume_result(co_resume(co, ...))
+end
+
 local allowed = {}
 for name in string.gmatch(py.allowed, "[^ ]+") do
     allowed[name] = true
