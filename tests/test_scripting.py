@@ -14,7 +14,7 @@ import time
 import pytest
 import redis
 
-from harness import RawClient, inproc_client, inproc_server, same_raw, start_valkey, start_valkeyd
+from harness import RawClient, inproc_client, inproc_server, same_raw, start_valkeyd
 
 
 def ev(pair, script, *keys_and_args, numkeys=0):
@@ -75,9 +75,12 @@ CONVERSIONS = [
     "redis.call('set','k','v'); return redis.call('incr','k')",
     "redis.call('set','k','v'); local ok, e = pcall(redis.call, 'incr', 'k'); return e",
     "return pcall(error)",
-    "redis.call('set','k1','x'); return {xpcall(function() return redis.call('incr', 'k1') end, function(e) return e end)}",
-    "return {xpcall(function() return redis.call('incr', 'k1') end, function(e) return type(e) end)}",
-    "redis.call('set','k1','x'); local co = coroutine.create(function() return redis.call('incr', 'k1') end);"
+    "redis.call('set','k1','x'); return {xpcall(function() return redis.call('incr', 'k1') end,"
+    " function(e) return e end)}",
+    "return {xpcall(function() return redis.call('incr', 'k1') end,"
+    " function(e) return type(e) end)}",
+    "redis.call('set','k1','x');"
+    " local co = coroutine.create(function() return redis.call('incr', 'k1') end);"
     " return {coroutine.resume(co)}",
     "error({err='custom'})",
     "error({err='My custom'})",
@@ -246,7 +249,6 @@ def test_errors_that_follow_redis_not_valkey(r):
         with pytest.raises(redis.ResponseError) as e:
             r.eval(script, 0)
         return str(e.value)
-    sha = "%s"
     assert err("return redis.call('nosuchcmd')") == (
         "Unknown Redis command called from script script: %s, on @user_script:1."
         % redis_sha(r, "return redis.call('nosuchcmd')"))
@@ -269,7 +271,6 @@ def test_errors_that_follow_redis_not_valkey(r):
         "redis.setresp() requires one argument. script: ")
     assert err("return redis.acl_check_cmd('nosuchcmd')").startswith(
         "Invalid command passed to redis.acl_check_cmd() script: ")
-    assert sha
 
 
 def test_noscript(r):
@@ -406,7 +407,8 @@ def _busy_scenario(srv, writes: bool):
     seen = {}
     c = srv.client(2)
     c.config_set("busy-reply-threshold", 200)
-    script = ("redis.call('set','w','1') " if writes else "") + "local i = 0 while true do i = i + 1 end"
+    script = (("redis.call('set','w','1') " if writes else "")
+              + "local i = 0 while true do i = i + 1 end")
 
     def runner():
         cc = srv.client(2)

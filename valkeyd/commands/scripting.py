@@ -7,7 +7,7 @@ from ..resp import OK
 from ..scripting.eval import eval_scripts
 from ..scripting.run import kill_script, prepare, run_script
 from .registry import command, container
-from .server import help_reply, subcommand_syntax_error
+from .server import help_reply
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
@@ -131,5 +131,3 @@ def script_debug(c, argv):
         return ErrorReply("ERR The Lua debugger (SCRIPT DEBUG YES/SYNC) is not supported")
     return ErrorReply("ERR Use SCRIPT DEBUG YES/SYNC/NO")
 
-
-_ = subcommand_syntax_error

@@ -24,7 +24,8 @@ Per-EVAL cost of the worker handoff: about 10 us (two lock handoffs).
 The API for script engines (EVAL here, FCALL in the functions module)::
 
     ctx_or_err = prepare(c, engine, name, script_flags, ro, eval_mode)
-    reply = run_script(c, ctx, lambda: engine.run_eval(f, c.resp, name_bytes, numkeys, *keys_and_args))
+    reply = run_script(c, ctx, lambda: engine.run_eval(f, c.resp, name_bytes, numkeys,
+                                                       *keys_and_args))
     kill_script(c, is_eval) -> reply         # SCRIPT KILL / FUNCTION KILL
 """
 from __future__ import annotations
