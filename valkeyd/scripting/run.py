@@ -206,7 +206,10 @@ class ScriptCtx:
             finally:
                 lock.release()
 
-        self.server.loop.call_soon_threadsafe(run)
+        try:
+            self.server.loop.call_soon_threadsafe(run)
+        except RuntimeError:   # the loop is closed: the server is exiting
+            return ErrorReply("ERR server is shutting down")
         lock.acquire()
         return box[0]
 
@@ -321,7 +324,10 @@ class Worker:
                 ctx.finished = True
                 async_mode = ctx.async_mode
             if async_mode:
-                ctx.server.loop.call_soon_threadsafe(_finish_async, ctx)
+                try:
+                    ctx.server.loop.call_soon_threadsafe(_finish_async, ctx)
+                except RuntimeError:   # the loop is closed: the server is exiting
+                    return
             else:
                 ctx.done.release()
 
