@@ -9,7 +9,7 @@ local type, error, tostring, tonumber, select = type, error, tostring, tonumber,
 local rawget, rawset, next, pairs, ipairs = rawget, rawset, next, pairs, ipairs
 local setmetatable, getmetatable, unpack = setmetatable, getmetatable, unpack
 local xpcall, pcall, loadstring = xpcall, pcall, loadstring
-local sformat, sgsub, ssub, sbyte, sfind = string.format, string.gsub, string.sub, string.byte, string.find
+local sformat, sgsub, ssub, sfind = string.format, string.gsub, string.sub, string.find
 local tconcat = table.concat
 local insert, remove, sort, concat, maxn, getn = table.insert, table.remove, table.sort,
     table.concat, table.maxn, table.getn
