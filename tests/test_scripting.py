@@ -631,3 +631,87 @@ def test_error_stats_same_as_valkey(pair):
         return sorted(out)
     ours, theirs = pair
     assert stats(ours) == stats(theirs)
+
+
+# -- random reply values, compared with valkey-server --------------------------------------------
+def _lua_string(s: str) -> str:
+    return "'" + "".join(c if c.isalnum() or c in " _-.:" else "\\%d" % ord(c) for c in s) + "'"
+
+
+def _lua_values():
+    from hypothesis import strategies as st
+    ints = st.integers(min_value=-(2**53), max_value=2**53).map(str)
+    floats = st.floats(allow_nan=False, allow_infinity=False, width=64).map(
+        lambda f: "(%r)" % f)
+    strs = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=126),
+                   max_size=8).map(_lua_string)
+    leaves = st.one_of(ints, floats, strs, st.sampled_from(["true", "false"]))
+    special = st.one_of(
+        strs.map(lambda s: "{ok=%s}" % s),
+        strs.map(lambda s: "{err=%s}" % s),
+        floats.map(lambda f: "{double=%s}" % f),
+        st.integers().map(lambda i: "{big_number='%d'}" % i),
+        strs.map(lambda s: "{verbatim_string={format='txt', string=%s}}" % s),
+    )
+
+    def tables(children):
+        keyed = st.dictionaries(st.text(alphabet="abcdefgh", min_size=1, max_size=3),
+                                children, max_size=4)
+        return st.one_of(
+            st.lists(st.one_of(children, st.just("nil")), max_size=5).map(
+                lambda xs: "{" + ", ".join(xs) + "}"),
+            keyed.map(lambda d: "{map={" + ", ".join(
+                "%s=%s" % (k, v) for k, v in d.items()) + "}}"),
+            keyed.map(lambda d: "{set={" + ", ".join("%s=true" % k for k in d) + "}}"),
+        )
+    return st.recursive(st.one_of(leaves, special), tables, max_leaves=12)
+
+
+def test_random_replies_same_as_valkey(server, ref):
+    from hypothesis import given, settings, HealthCheck, strategies as st
+
+    conns = {}
+
+    def conn(port, proto):
+        key = (port, proto)
+        if key not in conns:
+            conns[key] = RawClient(port, proto)
+        return conns[key]
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(value=_lua_values(), script_resp=st.sampled_from([2, 3]),
+           client_resp=st.sampled_from([2, 3]))
+    def check(value, script_resp, client_resp):
+        script = "redis.setresp(%d); return %s" % (script_resp, value)
+        ours = conn(server.port, client_resp).cmd("EVAL", script, "0")
+        theirs = conn(ref.port, client_resp).cmd("EVAL", script, "0")
+        assert ours == theirs, script
+
+    try:
+        check()
+    finally:
+        for c in conns.values():
+            c.close()
+
+
+def test_random_number_arguments_same_as_valkey(server, ref):
+    """A Lua number passed to redis.call becomes a string as Redis prints it (an integer, or
+    fpconv's grisu2 digits)."""
+    from hypothesis import given, settings, HealthCheck, strategies as st
+
+    a, b = RawClient(server.port), RawClient(ref.port)
+
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(x=st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64),
+                       st.integers(min_value=-(2**70), max_value=2**70).map(float)))
+    def check(x):
+        script = "return redis.call('echo', (%r))" % x
+        assert a.cmd("EVAL", script, "0") == b.cmd("EVAL", script, "0"), script
+
+    try:
+        check()
+    finally:
+        a.close()
+        b.close()

@@ -426,8 +426,9 @@ local function nonl(s)
     return (sgsub(s, "[\r\n]", " "))
 end
 
+-- addReplyErrorFormatEx("-%s"): trailing newlines go (the leading "-" protects the start)
 local function errline(s)
-    return (sgsub(sgsub(s, "^[\r\n]+", ""), "[\r\n]+$", ""))
+    return (sgsub(s, "[\r\n]+$", ""))
 end
 
 local enc
