@@ -119,6 +119,8 @@ CONVERSIONS = [
     "redis.call('set','n',1e23); return redis.call('get','n')",
     "redis.call('set','n',-0.1); return redis.call('get','n')",
     "redis.call('set','n',2^63); return redis.call('get','n')",
+    "return {redis.call('echo', 2^62), redis.call('echo', -2^62), redis.call('echo', 2^62 + 1024),"
+    " redis.call('echo', -2^62 - 1024), redis.call('echo', 0.1 + 0.2), redis.call('echo', -0.0)}",
     "return redis.sha1hex('')",
     "redis.call('set','exp','v','px','1'); local n = 0; while n < 3000000 do n = n + 1 end;"
     " return {redis.call('get','exp'), redis.call('exists','exp')}",
