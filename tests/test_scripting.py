@@ -354,6 +354,8 @@ def test_sandbox_no_os_io(r):
             r.eval(script, 0)
         assert str(e.value).startswith(
             f"user_script:1: Script attempted to access nonexistent global variable '{name}'")
+    # lupa's metatable of the Python callables is out of reach
+    assert r.eval("return getmetatable(redis.call) == nil", 0) == 1
     # writes did not leak into later scripts
     with pytest.raises(redis.ResponseError):
         r.eval("x = 1", 0)

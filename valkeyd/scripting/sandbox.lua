@@ -334,11 +334,16 @@ H.setmetatable = function(t, mt)
     ro_check(t)
     return setmetatable(t, mt)
 end
+local PYMT = getmetatable(py.call)   -- lupa's metatable of Python objects: not for scripts
 H.getmetatable = function(t)
     if RO[t] then
         return FAKEMT[t]
     end
-    return getmetatable(t)
+    local mt = getmetatable(t)
+    if mt == PYMT then
+        return nil
+    end
+    return mt
 end
 H.unpack = function(t, ...)
     local r = RO[t]
