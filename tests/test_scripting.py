@@ -354,6 +354,9 @@ def test_sandbox_no_os_io(r):
             r.eval(script, 0)
         assert str(e.value).startswith(
             f"user_script:1: Script attempted to access nonexistent global variable '{name}'")
+    with pytest.raises(redis.ResponseError, match="nonexistent global variable 'debug'"):
+        r.eval("return coroutine.wrap(function() return string.gsub('debug', '.+', _G) end)()",
+               0)
     # lupa's metatable of the Python callables is out of reach
     assert r.eval("return getmetatable(redis.call) == nil", 0) == 1
     # writes did not leak into later scripts

@@ -15,6 +15,7 @@ local insert, remove, sort, concat, maxn, getn = table.insert, table.remove, tab
     table.concat, table.maxn, table.getn
 local floor = math.floor
 local getinfo, sethook = debug.getinfo, debug.sethook
+local co_running = coroutine.running
 
 local pykilled, pyrand, pysrand, pyd2s = py.killed, py.rand, py.srand, py.d2s
 local pyerrstat, pyunwrap = py.errstat, py.unwrap
@@ -399,8 +400,9 @@ getmetatable("").__index = H.string
 -- lupa itself looks up debug.traceback from C (no Lua code on the stack): only then is the
 -- real debug library visible.
 local real_debug = debug
+local running = false   -- a script runs (run_eval / run_function)
 setmetatable(H, {__index = function(t, k)
-    if k == "debug" then
+    if k == "debug" and not running and co_running() == nil then
         local lvl = 2
         while true do
             local i = getinfo(lvl, "S")
@@ -625,9 +627,11 @@ api.run_eval = function(f, cr, name, nk, ...)
     rawset(H, "KEYS", keys)
     rawset(H, "ARGV", argv)
     state.resp = 2
+    running = true
     sethook(hook, "", 100000)
     local ok, r = xpcall(f, errh)
     sethook()
+    running = false
     return reply(ok, r, cr, name)
 end
 
@@ -642,11 +646,13 @@ api.run_function = function(f, cr, name, nk, ...)
         argv[i - nk] = all[i]
     end
     state.resp = 2
+    running = true
     sethook(hook, "", 100000)
     local ok, r = xpcall(function()
         return f(keys, argv)
     end, errh)
     sethook()
+    running = false
     return reply(ok, r, cr, name)
 end
 
