@@ -20,6 +20,8 @@ local co_running = coroutine.running
 local pykilled, pyrand, pysrand, pyd2s = py.killed, py.rand, py.srand, py.d2s
 local pyerrstat, pyunwrap = py.errstat, py.unwrap
 local INTERNAL = "=valkeyd"
+local PYMT = getmetatable(py.call)   -- lupa's metatable of Python objects: not for scripts
+local PYCALL = PYMT.__call           -- the C function that runs a Python callable
 
 ---------------------------------------------------------------------------------------------
 -- Errors
@@ -297,6 +299,14 @@ for k in next, G do   -- whatever was not allowed
 end
 H._G = G
 
+-- newproxy(true) would give scripts a userdata metatable, and its __gc runs wherever the
+-- collector happens to run (also inside lupa's own calls, where an error is fatal): the
+-- userdata comes without a metatable.
+local newproxy = newproxy
+H.newproxy = function()
+    return newproxy(false)
+end
+
 -- Wrapped builtins: the read-only proxies answer as their tables, and refuse writes.
 H.rawset = function(t, k, v)
     ro_check(t)
@@ -335,7 +345,6 @@ H.setmetatable = function(t, mt)
     ro_check(t)
     return setmetatable(t, mt)
 end
-local PYMT = getmetatable(py.call)   -- lupa's metatable of Python objects: not for scripts
 H.getmetatable = function(t)
     if RO[t] then
         return FAKEMT[t]
@@ -397,22 +406,23 @@ end
 getmetatable("").__index = H.string
 
 -- The global table itself becomes the proxy of H; a missing global is an error.
--- lupa itself looks up debug.traceback from C (no Lua code on the stack): only then is the
--- real debug library visible.
+-- lupa itself looks up debug.traceback through the C API (as the error handler of its calls
+-- into Lua): for such a lookup (no function active, or lupa's own C function running a Python
+-- callback) the real library is given outside scripts and nil during them; it never raises,
+-- since an error there would escape lupa's protection. Scripts get Redis's error.
 local real_debug = debug
 local running = false   -- a script runs (run_eval / run_function)
 setmetatable(H, {__index = function(t, k)
-    if k == "debug" and not running and co_running() == nil then
-        local lvl = 2
-        while true do
-            local i = getinfo(lvl, "S")
-            if not i then
+    if k == "debug" then
+        local i = getinfo(2, "f")
+        if not i then   -- lupa calling into Lua from Python
+            if not running and co_running() == nil then
                 return real_debug
             end
-            if i.what ~= "C" and i.source ~= INTERNAL then
-                break
-            end
-            lvl = lvl + 1
+            return nil
+        end
+        if i.func == PYCALL then   -- the same, from a Python callback during a script
+            return nil
         end
     end
     local tk = type(k)
