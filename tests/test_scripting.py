@@ -322,6 +322,11 @@ SANDBOX_SAME = [
     "table.insert(string, 'x')",
     "local t = getfenv(0); t.x = 1",
     "local t = getfenv(1); t.y = 1",
+    "local function f() return x end setfenv(f, {x = 5}) return f()",
+    "local function f() setfenv(1, {}) return 1 end return f()",
+    "local x = setfenv(2, {})",
+    "local x = setfenv(3, {})",
+    "local p = newproxy() return type(p)",
     "_G.x = 1",
     "return loadfile",
     "return dofile",
@@ -361,6 +366,11 @@ def test_sandbox_no_os_io(r):
     with pytest.raises(redis.ResponseError, match="nonexistent global variable 'debug'"):
         r.eval("return coroutine.wrap(function() return string.gsub('debug', '.+', _G) end)()",
                0)
+    # the thread's globals cannot be replaced (Redis 7.2.4 lets setfenv(0, t) break every later
+    # script of the server)
+    with pytest.raises(redis.ResponseError, match="Attempt to modify a readonly table"):
+        r.eval("local x = setfenv(0, {})", 0)
+    assert r.eval("return type(redis)", 0) == b"table"
     # lupa's metatable of the Python callables is out of reach
     assert r.eval("return getmetatable(redis.call) == nil", 0) == 1
     # writes did not leak into later scripts

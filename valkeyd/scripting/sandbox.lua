@@ -9,6 +9,7 @@ local type, error, tostring, tonumber, select = type, error, tostring, tonumber,
 local rawget, rawset, next, pairs, ipairs = rawget, rawset, next, pairs, ipairs
 local setmetatable, getmetatable, unpack = setmetatable, getmetatable, unpack
 local xpcall, pcall, loadstring = xpcall, pcall, loadstring
+local setfenv, newproxy = setfenv, newproxy
 local sformat, sgsub, ssub, sfind = string.format, string.gsub, string.sub, string.find
 local tconcat = table.concat
 local insert, remove, sort, concat, maxn, getn = table.insert, table.remove, table.sort,
@@ -299,10 +300,32 @@ for k in next, G do   -- whatever was not allowed
 end
 H._G = G
 
+-- setfenv: the functions of this chunk and the thread's globals are not the script's to
+-- change (levels count from the script, as the C function's would).
+H.setfenv = function(f, t)
+    if type(f) == "number" then
+        if f == 0 then
+            error("Attempt to modify a readonly table", 2)
+        end
+        if f > 0 then
+            local i = getinfo(f + 1, "S")
+            if not i or i.source == INTERNAL or i.what == "C" then
+                error("bad argument #1 to 'setfenv' (invalid level)", 2)
+            end
+            return setfenv(f + 1, t)
+        end
+    elseif type(f) == "function" then
+        local i = getinfo(f, "S")
+        if i.source == INTERNAL then
+            error("'setfenv' cannot change environment of given object", 2)
+        end
+    end
+    return setfenv(f, t)
+end
+
 -- newproxy(true) would give scripts a userdata metatable, and its __gc runs wherever the
 -- collector happens to run (also inside lupa's own calls, where an error is fatal): the
 -- userdata comes without a metatable.
-local newproxy = newproxy
 H.newproxy = function()
     return newproxy(false)
 end
