@@ -16,7 +16,6 @@ local insert, remove, sort, concat, maxn, getn = table.insert, table.remove, tab
     table.concat, table.maxn, table.getn
 local floor = math.floor
 local getinfo, sethook = debug.getinfo, debug.sethook
-local co_running = coroutine.running
 
 local pykilled, pyrand, pysrand, pyd2s = py.killed, py.rand, py.srand, py.d2s
 local pyerrstat, pyunwrap = py.errstat, py.unwrap
@@ -429,22 +428,14 @@ end
 getmetatable("").__index = H.string
 
 -- The global table itself becomes the proxy of H; a missing global is an error.
--- lupa itself looks up debug.traceback through the C API (as the error handler of its calls
--- into Lua): for such a lookup (no function active, or lupa's own C function running a Python
--- callback) the real library is given outside scripts and nil during them; it never raises,
--- since an error there would escape lupa's protection. Scripts get Redis's error.
-local real_debug = debug
-local running = false   -- a script runs (run_eval / run_function)
+-- lupa itself looks up debug.traceback through the C API (for the error handler of its calls
+-- into Lua). Such a lookup (no function active, or lupa's own C function running a Python
+-- callback) gets nil - lupa then does without - and never raises, since an error there would
+-- escape lupa's protection. Scripts get Redis's error.
 setmetatable(H, {__index = function(t, k)
     if k == "debug" then
         local i = getinfo(2, "f")
-        if not i then   -- lupa calling into Lua from Python
-            if not running and co_running() == nil then
-                return real_debug
-            end
-            return nil
-        end
-        if i.func == PYCALL then   -- the same, from a Python callback during a script
+        if not i or i.func == PYCALL then
             return nil
         end
     end
@@ -660,11 +651,9 @@ api.run_eval = function(f, cr, name, nk, ...)
     rawset(H, "KEYS", keys)
     rawset(H, "ARGV", argv)
     state.resp = 2
-    running = true
     sethook(hook, "", 100000)
     local ok, r = xpcall(f, errh)
     sethook()
-    running = false
     return reply(ok, r, cr, name)
 end
 
@@ -679,13 +668,11 @@ api.run_function = function(f, cr, name, nk, ...)
         argv[i - nk] = all[i]
     end
     state.resp = 2
-    running = true
     sethook(hook, "", 100000)
     local ok, r = xpcall(function()
         return f(keys, argv)
     end, errh)
     sethook()
-    running = false
     return reply(ok, r, cr, name)
 end
 
