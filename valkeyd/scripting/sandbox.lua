@@ -1,4 +1,4 @@
--- valkeyd: the Lua side of a script engine (see valkeyd/scripting/lua.py).
+-- valkeyd: the Lua side of a script engine (see valkeyd/scripting/engine.py).
 -- Loaded once per Lua state with the chunk name "=valkeyd": the error handler skips the
 -- frames of this chunk, so errors point at the user's code as in Redis.
 -- Argument: a table of Python callbacks and settings (py).
