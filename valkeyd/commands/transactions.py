@@ -326,8 +326,8 @@ def exec_(c, argv):
             if srv.monitors and not cmd.skip_monitor and not cmd.admin:
                 srv.feed_monitors(c, qargv)
     finally:
-        srv.propagate_end()
         c.in_exec = False
+        srv.propagate_end()
         if unfreeze:
             clock.frozen = None
         discard_transaction(c)
