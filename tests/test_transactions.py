@@ -18,6 +18,7 @@ behaviour (redis/tests/unit/multi.tcl), not against valkey-server.
 """
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -838,3 +839,46 @@ class Transactions(RuleBasedStateMachine):
 def test_transactions_differential(server, ref, r, refc):
     bound = type("Transactions", (Transactions,), {"ports": (server.port, ref.port)})
     run_state_machine_as_test(bound, settings=DIFF_SETTINGS)
+
+
+# -- stats and CLIENT PAUSE -----------------------------------------------------------------------
+def _stats(c) -> list:
+    info = b"".join(c.cmd("INFO", s).split(b"\r\n", 1)[1] for s in
+                    ("commandstats", "errorstats", "stats")).decode()
+    out = []
+    for ln in info.split("\r\n"):
+        if ln.startswith(("cmdstat", "errorstat", "total_error", "total_commands")):
+            out.append(re.sub(r"usec=\d+,usec_per_call=[\d.]+,", "", ln))
+    return sorted(out)
+
+
+def test_command_and_error_stats(pair):
+    """Queued commands count when EXEC runs them; refusals count as rejected, EXECABORT and
+    runtime errors as failed."""
+    for c in pair:
+        c.cmd("CONFIG", "RESETSTAT")
+    for cmd in [("MULTI",), ("SET", "a", "1"), ("LPUSH", "a", "x"), ("NOPE",), ("EXEC",),
+                ("MULTI",), ("SET", "a", "1"), ("LPUSH", "a", "x"), ("EXEC",), ("EXEC",),
+                ("MULTI",), ("EXEC", "x"), ("WATCH", "a"), ("SET", "a", "2"), ("MULTI",),
+                ("GET", "a"), ("EXEC",), ("MULTI",), ("SET", "k"), ("DISCARD",)]:
+        same_raw(pair, *cmd)
+    ours, theirs = (_stats(c) for c in pair)
+    assert ours == theirs
+    assert "cmdstat_exec:calls=4,rejected_calls=1,failed_calls=2" in ours
+
+
+def test_client_pause_write_and_transactions(pair, others):
+    """PAUSE WRITE postpones a write even while queueing it, and an EXEC with writes; a
+    read-only transaction runs."""
+    for o in others:
+        o.cmd("CLIENT", "PAUSE", 10000, "WRITE")
+    try:
+        assert pipelined(pair, ("MULTI",), ("GET", "a"), ("EXEC",)).endswith(b"*1\r\n$-1\r\n"
+                         if pair[0].proto == 2 else b"*1\r\n_\r\n")
+        assert pipelined(pair, ("MULTI",), ("SET", "a", "1"), wait=0.2) == b"+OK\r\n"
+    finally:
+        for o in others:
+            o.cmd("CLIENT", "UNPAUSE")
+    got = [c.read() for c in pair]
+    assert got[0] == got[1] == b"+QUEUED\r\n"
+    script(pair, ("EXEC",), ("GET", "a"))
