@@ -298,6 +298,13 @@ def test_pipelined_transactions(pair):
               ("NOPE",), ("INCR", "c"), ("EXEC",), ("GET", "c"))
 
 
+def test_client_kill_of_itself_inside_exec(pair):
+    """The KILL's own reply is sent, nothing after it; the other commands still run."""
+    out = pipelined(pair, ("MULTI",), ("CLIENT", "KILL", "SKIPME", "no"), ("SET", "after", 1),
+                    ("EXEC",), ("PING",))
+    assert out.endswith(b"*2\r\n:1\r\n")
+
+
 def test_quit_inside_multi(server, ref):
     outs = []
     for port in (server.port, ref.port):

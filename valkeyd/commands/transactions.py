@@ -319,9 +319,11 @@ def exec_(c, argv):
     srv.propagate_begin()
     try:
         for cmd, qargv in queue:
+            closing = c.close_after_reply   # e.g. after a CLIENT KILL of itself: no output
             reply = c.call(cmd, qargv)
             mode = c.reply_mode
-            if (mode == 0 or mode == 3) and not (mode == 3 and cmd.fullname == "client|reply"):
+            if ((mode == 0 or mode == 3) and not (mode == 3 and cmd.fullname == "client|reply")
+                    and not closing):
                 c.encode(reply, out)
             if srv.monitors and not cmd.skip_monitor and not cmd.admin:
                 srv.feed_monitors(c, qargv)
