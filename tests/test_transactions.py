@@ -29,7 +29,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from hypothesis.stateful import run_state_machine_as_test
 
 from differential import DIFF_SETTINGS
-from harness import RawClient, inproc_client, inproc_server, read_until_quiet, same_raw
+from harness import (RawClient, inproc_client, inproc_server, read_until_quiet, same_raw,
+                     start_valkeyd)
 
 
 def enc(*args) -> bytes:
@@ -735,28 +736,29 @@ def test_propagation_lazy_expired_key_inside_exec(inproc):
 # -- bookkeeping (in-process) ---------------------------------------------------------------------
 def test_watch_hook_only_while_watching(inproc):
     srv, c, props, run = inproc
-    assert srv.keyspace_hooks == []
+    base = list(srv.keyspace_hooks)   # other parts' permanent hooks, if any
     run(("WATCH", "a", "b"), ("SELECT", 1), ("WATCH", "a"))
-    assert len(srv.keyspace_hooks) == 1 and srv.watches.count == 3
+    assert srv.keyspace_hooks == base + [srv.watches.hook] and srv.watches.count == 3
     run(("UNWATCH",))
-    assert srv.keyspace_hooks == [] and srv.watches.dbs == {}
+    assert srv.keyspace_hooks == base and srv.watches.dbs == {}
     run(("WATCH", "a"), ("MULTI",), ("EXEC",))
-    assert srv.keyspace_hooks == [] and srv.watches.count == 0
+    assert srv.keyspace_hooks == base and srv.watches.count == 0
     run(("WATCH", "a"), ("MULTI",), ("DISCARD",))
-    assert srv.keyspace_hooks == []
+    assert srv.keyspace_hooks == base
     run(("WATCH", "a"), ("RESET",))
-    assert srv.keyspace_hooks == [] and c.multi is None
+    assert srv.keyspace_hooks == base and c.multi is None
 
 
 def test_watch_cleanup_on_disconnect(inproc):
     srv, c, props, run = inproc
+    base = list(srv.keyspace_hooks)
     other = inproc_client(srv)
     srv.register_client(other)
     other.execute([b"WATCH", b"k"])
     other.execute([b"MULTI"])
-    assert srv.watches.count == 1 and srv.keyspace_hooks
+    assert srv.watches.count == 1 and srv.keyspace_hooks != base
     other.connection_lost(None)
-    assert srv.watches.count == 0 and srv.watches.dbs == {} and srv.keyspace_hooks == []
+    assert srv.watches.count == 0 and srv.watches.dbs == {} and srv.keyspace_hooks == base
     run(("SET", "k", "1"))     # nothing left to touch
     assert c.out == [b"+OK\r\n"]
 
@@ -889,3 +891,24 @@ def test_client_pause_write_and_transactions(pair, others):
     got = [c.read() for c in pair]
     assert got[0] == got[1] == b"+QUEUED\r\n"
     script(pair, ("EXEC",), ("GET", "a"))
+
+
+def test_touch_that_unwatches_does_not_skip_other_hooks():
+    """On a fresh server the WATCH hook is registered before the blocking machinery's; the
+    write that dooms the watcher (and removes the hook) must still wake the blocked client."""
+    s = start_valkeyd("--save", "")
+    try:
+        w, b, p = RawClient(s.port), RawClient(s.port), RawClient(s.port)
+        assert w.cmd("WATCH", "k") == b"+OK\r\n"
+        b.send("BLPOP", "k", 5)
+        deadline = time.time() + 5
+        while b"blocked_clients:1" not in p.cmd("INFO", "clients") and time.time() < deadline:
+            time.sleep(0.01)
+        assert p.cmd("LPUSH", "k", "v") == b":1\r\n"
+        assert b.read() == b"*2\r\n$1\r\nk\r\n$1\r\nv\r\n"
+        assert w.cmd("MULTI") == b"+OK\r\n" and w.cmd("PING") == b"+QUEUED\r\n"
+        assert w.cmd("EXEC") == b"*-1\r\n"
+        for c in (w, b, p):
+            c.close()
+    finally:
+        s.stop()
