@@ -633,12 +633,15 @@ def _monitor_commands(port):
     try:
         assert m.cmd("MONITOR") == b"+OK\r\n"
         for cmd in (("MULTI",), ("SET", "a", "1"), ("GET", "a"), ("EXEC",), ("MULTI",),
-                    ("NOPE",), ("EXEC",), ("MULTI",), ("EXEC", "x"), ("PING", "end")):
+                    ("NOPE",), ("EXEC",), ("MULTI",), ("EXEC", "x"), ("MULTI",),
+                    ("SELECT", 2), ("SET", "b", "1"), ("DEBUG", "SLEEP", 0), ("EXEC",),
+                    ("SELECT", 0), ("PING", "end")):
             c.cmd(*cmd)
         lines = []
         while not lines or b'"end"' not in lines[-1]:
             lines.append(m.f.readline())
-        return [ln.split(b"] ", 1)[1].strip() for ln in lines]
+        # "+<time> [<db> <addr>] <args>": keep the database and the arguments
+        return [(ln.split(b" ", 2)[1], ln.split(b"] ", 1)[1].strip()) for ln in lines]
     finally:
         m.close()
         c.close()
@@ -647,7 +650,8 @@ def _monitor_commands(port):
 def test_monitor_sees_transactions(server, ref):
     ours, theirs = _monitor_commands(server.port), _monitor_commands(ref.port)
     assert ours == theirs
-    assert ours[:4] == [b'"MULTI"', b'"SET" "a" "1"', b'"GET" "a"', b'"EXEC"']
+    assert [a for _db, a in ours[:4]] == [b'"MULTI"', b'"SET" "a" "1"', b'"GET" "a"',
+                                          b'"EXEC"']
 
 
 # -- propagation (in-process) ---------------------------------------------------------------------
