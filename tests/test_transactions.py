@@ -24,11 +24,12 @@ import time
 
 import pytest
 import redis
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 from hypothesis.stateful import run_state_machine_as_test
 
-from differential import DIFF_SETTINGS
+from differential import DIFF_SETTINGS, EXAMPLES
 from harness import (RawClient, inproc_client, inproc_server, read_until_quiet, same_raw,
                      start_valkeyd)
 
@@ -780,7 +781,7 @@ def test_touched_watcher_is_unwatched(inproc):
 
 # -- differential: random transactions ------------------------------------------------------------
 KEYS = st.sampled_from(["k1", "k2", "k3"])
-SIMPLE = st.one_of(
+VALID = st.one_of(
     st.tuples(st.just("SET"), KEYS, st.sampled_from(["1", "a", "10"])),
     st.tuples(st.just("GET"), KEYS),
     st.tuples(st.just("INCR"), KEYS),
@@ -788,9 +789,19 @@ SIMPLE = st.one_of(
     st.tuples(st.just("LPUSH"), KEYS, st.just("x")),
     st.tuples(st.just("EXPIRE"), KEYS, st.sampled_from(["100", "0"])),
     st.tuples(st.just("EXISTS"), KEYS),
-    st.tuples(st.just("NOSUCHCMD")),
-    st.tuples(st.just("GET")),                      # arity
     st.tuples(st.just("SELECT"), st.sampled_from(["0", "1"])),
+)
+# queueing errors too: unknown command, arity
+SIMPLE = st.one_of(VALID, st.tuples(st.just("NOSUCHCMD")), st.tuples(st.just("GET")))
+
+# what the other client does between WATCH and EXEC: mostly writes to the watched keys
+WRITES = st.one_of(
+    st.tuples(st.just("SET"), KEYS, st.sampled_from(["1", "b"])),
+    st.tuples(st.just("INCR"), KEYS),
+    st.tuples(st.just("DEL"), KEYS),
+    st.tuples(st.just("GET"), KEYS),
+    st.tuples(st.just("EXPIRE"), KEYS, st.just("0")),
+    st.tuples(st.just("FLUSHDB")),
 )
 
 
@@ -798,10 +809,11 @@ class Transactions(RuleBasedStateMachine):
     """Two connections per server (``main`` runs transactions, ``other`` writes); every
     reply of both is compared byte for byte."""
     ports = ()
+    proto = 2
 
     @initialize()
     def connect(self):
-        self.sides = [(RawClient(p), RawClient(p)) for p in self.ports]
+        self.sides = [(RawClient(p, self.proto), RawClient(p)) for p in self.ports]
         for main, other in self.sides:
             main.cmd("FLUSHALL")
         self.in_multi = False
@@ -848,10 +860,31 @@ class Transactions(RuleBasedStateMachine):
     def flush(self):
         self._both(1, "FLUSHDB")
 
+    @precondition(lambda self: not self.in_multi)
+    @rule(watch=st.lists(KEYS, max_size=2), other=st.lists(WRITES, max_size=2),
+          unwatch=st.booleans(), body=st.lists(VALID, max_size=4),
+          end=st.sampled_from(["EXEC", "EXEC", "DISCARD"]))
+    def transaction(self, watch, other, unwatch, body, end):
+        """A whole WATCH ... MULTI ... EXEC round, with another client writing in between."""
+        if watch:
+            self._both(0, "WATCH", *watch)
+        for cmd in other:
+            self._both(1, *cmd)
+        if unwatch:
+            self._both(0, "UNWATCH")
+        self._both(0, "MULTI")
+        for cmd in body:
+            self._both(0, *cmd)
+        self._both(0, end)
 
-def test_transactions_differential(server, ref, r, refc):
-    bound = type("Transactions", (Transactions,), {"ports": (server.port, ref.port)})
-    run_state_machine_as_test(bound, settings=DIFF_SETTINGS)
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_transactions_differential(server, ref, r, refc, proto):
+    bound = type("Transactions", (Transactions,), {"ports": (server.port, ref.port),
+                                                   "proto": proto})
+    # more runs than the collection machines: a transaction round is one rule among several
+    run_state_machine_as_test(bound, settings=settings(DIFF_SETTINGS,
+                                                       max_examples=max(EXAMPLES, 100)))
 
 
 # -- stats and CLIENT PAUSE -----------------------------------------------------------------------
