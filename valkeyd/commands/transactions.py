@@ -250,7 +250,7 @@ def exec_abort(c, argv, msg: str) -> str:
     discard_transaction(c)
     srv = c.server
     if srv.monitors:
-        srv.feed_monitors(c, argv)
+        srv.feed_monitors(c, argv if argv is not None else [b"EXEC"])
     if msg.startswith("ERR "):   # Redis's formatted rejections carry no error code here
         msg = msg[4:]
     return "EXECABORT Transaction discarded because of: " + msg
