@@ -479,9 +479,6 @@ def test_blocked_on_several_streams_and_client_unblock(sides):
 
 
 def test_xreadgroup_block_in_multi(pair):
-    if pair[0].cmd("MULTI").startswith(b"-ERR unknown command"):
-        pytest.skip("MULTI is not implemented yet (transactions issue)")
-    pair[0].cmd("DISCARD")
     same_raw(pair, "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
     same_raw(pair, "MULTI")
     same_raw(pair, "XREADGROUP", "GROUP", "g", "w", "BLOCK", "0", "STREAMS", "s", ">")

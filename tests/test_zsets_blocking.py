@@ -207,10 +207,7 @@ def test_client_unblock_and_disconnect(sides):
 
 
 def test_blocking_inside_multi_returns_at_once(r):
-    try:
-        r.execute_command("MULTI")
-    except Exception:
-        pytest.skip("MULTI is not implemented yet")
+    r.execute_command("MULTI")
     r.execute_command("BZPOPMIN", "none", "0")
     r.execute_command("BZMPOP", "0", "1", "none", "MAX")
     assert r.execute_command("EXEC") == [None, None]
