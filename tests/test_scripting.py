@@ -736,3 +736,28 @@ def test_random_number_arguments_same_as_valkey(server, ref):
     finally:
         a.close()
         b.close()
+
+
+def test_eval_inside_multi_exec(pair):
+    for argv in (("MULTI",), ("SET", "m", "1"),
+                 ("EVAL", "return redis.call('incr', KEYS[1])", "1", "m"),
+                 ("EVAL", "redis.call('set', 's', 'x'); return redis.call('incr', 's')", "0"),
+                 ("EVAL", "redis.setresp(3); return {double=1.5}", "0"),
+                 ("SCRIPT", "KILL"), ("EXEC",), ("GET", "m")):
+        same_raw(pair, *argv)
+    same_raw(pair, "WATCH", "w")
+    ev(pair, "return redis.call('set', 'w', 'by script')")
+    same_raw(pair, "MULTI")
+    same_raw(pair, "GET", "w")
+    same_raw(pair, "EXEC")
+
+
+def test_eval_inside_exec_propagation():
+    srv, props, _events = inproc_server()
+    c = inproc_client(srv)
+    _run(c, "MULTI")
+    _run(c, "SET", "a", "1")
+    _run(c, "EVAL", "redis.call('incr', 'a'); redis.call('set', 'b', '2')", "0")
+    _run(c, "EXEC")
+    assert props == [[b"MULTI"], [b"SET", b"a", b"1"], [b"incr", b"a"], [b"set", b"b", b"2"],
+                     [b"EXEC"]]
