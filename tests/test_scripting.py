@@ -472,15 +472,20 @@ def test_busy_script_killed(server, ref):
     results = []
     for srv in (server, ref):
         t, seen, other, fresh, c = _busy_scenario(srv, writes=False)
-        t.join(20)
-        assert not t.is_alive()
-        seen["after"] = other.cmd("PING")
-        seen["fresh_after"] = fresh.cmd("PING")
-        seen["notbusy"] = other.cmd("SCRIPT", "KILL")
-        c.config_set("busy-reply-threshold", 5000)
-        results.append(seen)
-        other.close()
-        fresh.close()
+        try:
+            t.join(20)
+            assert not t.is_alive()
+            seen["after"] = other.cmd("PING")
+            seen["fresh_after"] = fresh.cmd("PING")
+            seen["notbusy"] = other.cmd("SCRIPT", "KILL")
+            results.append(seen)
+        finally:
+            if t.is_alive():
+                other.cmd("SCRIPT", "KILL")
+                t.join(20)
+            c.config_set("busy-reply-threshold", 5000)
+            other.close()
+            fresh.close()
     ours, theirs = results
     for k in ours:   # Valkey names itself where Redis 7.2.4 says "Redis"
         ref_reply = theirs[k]
