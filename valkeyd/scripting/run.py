@@ -152,7 +152,7 @@ class ScriptCtx:
         self.mutex = _thread.allocate_lock()
         self.done = _thread.allocate_lock()
         self.start = time.monotonic()
-        self.cmd = lookup(caller.last_cmd.name.encode()) if caller.last_cmd else None
+        self.cmd = None               # the EVAL / FCALL Command (its failed_calls)
         self.err0 = engine.server.stats.total_error_replies
         self.froze = False
         self.busy_error = BUSY_EVAL if eval_mode else BUSY_FUNCTION
@@ -292,6 +292,7 @@ def prepare(c, engine, name: str, script_flags: int, ro: bool, eval_mode: bool, 
     readonly = ro or bool(not script_flags & FLAG_EVAL_COMPAT and script_flags & FLAG_NO_WRITES)
     ctx = ScriptCtx(engine, c, name, readonly, eval_mode)
     ctx.argv = argv
+    ctx.cmd = lookup_command(argv[:1]) if argv else c.last_cmd
     return ctx
 
 
