@@ -766,3 +766,35 @@ def test_eval_inside_exec_propagation():
     _run(c, "EXEC")
     assert props == [[b"MULTI"], [b"SET", b"a", b"1"], [b"incr", b"a"], [b"set", b"b", b"2"],
                      [b"EXEC"]]
+
+
+def test_busy_script_inside_exec_and_new_connections():
+    """A slow script inside EXEC makes the server busy too; a connection opened meanwhile is
+    served (BUSY, AUTH-free commands allowed) and keeps working after the script."""
+    srv = start_valkeyd("--save", "", "--busy-reply-threshold", "100")
+    try:
+        a = RawClient(srv.port)
+        assert a.cmd("MULTI") == b"+OK\r\n"
+        assert a.cmd("EVAL", "local n = 0 while n < 20000000 do n = n + 1 end return n",
+                     "0") == b"+QUEUED\r\n"
+        assert a.cmd("SET", "after", "1") == b"+QUEUED\r\n"
+        a.send("EXEC")
+        a.send("GET", "after")
+        b = RawClient(srv.port)
+        deadline = time.time() + 5
+        seen = b.cmd("PING")
+        while not seen.startswith(b"-BUSY") and time.time() < deadline:
+            time.sleep(0.02)
+            seen = b.cmd("PING")
+        fresh = RawClient(srv.port)
+        during = fresh.cmd("GET", "after")
+        hello = fresh.cmd("HELLO", "2")            # allow_busy
+        assert a.read() == b"*2\r\n:20000000\r\n+OK\r\n"
+        assert a.read() == b"$1\r\n1\r\n"
+        if seen.startswith(b"-BUSY"):
+            assert during.startswith(b"-BUSY Redis is busy running a script.")
+            assert hello.startswith(b"*")
+        assert fresh.cmd("GET", "after") == b"$1\r\n1\r\n"
+        assert b.cmd("PING") == b"+PONG\r\n"
+    finally:
+        srv.stop()

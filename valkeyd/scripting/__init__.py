@@ -4,8 +4,8 @@ Modules:
 
 * :mod:`valkeyd.scripting.engine` - :class:`LuaEngine`: a sandboxed Lua state with the
   ``redis`` API (``sandbox.lua``), Python <-> Lua conversions.
-* :mod:`valkeyd.scripting.run` - the run context, ``redis.call``'s checks, the worker thread,
-  busy scripts, SCRIPT/FUNCTION KILL.
+* :mod:`valkeyd.scripting.run` - the run context, ``redis.call``'s checks, busy scripts
+  (serving clients from the Lua hook), SCRIPT/FUNCTION KILL.
 * :mod:`valkeyd.scripting.eval` - EVAL's SHA1 script cache.
 * :mod:`valkeyd.scripting.resp_parse` - RESP bytes -> typed nodes (for ``Raw`` replies).
 

@@ -219,8 +219,9 @@ class LuaEngine:
         return ctx.call(args)[0]
 
     def _killed(self):
+        """The Lua count hook: True when the script must stop (see ScriptCtx.tick)."""
         ctx = self.ctx
-        return ctx is not None and ctx.killed
+        return ctx is not None and ctx.tick()
 
     def _raise(self, msg):
         raise ScriptError(self.err_table(msg))

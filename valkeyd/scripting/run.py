@@ -1,30 +1,25 @@
 """Running a script: the run context (Redis's ``scriptRunCtx``), the checks of ``scriptCall``
 for commands called from Lua, busy scripts and SCRIPT KILL / FUNCTION KILL.
 
-Threads. Lua runs in a worker thread (one per server, :class:`Worker`) while the event-loop
-thread waits for it, at most ``busy-reply-threshold`` ms (lupa releases the GIL while Lua
-runs). Until then the loop thread is parked and the worker runs ``redis.call`` commands
-itself (the two threads never touch server state at the same time). A script that is still
-running at the threshold puts the server in the *busy* state: ``server.script_busy`` is the
-context, the caller is parked like a blocked client (its later requests queue), and the loop
-thread goes back to serving. While busy, ``Client.execute`` refuses every command without
-the ``allow_busy`` flag with ``-BUSY`` (the test rides on the dispatcher's one rare-state
-test, ``server.hold``), the cron does no data work, and each ``redis.call`` of the script is
-marshalled to the loop thread (``call_soon_threadsafe``) so that all server state is still
-touched by one thread at a time. SCRIPT KILL sets ``ctx.killed``; a Lua count hook (every
-100000 instructions) sees it and raises Redis's kill error, then fires on every line so
-that ``pcall`` cannot swallow it. When the script ends, its reply goes to the caller and
-the caller's queued requests run.
+Scripts run inline on the event-loop thread, like every command. A Lua count hook calls
+:meth:`ScriptCtx.tick` every 100000 VM instructions. Once the script has run for
+``busy-reply-threshold`` ms the server enters the *busy* state (Redis's
+``processEventsWhileBlocked``): ``server.script_busy`` is the context, the caller is parked
+like a blocked client (what it sends is queued in ``client.pending``), and at each tick the
+hook serves the network itself, since uvloop cannot be re-entered: it polls the sockets of
+the clients (and the listening sockets) with ``select``, reads what arrived and hands it to
+``Client.data_received``. The dispatcher then refuses every command without the
+``allow_busy`` flag with ``-BUSY`` (the test rides on its one rare-state test,
+``server.hold``); replies go out through the clients' own transports (same thread).
+Connections accepted meanwhile are served by a temporary transport and handed to the event
+loop when the script ends. SCRIPT KILL sets ``ctx.killed``; the hook raises Redis's kill error,
+then fires on every line so that ``pcall`` cannot swallow it. SHUTDOWN NOSAVE stops the script
+the same way. When the script ends, its reply goes to the caller as any reply, and what the
+caller sent meanwhile runs next. Timers (blocked clients' timeouts, CLIENT PAUSE's end) wait
+for the script, as the cron does.
 
-Scripts run from EXEC (``client.in_exec``), from a client that must obey (AOF/primary) or
-without an event loop run synchronously on the calling thread (no busy state).
-
-Cost: the handoff is two thread wake-ups per script. On the 2-CPU test machine a pipelined
-``EVALSHA`` of ``return 1`` takes about 55 us with the worker and 25 us inline (GET: 11 us).
-With ``busy-reply-threshold 0`` (no busy detection, as in Redis) scripts run inline on the
-loop thread. A cheaper design would serve clients from the Lua count hook on the loop thread
-(Redis's processEventsWhileBlocked), but uvloop cannot be re-entered: the hook would have to
-poll the sockets itself.
+Scripts from a client that must obey (AOF/primary) or without an event loop never go busy.
+The per-script cost is that of the hook (a Python call every 100000 instructions).
 
 The API for script engines (EVAL here, FCALL in the functions module)::
 
@@ -35,8 +30,9 @@ The API for script engines (EVAL here, FCALL in the functions module)::
 """
 from __future__ import annotations
 
-import _thread
-import threading
+import os
+import select
+import socket
 import time
 
 from engines.base import clock as _clock
@@ -151,12 +147,10 @@ class ScriptCtx:
         self.repl = REPL_ALL
         self.write_dirty = False
         self.killed = False
-        self.async_mode = False      # busy: redis.call is marshalled to the loop thread
-        self.finished = False
         self.result = None
-        self.mutex = _thread.allocate_lock()
-        self.done = _thread.allocate_lock()
         self.start = time.monotonic()
+        self.deadline = None          # monotonic time of busy-reply-threshold (None: never)
+        self.busy = None              # _Busy while past the threshold
         self.cmd = None               # the EVAL / FCALL Command (its failed_calls)
         self.err0 = engine.server.stats.total_error_replies
         self.froze = False
@@ -168,8 +162,7 @@ class ScriptCtx:
 
     # -- redis.call ------------------------------------------------------------------------------
     def call(self, args):
-        """redis.call / redis.pcall from Lua: (Lua value, raise?). Runs on the worker thread
-        (or the caller's, when synchronous)."""
+        """redis.call / redis.pcall from Lua: (Lua value, raise?)."""
         engine = self.engine
         if not args:
             return engine.err_table(ERR_NO_ARGS), True
@@ -179,16 +172,7 @@ class ScriptCtx:
             if b is None:
                 return engine.err_table(ERR_ARG_TYPE), True
             argv.append(b)
-        m = self.mutex
-        m.acquire()
-        if self.async_mode:
-            m.release()
-            r = self._marshal(argv)
-        else:
-            try:
-                r = self._call(argv)
-            finally:
-                m.release()
+        r = self._call(argv)
         if type(r) is str:          # refused before running (scriptCall's checks)
             return engine.err_table(r), True
         sc = engine.client
@@ -198,25 +182,22 @@ class ScriptCtx:
             return t, True
         return engine.to_lua(r, sc.resp), False
 
-    def _marshal(self, argv):
-        box = []
-        lock = _thread.allocate_lock()
-        lock.acquire()
-
-        def run():
-            try:
-                box.append(self._call(argv))
-            except BaseException as e:   # noqa: BLE001 - handed back to the script
-                box.append(ErrorReply(f"ERR internal error: {e}"))
-            finally:
-                lock.release()
-
-        try:
-            self.server.loop.call_soon_threadsafe(run)
-        except RuntimeError:   # the loop is closed: the server is exiting
-            return ErrorReply("ERR server is shutting down")
-        lock.acquire()
-        return box[0]
+    def tick(self) -> bool:
+        """The count hook (every 100000 instructions): busy detection, serving the network
+        while busy; True when the script must stop (SCRIPT KILL, SHUTDOWN NOSAVE)."""
+        if self.killed:
+            return True
+        if self.deadline is None:
+            return False
+        if self.busy is None:
+            if time.monotonic() < self.deadline:
+                return False
+            _enter_busy(self)
+        self.busy.serve()
+        srv = self.server
+        if srv.shutdown_event is not None and srv.shutdown_event.is_set():
+            self.killed = True    # SHUTDOWN NOSAVE: the process exits after the script
+        return self.killed
 
     def _call(self, argv):
         """scriptCall: the checks, then Client.call on the script client. Returns the reply
@@ -301,52 +282,13 @@ def prepare(c, engine, name: str, script_flags: int, ro: bool, eval_mode: bool, 
     return ctx
 
 
-class Worker:
-    """The thread that runs Lua for one server."""
-
-    def __init__(self):
-        self.go = _thread.allocate_lock()
-        self.go.acquire()
-        self.ctx = None
-        self.fn = None
-        t = threading.Thread(target=self._loop, name="valkeyd-lua", daemon=True)
-        t.start()
-
-    def submit(self, ctx, fn):
-        self.ctx = ctx
-        self.fn = fn
-        self.go.release()
-
-    def _loop(self):
-        while True:
-            self.go.acquire()
-            ctx, fn = self.ctx, self.fn
-            self.ctx = self.fn = None
-            try:
-                ctx.result = fn()
-            except BaseException as e:   # noqa: BLE001 - reported as the script's error
-                ctx.result = e
-            with ctx.mutex:
-                ctx.finished = True
-                async_mode = ctx.async_mode
-            if async_mode:
-                try:
-                    ctx.server.loop.call_soon_threadsafe(_finish_async, ctx)
-                except RuntimeError:   # the loop is closed: the server is exiting
-                    return
-            else:
-                ctx.done.release()
-
-
 def _can_go_busy(c, srv) -> bool:
-    return (srv.loop is not None and c.transport is not None
-            and not getattr(c, "in_exec", False) and not getattr(c, "must_obey", False)
-            and threading.current_thread() is threading.main_thread())
+    return srv.loop is not None and not getattr(c, "must_obey", False)
 
 
 def run_script(c, ctx, fn):
-    """Run ``fn`` (which calls the engine's ``run_eval`` / ``run_function``) under ``ctx``:
-    the reply value, or BLOCKED when the script went busy (the reply is sent when it ends)."""
+    """Run ``fn`` (which calls the engine's ``run_eval`` / ``run_function``) under ``ctx``;
+    the reply value."""
     srv = c.server
     engine = ctx.engine
     sc = engine.client
@@ -360,39 +302,151 @@ def run_script(c, ctx, fn):
         _clock.frozen = _clock.ms()
         ctx.froze = True
     threshold = srv.config.get_int("busy-reply-threshold")
-    if threshold <= 0 or not _can_go_busy(c, srv):
-        try:
-            ctx.result = fn()
-        except BaseException as e:   # noqa: BLE001
-            ctx.result = e
-        return _complete(ctx)
-    w = getattr(srv, "script_worker", None)
-    if w is None:
-        w = srv.script_worker = Worker()
-    ctx.done.acquire()
-    w.submit(ctx, fn)
-    if not ctx.done.acquire(timeout=threshold / 1000.0):
-        with ctx.mutex:
-            if not ctx.finished:
-                ctx.async_mode = True
-        if ctx.async_mode:
-            return _go_busy(c, ctx)
-        ctx.done.acquire()
+    if threshold > 0 and _can_go_busy(c, srv):
+        ctx.deadline = ctx.start + threshold / 1000.0
+    try:
+        ctx.result = fn()
+    except BaseException as e:   # noqa: BLE001 - reported as the script's error
+        ctx.result = e
+    if ctx.busy is not None:
+        _leave_busy(ctx)
     return _complete(ctx)
 
 
-def _go_busy(c, ctx):
-    from ..blocking import BLOCKED, install
-    srv = c.server
+class _TempTransport:
+    """The transport of a connection accepted while a script is busy (until the event loop
+    adopts the socket)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.closing = False
+
+    def write(self, data):
+        if not self.closing:
+            try:
+                self.sock.settimeout(1.0)
+                self.sock.sendall(data)
+            except OSError:
+                self.closing = True
+
+    def close(self):
+        self.closing = True
+
+    def is_closing(self):
+        return self.closing
+
+    def get_extra_info(self, name, default=None):
+        return default
+
+
+class _Busy:
+    """processEventsWhileBlocked: the sockets polled while a script is busy."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        srv = ctx.server
+        self.srv = srv
+        self.listeners = []
+        for server in getattr(srv, "servers", ()):
+            for ts in getattr(server, "sockets", ()) or ():
+                try:
+                    self.listeners.append(socket.fromfd(ts.fileno(), ts.family, ts.type))
+                except OSError:
+                    pass
+        for ls in self.listeners:
+            ls.setblocking(False)
+        self.eof: set = set()
+        self.temp: list = []          # (Client, socket) accepted while busy
+
+    def serve(self) -> None:
+        srv = self.srv
+        clients = {}
+        for cl in list(srv.clients.values()):
+            if cl.fd >= 0 and not cl.closed and cl.fd not in self.eof:
+                clients[cl.fd] = cl
+        for cl, sock in self.temp:
+            if not cl.closed and sock.fileno() >= 0:
+                clients[sock.fileno()] = cl
+        listeners = {ls.fileno(): ls for ls in self.listeners}
+        try:
+            ready, _, _ = select.select(list(clients) + list(listeners), [], [], 0)
+        except (OSError, ValueError):
+            return
+        for fd in ready:
+            ls = listeners.get(fd)
+            if ls is not None:
+                self._accept(ls)
+                continue
+            cl = clients[fd]
+            try:
+                data = os.read(fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if not data:            # closed: the event loop will see it too
+                self.eof.add(fd)
+                continue
+            cl.data_received(data)
+
+    def _accept(self, ls) -> None:
+        try:
+            sock, _addr = ls.accept()
+        except OSError:
+            return
+        cl = Client(self.srv)
+        cl.transport = _TempTransport(sock)
+        cl.fd = sock.fileno()
+        self.temp.append((cl, sock))
+
+    def finish(self) -> None:
+        for ls in self.listeners:
+            ls.close()
+        loop = self.srv.loop
+        for cl, sock in self.temp:
+            tr = cl.transport
+            if tr.closing or cl.closed:
+                sock.close()
+                continue
+            sock.setblocking(False)
+            cl.transport = None
+            loop.create_task(loop.connect_accepted_socket(lambda cl=cl: cl, sock))
+
+
+def _enter_busy(ctx) -> None:
+    srv = ctx.server
     elapsed = int((time.monotonic() - ctx.start) * 1000)
     log.warning(f"Slow script detected: still in execution after {elapsed} milliseconds. "
                 f"You can try killing the script using the "
                 f"{'SCRIPT KILL' if ctx.eval_mode else 'FUNCTION KILL'} command. "
                 f"Script name is: {ctx.name}.")
-    install(srv)
-    c.blocked = _ScriptWait(ctx)
+    c = ctx.caller
+    ctx.saved_blocked = c.blocked
+    c.blocked = _ScriptWait(ctx)    # protectClient: what the caller sends waits
+    ctx.busy = _Busy(ctx)
     srv.script_busy = ctx
-    return BLOCKED
+
+
+def _leave_busy(ctx) -> None:
+    srv = ctx.server
+    srv.script_busy = None
+    c = ctx.caller
+    if type(c.blocked) is _ScriptWait:
+        c.blocked = ctx.saved_blocked
+    ctx.busy.finish()
+    if c.pending and not c.closed and srv.loop is not None:
+        srv.loop.call_soon(_resume_caller, c)
+
+
+def _resume_caller(c) -> None:
+    """What the caller sent while its script was busy runs after the script's reply."""
+    if c.closed or c.blocked is not None:
+        return
+    pending = c.pending
+    c.pending = []
+    if pending:
+        c.run(pending)
+    c.flush()
 
 
 def _complete(ctx):
@@ -428,42 +482,6 @@ def _reply_of(ctx, r):
             msg = r[1].decode("utf-8", "surrogateescape")
             return NoStatsError(msg) if len(r) > 2 and r[2] else ErrorReply(msg)
     return ErrorReply("ERR Error running script %s, execution failure" % ctx.name)
-
-
-def _finish_async(ctx):
-    """A busy script ended (on the loop thread): reply, leave the busy state, run what the
-    caller sent meanwhile."""
-    srv = ctx.server
-    reply = _complete(ctx)
-    srv.script_busy = None
-    c = ctx.caller
-    c.blocked = None
-    cmd = ctx.cmd
-    if cmd is not None:
-        cmd.calls += 1
-    c.cmds += 1
-    if type(reply) is ErrorReply:
-        if cmd is not None:
-            cmd.failed_calls += 1
-        srv.stats.total_error_replies += 1
-        srv.count_error(reply.code)
-    if not c.closed:
-        if c.reply_mode:
-            if c.reply_mode == 2:
-                c.reply_mode = 0
-            elif c.reply_mode == 3:
-                c.reply_mode = 2
-        else:
-            c.encode(reply, c.out)
-        c.flush()
-    if srv.ready_keys:
-        srv.blocking.handle_ready()
-    if not c.closed:
-        pending = c.pending
-        c.pending = []
-        if pending:
-            c.run(pending)
-        c.flush()
 
 
 def kill_script(c, is_eval: bool):
