@@ -7,7 +7,7 @@ Scripts run inline on the event-loop thread, like every command. A Lua count hoo
 ``processEventsWhileBlocked``): ``server.script_busy`` is the context, the caller is parked
 like a blocked client (what it sends is queued in ``client.pending``), and at each tick the
 hook serves the network itself, since uvloop cannot be re-entered: it polls the sockets of
-the clients (and the listening sockets) with ``select``, reads what arrived and hands it to
+the clients (and the listening sockets) with ``poll``, reads what arrived and hands it to
 ``Client.data_received``. The dispatcher then refuses every command without the
 ``allow_busy`` flag with ``-BUSY`` (the test rides on its one rare-state test,
 ``server.hold``); replies go out through the clients' own transports (same thread).
@@ -368,9 +368,14 @@ class _Busy:
             if not cl.closed and sock.fileno() >= 0:
                 clients[sock.fileno()] = cl
         listeners = {ls.fileno(): ls for ls in self.listeners}
+        poller = select.poll()
+        for fd in clients:
+            poller.register(fd, select.POLLIN)
+        for fd in listeners:
+            poller.register(fd, select.POLLIN)
         try:
-            ready, _, _ = select.select(list(clients) + list(listeners), [], [], 0)
-        except (OSError, ValueError):
+            ready = [fd for fd, _ev in poller.poll(0)]
+        except OSError:
             return
         for fd in ready:
             ls = listeners.get(fd)
