@@ -522,16 +522,21 @@ def test_busy_script_finishes_and_queued_requests_run():
     try:
         a = RawClient(srv.port)
         b = RawClient(srv.port)
-        a.send("EVAL", "local t = redis.call('time')[1] + 0 local n = 0 "
-                       "while n < 3000000 do n = n + 1 end "
+        assert b.cmd("PING") == b"+PONG\r\n"
+        a.send("EVAL", "local n = 0 while n < 20000000 do n = n + 1 end "
                        "redis.call('set', 'done', n) return n", "0")
         a.send("GET", "done")
-        time.sleep(0.3)
+        deadline = time.time() + 5
         busy = b.cmd("GET", "done")
-        assert a.read() == b":3000000\r\n"
-        assert a.read() == b"$7\r\n3000000\r\n"
-        assert busy.startswith(b"-BUSY") or busy == b"$7\r\n3000000\r\n"
-        assert b.cmd("GET", "done") == b"$7\r\n3000000\r\n"
+        while not busy.startswith(b"-BUSY") and time.time() < deadline:
+            time.sleep(0.02)
+            busy = b.cmd("GET", "done")
+        assert busy.startswith(b"-BUSY")
+        a.send("GET", "done")              # sent while the script is busy: queued
+        assert a.read() == b":20000000\r\n"
+        assert a.read() == b"$8\r\n20000000\r\n"
+        assert a.read() == b"$8\r\n20000000\r\n"
+        assert b.cmd("GET", "done") == b"$8\r\n20000000\r\n"
     finally:
         srv.stop()
 
@@ -774,13 +779,14 @@ def test_busy_script_inside_exec_and_new_connections():
     srv = start_valkeyd("--save", "", "--busy-reply-threshold", "100")
     try:
         a = RawClient(srv.port)
+        b = RawClient(srv.port)
+        assert b.cmd("PING") == b"+PONG\r\n"
         assert a.cmd("MULTI") == b"+OK\r\n"
         assert a.cmd("EVAL", "local n = 0 while n < 20000000 do n = n + 1 end return n",
                      "0") == b"+QUEUED\r\n"
         assert a.cmd("SET", "after", "1") == b"+QUEUED\r\n"
         a.send("EXEC")
         a.send("GET", "after")
-        b = RawClient(srv.port)
         deadline = time.time() + 5
         seen = b.cmd("PING")
         while not seen.startswith(b"-BUSY") and time.time() < deadline:
@@ -791,10 +797,33 @@ def test_busy_script_inside_exec_and_new_connections():
         hello = fresh.cmd("HELLO", "2")            # allow_busy
         assert a.read() == b"*2\r\n:20000000\r\n+OK\r\n"
         assert a.read() == b"$1\r\n1\r\n"
-        if seen.startswith(b"-BUSY"):
-            assert during.startswith(b"-BUSY Redis is busy running a script.")
-            assert hello.startswith(b"*")
+        assert seen.startswith(b"-BUSY Redis is busy running a script.")
+        assert during.startswith(b"-BUSY Redis is busy running a script.")
+        assert hello.startswith(b"*")
         assert fresh.cmd("GET", "after") == b"$1\r\n1\r\n"
         assert b.cmd("PING") == b"+PONG\r\n"
+    finally:
+        srv.stop()
+
+
+def test_busy_script_writes_serve_blocked_clients_after_it():
+    """A blocked BLPOP is served with the script's push only after the script ends, even
+    when another client runs an allowed command while the script is busy."""
+    srv = start_valkeyd("--save", "", "--busy-reply-threshold", "100")
+    try:
+        waiter = RawClient(srv.port)
+        waiter.send("BLPOP", "bq", "0")
+        a = RawClient(srv.port)
+        other = RawClient(srv.port)
+        assert other.cmd("PING") == b"+PONG\r\n"
+        a.send("EVAL", "redis.call('rpush', 'bq', 'x') local n = 0 "
+                       "while n < 20000000 do n = n + 1 end "
+                       "return redis.call('llen', 'bq')", "0")
+        deadline = time.time() + 5
+        while not other.cmd("PING").startswith(b"-BUSY") and time.time() < deadline:
+            time.sleep(0.02)
+        assert other.cmd("HELLO", "2").startswith(b"*")   # allowed while the script is busy
+        assert a.read() == b":1\r\n"      # the list still held the element at the end
+        assert waiter.read() == b"*2\r\n$2\r\nbq\r\n$1\r\nx\r\n"
     finally:
         srv.stop()

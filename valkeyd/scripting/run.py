@@ -377,22 +377,29 @@ class _Busy:
             ready = [fd for fd, _ev in poller.poll(0)]
         except OSError:
             return
-        for fd in ready:
-            ls = listeners.get(fd)
-            if ls is not None:
-                self._accept(ls)
-                continue
-            cl = clients[fd]
-            try:
-                data = os.read(fd, 65536)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:
-                data = b""
-            if not data:            # closed: the event loop will see it too
-                self.eof.add(fd)
-                continue
-            cl.data_received(data)
+        # Keys the script made ready are served after it, not by the commands run here
+        # (processCommand: no handleClientsBlockedOnKeys inside a yielding command).
+        ready_keys = srv.ready_keys
+        srv.ready_keys = ()
+        try:
+            for fd in ready:
+                ls = listeners.get(fd)
+                if ls is not None:
+                    self._accept(ls)
+                    continue
+                cl = clients[fd]
+                try:
+                    data = os.read(fd, 65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if not data:            # closed: the event loop will see it too
+                    self.eof.add(fd)
+                    continue
+                cl.data_received(data)
+        finally:
+            srv.ready_keys = ready_keys
 
     def _accept(self, ls) -> None:
         try:
