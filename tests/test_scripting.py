@@ -509,6 +509,7 @@ def test_busy_script_that_wrote_is_unkillable():
         other.send("SHUTDOWN", "NOSAVE")
         t.join(20)
         assert not t.is_alive()
+        assert seen["script"].startswith("closed: ")   # no reply: the server exited
         assert srv.proc.wait(20) is not None
     finally:
         if srv.alive():

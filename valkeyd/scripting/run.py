@@ -151,6 +151,7 @@ class ScriptCtx:
         self.start = time.monotonic()
         self.deadline = None          # monotonic time of busy-reply-threshold (None: never)
         self.busy = None              # _Busy while past the threshold
+        self.shutdown = False         # stopped by SHUTDOWN NOSAVE: no reply, as in Redis
         self.cmd = None               # the EVAL / FCALL Command (its failed_calls)
         self.err0 = engine.server.stats.total_error_replies
         self.froze = False
@@ -196,7 +197,7 @@ class ScriptCtx:
         self.busy.serve()
         srv = self.server
         if srv.shutdown_event is not None and srv.shutdown_event.is_set():
-            self.killed = True    # SHUTDOWN NOSAVE: the process exits after the script
+            self.killed = self.shutdown = True   # SHUTDOWN NOSAVE: the process exits next
         return self.killed
 
     def _call(self, argv):
@@ -477,6 +478,8 @@ def _complete(ctx):
         log.notice("Lua script killed by user with SCRIPT KILL.")
     r = ctx.result
     ctx.result = None
+    if ctx.shutdown:
+        return Raw(b"")   # the server exits: the caller sees its connection close
     reply = _reply_of(ctx, r)
     if srv.stats.total_error_replies != ctx.err0 and type(reply) is not ErrorReply \
             and ctx.cmd is not None:
