@@ -1,0 +1,1 @@
+"""Lua scripting (EVAL, FUNCTION) and the Lua libraries scripts use."""
