@@ -347,6 +347,7 @@ class _Helpers:
 
     def _pack(self, args):
         fmt = self.string(args, 0)
+        args = args + (None,)  # lstruct pushes a nil mark after its arguments
         h = ["little", 1]
         arg = 1
         out = bytearray()
@@ -522,6 +523,85 @@ def _int_bytes(n, size, endian):
         out[k] = value & 0xFF
         value >>= 8
     return bytes(out) if endian == "little" else bytes(reversed(out))
+
+
+_OP_CALL, _OP_TAILCALL = 28, 29
+
+
+def untail_bytecode(chunk: bytes) -> bytes:
+    """A Lua 5.1 binary chunk (``string.dump``) with every OP_TAILCALL turned into OP_CALL.
+
+    ``return f(x)`` compiles to TAILCALL A B 0 followed by RETURN A 0; as CALL A B 0 the
+    results are left on the stack and the RETURN that follows returns them, so the meaning is
+    the same, but the caller's frame stays on the stack. That is what makes errors raised by
+    the (Lua) library functions look like errors from Redis's C functions, which Lua never
+    tail-calls: the message keeps its "user_script:N:" prefix and argument errors name the
+    function. The cost: unbounded tail recursion in a script now ends in "stack overflow".
+    """
+    b = bytearray(chunk)
+    if b[:4] != b"\x1bLua" or b[4] != 0x51:
+        raise ValueError("not a Lua 5.1 binary chunk")
+    little = b[6] == 1
+    int_size, size_t_size, ins_size, num_size = b[7], b[8], b[9], b[10]
+    order = "little" if little else "big"
+    pos = 12
+
+    def integer(size):
+        nonlocal pos
+        v = int.from_bytes(b[pos:pos + size], order)
+        pos += size
+        return v
+
+    def string():
+        nonlocal pos
+        n = integer(size_t_size)
+        pos += n
+
+    def function():
+        nonlocal pos
+        string()                      # source
+        pos += 2 * int_size + 4       # linedefined, lastlinedefined, nups..maxstacksize
+        n = integer(int_size)
+        for _ in range(n):
+            ins = int.from_bytes(b[pos:pos + ins_size], order)
+            if ins & 0x3F == _OP_TAILCALL:
+                ins = (ins & ~0x3F) | _OP_CALL
+                b[pos:pos + ins_size] = ins.to_bytes(ins_size, order)
+            pos += ins_size
+        for _ in range(integer(int_size)):  # constants
+            t = b[pos]
+            pos += 1
+            if t == 1:
+                pos += 1
+            elif t == 3:
+                pos += num_size
+            elif t == 4:
+                string()
+        for _ in range(integer(int_size)):  # nested functions
+            function()
+        n = integer(int_size)         # lineinfo
+        pos += n * int_size
+        for _ in range(integer(int_size)):  # locvars
+            string()
+            pos += 2 * int_size
+        for _ in range(integer(int_size)):  # upvalue names
+            string()
+
+    function()
+    if pos != len(b):
+        raise ValueError("unexpected Lua 5.1 chunk layout")
+    return bytes(b)
+
+
+def compile_untailed(lua, source: bytes, chunkname: bytes):
+    """Compile ``source`` like ``loadstring(source, chunkname)`` (returns ``(None, error)`` on
+    a syntax error), then recompile it without tail calls (see ``untail_bytecode``)."""
+    load = lua.eval("loadstring")
+    fn = load(source, chunkname)
+    if isinstance(fn, tuple):
+        return fn
+    dumped = lua.eval("string.dump")(fn)
+    return load(untail_bytecode(dumped), chunkname)
 
 
 def install(lua) -> None:
