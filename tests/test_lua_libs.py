@@ -496,3 +496,40 @@ table.sort(ks)
 return table.concat(ks, ',') .. ' ' .. tostring(getmetatable(cjson.null))
 """)
     assert kinds == b"function,string,table,userdata false", kinds
+
+
+# ---------------------------------------------------------------------------------- EVAL
+
+WIRE_SCRIPTS = [
+    "return cjson.decode('x')",
+    "return cjson.encode({1, 2, {a = cjson.null, b = 'x/y'}, 0.1})",
+    "return cjson.decode('[1,2,null,\"a\",{\"k\":[true,false]}]')",
+    "local t = cjson.decode(ARGV[1])\nreturn t.a .. #t.b",
+    "local x = 1\nlocal y = cjson.decode('[1,2')\nreturn y",
+    "return bit.band()",
+    "local f = bit.band; return f()",
+    "return {bit.tobit(2^32 + 5), bit.bnot(0), bit.tohex(65535, -4), bit.arshift(-256, 4)}",
+    "return cmsgpack.pack({1, 2, 3}, 'abc', 1.5, -2^40)",
+    "return {cmsgpack.unpack(cmsgpack.pack(1, 'a', {2}, {k = 'v'}))}",
+    "return cmsgpack.unpack('\\193')",
+    "return cmsgpack.pack()",
+    "return struct.pack('>I4 <h B c0 s', 5, -2, 255, 'xy', 'z')",
+    "return {struct.unpack('>I4 h', struct.pack('>I4 h', 123456, -2))}",
+    "return struct.unpack('B', 'abc', 0)",
+    "return struct.size('s')",
+    "return pcall(cjson.decode, 'x')",
+    "return {pcall(bit.tohex)}",
+    "return cjson.null",
+    "return tostring(cjson.null)",
+    "return {cjson.null}",
+    "cjson.encode = nil",
+    "bit.band = nil",
+    "return type(cjson.new().encode)",
+    "local c = cjson.new()\nc.encode_number_precision(3)\nreturn c.encode(math.pi) .. cjson.encode(math.pi)",
+]
+
+
+@pytest.mark.parametrize("body", WIRE_SCRIPTS)
+def test_eval_wire(r, refc, body):
+    from harness import same_reply
+    same_reply(r, refc, "EVAL", body, 0, '{"a":"x","b":[1,2,3]}')

@@ -27,11 +27,12 @@ script globals.
 Errors: library errors are raised with ``error(msg, level)`` so that the message carries the
 caller's position (``user_script:1: ...``) exactly as ``luaL_error`` does from a C function,
 and so that ``pcall`` gets a plain string. The raising frames are Lua functions of the chunk
-named ``LIB_SOURCE``: an error handler looking for the user's frame (Redis's
-``__redis__err__handler`` skips one C frame) must also skip frames whose ``source`` is
-``LIB_SOURCE``. Known difference: when a script calls a library function as a tail call
-(``return cjson.decode(x)``), Lua 5.1 discards the caller's frame, so the ``user_script:N:``
-prefix is missing (the C library keeps it).
+named ``LIB_SOURCE`` (the sandbox's own chunk name): the error handler, which looks for the
+user's frame, skips them. A C function is never tail-called, but a Lua one is, and Lua 5.1
+then discards the caller's frame (``return cjson.decode(x)`` would lose the
+``user_script:N:`` prefix and the function name in "bad argument" messages): scripts are
+therefore compiled with ``compile_untailed`` / ``untail_bytecode``, which turn tail calls into
+ordinary calls.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ import lupa.lua51
 
 from . import lib_cjson, lib_cmsgpack
 
-LIB_SOURCE = "=lualibs"
+LIB_SOURCE = "=valkeyd"  # the chunk name whose frames the error handler skips
 
 _D = _st.Struct("<d")
 _Q = _st.Struct("<Q")
@@ -593,15 +594,25 @@ def untail_bytecode(chunk: bytes) -> bytes:
     return bytes(b)
 
 
+class Untailer:
+    """``Untailer(lua)(fn, chunkname)``: ``fn`` (a compiled Lua function without upvalues)
+    recompiled without tail calls. Create it before the sandbox hides ``string.dump``."""
+
+    def __init__(self, lua):
+        self.dump = lua.eval("string.dump")
+        self.load = lua.eval("loadstring")
+
+    def __call__(self, fn, chunkname: bytes):
+        return self.load(untail_bytecode(self.dump(fn)), chunkname)
+
+
 def compile_untailed(lua, source: bytes, chunkname: bytes):
     """Compile ``source`` like ``loadstring(source, chunkname)`` (returns ``(None, error)`` on
     a syntax error), then recompile it without tail calls (see ``untail_bytecode``)."""
-    load = lua.eval("loadstring")
-    fn = load(source, chunkname)
+    fn = lua.eval("loadstring")(source, chunkname)
     if isinstance(fn, tuple):
         return fn
-    dumped = lua.eval("string.dump")(fn)
-    return load(untail_bytecode(dumped), chunkname)
+    return Untailer(lua)(fn, chunkname)
 
 
 def install(lua) -> None:
