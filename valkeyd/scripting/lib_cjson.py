@@ -33,6 +33,7 @@ end
 escapes['\127'] = '\\u007f'
 
 local function escape(s)
+  if not find(s, '[%c"\\/]') then return '"' .. s .. '"' end
   return '"' .. gsub(s, '[%c"\\/]', escapes) .. '"'
 end
 
@@ -250,6 +251,14 @@ local function new(self_new)
     local maxdepth = cfg.decode_max_depth
 
     local function number_token(p)
+      local _, e = find(s, '^-?%d+', p)
+      if e then
+        local c = byte(s, e + 1)
+        if c ~= 46 and c ~= 101 and c ~= 69 and c ~= 120 and c ~= 88 then
+          pos = e + 1
+          return T_NUMBER, tonumber(sub(s, p, e)), p
+        end
+      end
       local n = strtod_len(s, p)
       if n == 0 then return T_ERROR, 'invalid number', p end
       pos = p + n
@@ -258,6 +267,11 @@ local function new(self_new)
 
     local function string_token(p)
       local i = p + 1
+      local q = find(s, '["\\]', i)
+      if q and byte(s, q) == 34 then
+        pos = q + 1
+        return T_STRING, sub(s, i, q - 1), p
+      end
       local parts, np = {}, 0
       while true do
         local q = find(s, '["\\]', i)
