@@ -4,7 +4,8 @@ real valkey-server 8.0, and the results must be identical.
 
 Both sides run the same script text (chunk name ``@user_script``, data in ARGV); the script
 catches errors with pcall and serializes every result with ``dump`` (strings with %q, numbers
-with %.17g, tables in next() order, cjson.null as NULL), so results, encodings and error
+with %.17g, table entries sorted (tables as keys hash by address), cjson.null as NULL;
+key order is checked through cjson.encode and cmsgpack.pack outputs), so results, encodings and error
 messages (with their ``user_script:N:`` prefix) are compared as one string. Library calls are
 compiled with compile_untailed (see libs.py), so tail calls keep their caller's frame.
 Hypothesis examples are derandomized, so every run checks the same inputs.
@@ -33,6 +34,7 @@ local function dump(v)
   if t == 'table' then
     local parts = {}
     for k, x in next, v do parts[#parts + 1] = '[' .. dump(k) .. ']=' .. dump(x) end
+    table.sort(parts)
     return '{' .. table.concat(parts, ',') .. '}'
   end
   if t == 'userdata' then
@@ -536,3 +538,27 @@ WIRE_SCRIPTS = [
 def test_eval_wire(r, refc, body):
     from harness import same_reply
     same_reply(r, refc, "EVAL", body, 0, '{"a":"x","b":[1,2,3]}')
+
+
+@SETTINGS
+@given(fmt=st.lists(st.sampled_from(["c", "c0", "c2", "s", "B", "b", "h", "<", ">", "!4", "x",
+                                     "i3", "d"]), min_size=1, max_size=5),
+       data=st.binary(max_size=12), offset=st.integers(-2, 14))
+def test_struct_random_unpack(local, vk, fmt, data, offset):
+    both(local, vk, "local r = {struct.unpack(ARGV[1], ARGV[2], tonumber(ARGV[3]))}\n"
+         "return r", "".join(fmt), data, offset)
+
+
+@SETTINGS
+@given(values=st.lists(LUA_VALUES, min_size=1, max_size=3),
+       cut=st.integers(0, 40), flip=st.integers(0, 255), at=st.integers(0, 40))
+def test_cmsgpack_random_mutation(local, vk, values, cut, flip, at):
+    """Truncated and corrupted encodings of valid values."""
+    both(local, vk, f"""
+local p = cmsgpack.pack({", ".join(values)})
+local cut, flip, at = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) % (#p + 1)
+local q = p:sub(1, at) .. string.char(flip) .. p:sub(at + 2)
+local a = {{pcall(cmsgpack.unpack, p:sub(1, cut))}}
+local b = {{pcall(cmsgpack.unpack, q)}}
+local c = {{pcall(cmsgpack.unpack_limit, q, 2, 1)}}
+return a, b, c""", cut, flip, at)

@@ -132,12 +132,21 @@ function S.checkstring(v, narg, level)
   S.argerror(narg, 'string expected, got ' .. t, level + 1)
 end
 
--- Python-backed function returning (0, results...) | (1, narg, msg) | (2, msg)
+-- Python-backed function f(negzeros, ...) returning (0, results...) | (1, narg, msg) | (2, msg)
 local function pack(...) return {n = select('#', ...), ...} end
 local unpack = unpack
+-- lupa turns -0 into the integer 0: the indexes of -0 arguments go first, as "i,j,".
+local function negzeros(...)
+  local z
+  for i = 1, select('#', ...) do
+    local v = select(i, ...)
+    if v == 0 and type(v) == 'number' and 1 / v < 0 then z = (z or '') .. i .. ',' end
+  end
+  return z
+end
 function S.wrap(f)
   return function(...)
-    local r = pack(f(...))
+    local r = pack(f(negzeros(...), ...))
     local st = r[1]
     if st ~= 0 then
       if st == 1 then S.argerror(r[2], r[3], 2) end
@@ -191,6 +200,7 @@ class _Helpers:
     """The Python side of bit, struct and cmsgpack; bound to one runtime."""
 
     def __init__(self, lua):
+        self.negz = ()
         g = lua.globals()
         self.tonumber = g.tonumber
         self.tostring = g.tostring
@@ -203,7 +213,7 @@ class _Helpers:
         v = args[i]
         t = type(v)
         if t is int or t is float:
-            return v
+            return -0.0 if i in self.negz else v
         if t is bytes:
             n = self.tonumber(v)
             if n is not None:
@@ -218,7 +228,7 @@ class _Helpers:
         if t is bytes:
             return v
         if t is int or t is float:
-            return self.tostring(v)
+            return b"-0" if i in self.negz else self.tostring(v)
         raise _ArgError(i + 1, "string expected, got " + _typename(v, self.lua_type))
 
     # -- bit
@@ -329,7 +339,8 @@ class _Helpers:
             raise _ArgError(1, "invalid format option '%s'" % opt)
         return i
 
-    def _run(self, fn, args):
+    def _run(self, fn, negz, args):
+        self.negz = {int(i) - 1 for i in negz.split(b",") if i} if negz else ()
         try:
             return fn(args)
         except _ArgError as e:
@@ -337,14 +348,14 @@ class _Helpers:
         except _Error as e:
             return _ERR, str(e).encode()
 
-    def struct_pack(self, *args):
-        return self._run(self._pack, args)
+    def struct_pack(self, negz, *args):
+        return self._run(self._pack, negz, args)
 
-    def struct_unpack(self, *args):
-        return self._run(self._unpack, args)
+    def struct_unpack(self, negz, *args):
+        return self._run(self._unpack, negz, args)
 
-    def struct_size(self, *args):
-        return self._run(self._size, args)
+    def struct_size(self, negz, *args):
+        return self._run(self._size, negz, args)
 
     def _pack(self, args):
         fmt = self.string(args, 0)
