@@ -16,7 +16,8 @@ LUA = r'''
 local S = ...
 local argerror, typename = S.argerror, S.typename
 local encode_double, encode_int64, decode_num = S.encode_double, S.encode_int64, S.decode_num
-local type, next, rawset, select, error, unpack = type, next, rawset, select, error, unpack
+local type, next, rawset, select, error, unpack, pcall, tostring =
+      type, next, rawset, select, error, unpack, pcall, tostring
 local floor, huge = math.floor, math.huge
 local char, byte, sub, format = string.char, string.byte, string.sub, string.format
 local concat = table.concat
