@@ -221,6 +221,8 @@ CONFIG_CASES = [
     "local d = c.new() c.encode_number_precision(2) return d.encode(1/3), c.encode(1/3)",
     "return c.encode_number_precision(2.9), c.encode(1/3)",
     "return c.encode_max_depth(2^32 + 3), c.encode_max_depth(-2^32 + 3)",
+    "return c.encode_sparse_array(nil, 1/0), c.encode_sparse_array(nil, 0/0, -1/0)",
+    "return c.encode_max_depth(1/0)",
 ]
 
 
@@ -298,7 +300,10 @@ def test_cmsgpack_multi(local, vk):
                  "cmsgpack.unpack_limit(p, -1)", "cmsgpack.unpack_limit(p)",
                  "cmsgpack.unpack_limit(p, 'x')", "cmsgpack.unpack_one(p, '1')",
                  "cmsgpack.unpack()", "cmsgpack.unpack({})", "cmsgpack.unpack(12)",
-                 "cmsgpack.unpack_one()", "cmsgpack.unpack_one(p, nil)"]:
+                 "cmsgpack.unpack_one()", "cmsgpack.unpack_one(p, nil)",
+                 "cmsgpack.unpack_one(p, 1/0)", "cmsgpack.unpack_one(p, 2^40)",
+                 "cmsgpack.unpack_one(p, -2^40 - 7)", "cmsgpack.unpack_limit(p, 2.7, 1.2)",
+                 "cmsgpack.unpack_limit(p, 0/0)", "cmsgpack.unpack_limit(p, -1/0)"]:
         both(local, vk, f"local p = cmsgpack.pack(1, 2, 3)\nlocal a, b, c = {call}\n"
              "return a, b, c")
     both(local, vk, "local keys = {} for k in pairs(cmsgpack) do keys[#keys + 1] = k end "
@@ -438,7 +443,8 @@ STRUCT_CASES = [
     "struct.unpack('B', 'abc', 2)", "struct.unpack('B', 'abc', 0)", "struct.unpack('B', 'abc', 4)",
     "struct.unpack('', 'abc', 10)", "struct.unpack('', 'abc', -5)", "struct.unpack('B', 'abc', -5)",
     "struct.unpack('!4 b i', struct.pack('!4 b i', 1, 2))", "struct.unpack('B', 'a', 1.7)",
-    "struct.unpack('B', 'a', 'x')", "struct.unpack('B')", "struct.unpack('z', 'a')",
+    "struct.unpack('B', 'a', 'x')", "struct.unpack('B')", "struct.unpack('B', 'a', 1/0)",
+    "struct.unpack('', 'a', -1/0)", "struct.unpack('', 'a', 0/0)", "struct.unpack('', 'a', 2^70)", "struct.unpack('z', 'a')",
     "struct.unpack('>', 'ab', 5)", "struct.unpack('B', 12)", "struct.unpack('!5', 'a')",
 ]
 
@@ -562,3 +568,24 @@ local a = {{pcall(cmsgpack.unpack, p:sub(1, cut))}}
 local b = {{pcall(cmsgpack.unpack, q)}}
 local c = {{pcall(cmsgpack.unpack_limit, q, 2, 1)}}
 return a, b, c""", cut, flip, at)
+
+
+UNTAIL_CASES = [
+    "local function f(...) return select('#', ...), ... end\nreturn f(1, nil, 3, nil)",
+    "local function f(n, acc) if n == 0 then return acc end return f(n - 1, acc + n) end\n"
+    "return f(5000, 0)",
+    "local o = {v = 3}\nfunction o:get(k) return self.v * k, k end\nreturn o:get(2)",
+    "return (function() return pcall(error, 'x', 0) end)()",
+    "local t = {}\nreturn unpack({1, 2, 3})",
+    "return bit.band()",
+    "return cjson.decode('{')",
+    "return struct.pack('I4')",
+    "return cmsgpack.unpack_limit('\\1')",
+    "local ok, e = pcall(function() return bit.tohex({}) end)\nreturn ok, e",
+    "local f = function() return cjson.encode(tostring) end\nreturn f()",
+]
+
+
+@pytest.mark.parametrize("snippet", UNTAIL_CASES)
+def test_untail_semantics(local, vk, snippet):
+    both(local, vk, snippet)

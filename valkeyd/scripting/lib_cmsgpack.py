@@ -218,14 +218,20 @@ end
 
 -- Decode up to limit values of s after offset bytes (run under pcall by the callers).
 
+local function int32(n)   -- C's (int) cast of an integral value
+  n = n % 4294967296
+  if n >= 2147483648 then n = n - 4294967296 end
+  return n
+end
+
 local function unpack_full(s, limit, offset)
   local len = #s
   local decode_all = limit == 0 and offset == 0
   if offset < 0 or limit < 0 then
     throw(format('Invalid request to unpack with offset of %d and limit of %d.',
-                 offset, len))
+                 int32(offset), len))
   elseif offset > len then
-    throw(format('Start offset %d greater than input length %d.', offset, len))
+    throw(format('Start offset %d greater than input length %d.', int32(offset), len))
   end
   if decode_all then limit = 2147483647 end
   local out, n = {}, 0

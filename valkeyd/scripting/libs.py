@@ -122,6 +122,10 @@ function S.checkinteger(v, narg, level)
   if type(v) ~= 'number' and (type(v) ~= 'string' or n == nil) then
     S.argerror(narg, 'number expected, got ' .. type(v), level + 1)
   end
+  -- lua_tointeger: truncation; out of range (and nan) gives x86's "integer indefinite"
+  if n ~= n or n >= 9223372036854775808 or n < -9223372036854775808 then
+    return -9223372036854775808
+  end
   if n >= 0 then return n - n % 1 end
   return -((-n) - (-n) % 1)
 end
@@ -413,7 +417,7 @@ class _Helpers:
         ld = len(data)
         pos = 1
         if len(args) > 2 and args[2] is not None:
-            pos = int(self.number(args, 2))
+            pos = _c_int64(self.number(args, 2))
         pos %= 1 << 64  # size_t
         if pos == 0:
             raise _ArgError(3, "offset must be 1 or greater")
@@ -519,6 +523,13 @@ class _Helpers:
         if v >= 1 << 63:  # uint64 goes through a signed lua_Integer; int64 is signed
             v -= 1 << 64
         return float(v)
+
+
+def _c_int64(x):
+    """C's (int64_t) conversion of a double on x86-64 (out of range: INT64_MIN)."""
+    if x != x or not -9223372036854775808 <= x < 9223372036854775808:
+        return -9223372036854775808
+    return int(x)
 
 
 def _int_bytes(n, size, endian):
