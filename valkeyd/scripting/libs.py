@@ -458,7 +458,7 @@ class _Helpers:
                     if prev is None or type(prev) is bool:
                         raise _Error("format 'c0' needs a previous size")
                     res.pop()
-                    size = int(prev) % (1 << 64)
+                    size = _c_uint64(prev)
                     if not (size <= ld and pos <= ld - size):
                         raise _ArgError(2, "data string too short")
                 res.append(data[pos:pos + size])
@@ -532,15 +532,19 @@ def _c_int64(x):
     return int(x)
 
 
+def _c_uint64(x):
+    """C's (uint64_t) conversion of a double as gcc does it on x86-64."""
+    if x != x or x < 9223372036854775808:
+        return _c_int64(x) & 0xFFFFFFFFFFFFFFFF
+    return (_c_int64(x - 9223372036854775808) ^ (1 << 63)) & 0xFFFFFFFFFFFFFFFF
+
+
 def _int_bytes(n, size, endian):
     """lstruct's putinteger: the number as an unsigned long, low bytes first, zero-filled."""
-    if n != n:
-        value = 0x8000000000000000
-    elif n < 0:
-        value = int(n) if n >= -9223372036854775808 else -9223372036854775808
-        value &= 0xFFFFFFFFFFFFFFFF
+    if n < 0:
+        value = _c_int64(n) & 0xFFFFFFFFFFFFFFFF
     else:
-        value = int(n) if n < 18446744073709551616 else 0
+        value = _c_uint64(n)
     out = bytearray(size)
     for k in range(min(size, 8)):
         out[k] = value & 0xFF
