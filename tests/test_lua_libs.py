@@ -591,3 +591,10 @@ UNTAIL_CASES = [
 @pytest.mark.parametrize("snippet", UNTAIL_CASES)
 def test_untail_semantics(local, vk, snippet):
     both(local, vk, snippet)
+
+
+def test_cmsgpack_copyright_is_redis_7_2_4(local):
+    """Valkey renamed the copyright holder ("Redis Ltd."); Redis 7.2.4's lua_cmsgpack.c
+    (LUACMSGPACK_COPYRIGHT) names Salvatore Sanfilippo, and valkeyd follows Redis."""
+    text = script("return cmsgpack._COPYRIGHT")
+    assert local.run(text) == b'true | "Copyright (C) 2012, Salvatore Sanfilippo"'
