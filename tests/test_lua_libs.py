@@ -257,7 +257,7 @@ def test_cjson_random_roundtrip(local, vk, value, ascii_only):
 
 
 @SETTINGS
-@given(text=st.text(alphabet='[]{}":,0123456789.eE+-xtrufalsn \\/u', max_size=20))
+@given(text=st.text(alphabet='[]{}":,0123456789.eE+-xtrufalsn \\/u\t\r\n\0INip()', max_size=24))
 def test_cjson_random_garbage(local, vk, text):
     both(local, vk, "local v = cjson.decode(ARGV[1])\nreturn v", text)
 

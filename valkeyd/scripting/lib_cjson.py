@@ -22,6 +22,7 @@ local type, next, rawget, rawset, select, tostring, tonumber, error =
 local floor, huge = math.floor, math.huge
 local format, byte, sub, find, gsub, char, lower =
       string.format, string.byte, string.sub, string.find, string.gsub, string.char, string.lower
+local match = string.match
 local concat = table.concat
 
 local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['/'] = '\\/', ['\b'] = '\\b',
@@ -347,22 +348,33 @@ local function new(self_new)
       end
     end
 
+    -- Fast paths match a plain key and its colon, or a separator, with one pattern; when
+    -- they do not match, the tokenizer runs (and reports the error, if any).
+    local function object_key()
+      local k, e = match(s, '^[ \t\n\r]*"([^"\\]*)"[ \t\n\r]*:()', pos)
+      if k then pos = e; return k end
+      local tt, tv, ti = next_token()
+      if tt ~= T_STRING then parse_error('object key string', tt, tv, ti) end
+      local key = tv
+      tt, tv, ti = next_token()
+      if tt ~= T_COLON then parse_error('colon', tt, tv, ti) end
+      return key
+    end
+
     local function object(depth)
       depth = depth + 1
       descend(depth)
       local t = {}
-      local tt, tv, ti = next_token()
-      if tt == T_OBJ_END then return t end
+      local e = match(s, '^[ \t\n\r]*}()', pos)
+      if e then pos = e; return t end
       while true do
-        if tt ~= T_STRING then parse_error('object key string', tt, tv, ti) end
-        local key = tv
-        tt, tv, ti = next_token()
-        if tt ~= T_COLON then parse_error('colon', tt, tv, ti) end
+        local key = object_key()
         rawset(t, key, value(depth, next_token()))
-        tt, tv, ti = next_token()
-        if tt == T_OBJ_END then return t end
-        if tt ~= T_COMMA then parse_error('comma or object end', tt, tv, ti) end
-        tt, tv, ti = next_token()
+        local c
+        c, e = match(s, '^[ \t\n\r]*([,}])()', pos)
+        if not c then parse_error('comma or object end', next_token()) end
+        pos = e
+        if c == '}' then return t end
       end
     end
 
@@ -375,9 +387,10 @@ local function new(self_new)
       local i = 1
       while true do
         rawset(t, i, value(depth, tt, tv, ti))
-        tt, tv, ti = next_token()
-        if tt == T_ARR_END then return t end
-        if tt ~= T_COMMA then parse_error('comma or array end', tt, tv, ti) end
+        local c, e = match(s, '^[ \t\n\r]*([,%]])()', pos)
+        if not c then parse_error('comma or array end', next_token()) end
+        pos = e
+        if c == ']' then return t end
         tt, tv, ti = next_token()
         i = i + 1
       end
