@@ -78,15 +78,17 @@ def sha1hex(b: bytes) -> bytes:
     return hashlib.sha1(b).hexdigest().encode()
 
 
+_LL_HALF = (2**63 - 1) // 2
+
+
 def lua_arg(a):
-    """luaArgsToRedisArgv for one value: a string, or a number printed by fpconv_dtoa;
-    None for anything else."""
+    """luaArgsToRedisArgv for one value: a string as is; a number as an integer when it is
+    one (double2ll: within +-LLONG_MAX/2), else by fpconv_dtoa; None for other types."""
     t = type(a)
     if t is bytes:
         return a
     if t is int:
-        # fpconv_dtoa prints integers below 10^8 plainly (at most 7 trailing zeros)
-        return b"%d" % a if -100000000 < a < 100000000 else fpconv_dtoa(float(a))
+        return b"%d" % a if -_LL_HALF <= a <= _LL_HALF else fpconv_dtoa(float(a))
     if t is float:
         return fpconv_dtoa(a)
     return None
@@ -170,7 +172,7 @@ class LuaEngine:
         py = lua.table_from({
             b"call": self._call, b"pcall": self._pcall, b"killed": self._killed,
             b"rand": lrand48, b"srand": srand48, b"log": self._log,
-            b"setresp": self._setresp, b"getresp": self._getresp, b"setrepl": self._setrepl,
+            b"setresp": self._setresp, b"setrepl": self._setrepl,
             b"sha1hex": self._sha1hex, b"d2s": format_double, b"errstat": self._errstat,
             b"aclcheck": self._aclcheck, b"unwrap": _unwrap,
             b"version": REDIS_VERSION.encode(), b"version_num": REDIS_VERSION_NUM,
@@ -185,6 +187,7 @@ class LuaEngine:
         self.compile_fn = self.api.compile
         self.run_eval = self.api.run_eval
         self.run_function = self.api.run_function
+        self.state = self.api.state
         from .run import ScriptClient
         self.client = ScriptClient(server)
 
@@ -263,9 +266,7 @@ class LuaEngine:
         if r != 2 and r != 3:
             self._raise("RESP version must be 2 or 3.")
         self.client.set_resp(r)
-
-    def _getresp(self):
-        return self.client.resp
+        self.state[b"resp"] = r
 
     def _setrepl(self, *args):
         if len(args) != 1:
