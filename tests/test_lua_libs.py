@@ -537,6 +537,9 @@ WIRE_SCRIPTS = [
     "return {cjson.null}",
     "cjson.encode = nil",
     "bit.band = nil",
+    "return rawset(_G, 'x', 1)",
+    "return table.insert(cjson, 1)",
+    "local x = 1\nreturn setmetatable(bit, {})",
     "return type(cjson.new().encode)",
     "local c = cjson.new()\nc.encode_number_precision(3)\nreturn c.encode(math.pi) .. cjson.encode(math.pi)",
 ]
