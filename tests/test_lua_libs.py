@@ -537,6 +537,12 @@ WIRE_SCRIPTS = [
     "return {cjson.null}",
     "cjson.encode = nil",
     "bit.band = nil",
+    "return cjson.encode(bit)",
+    "return cmsgpack.pack(struct)",
+    "return cmsgpack.pack(cjson.new())",
+    "return cjson.encode({KEYS, ARGV})",
+    "local t = setmetatable({}, {__index = function(t, k) return k * 2 end})\n"
+    "t[1] = 1 t[2] = 2\nreturn cmsgpack.pack(t)",
     "return rawset(_G, 'x', 1)",
     "return table.insert(cjson, 1)",
     "local x = 1\nreturn setmetatable(bit, {})",

@@ -17,8 +17,9 @@ local S = ...
 local argerror, typename, null, throw, rethrow = S.argerror, S.typename, S.null, S.throw,
   S.rethrow
 local pcall, unpack = pcall, unpack
-local type, next, rawget, rawset, select, tostring, tonumber, error =
-      type, next, rawget, rawset, select, tostring, tonumber, error
+-- next and rawget stay globals: the sandbox's versions see through its read-only proxies.
+local type, rawset, select, tostring, tonumber, error =
+      type, rawset, select, tostring, tonumber, error
 local floor, huge = math.floor, math.huge
 local format, byte, sub, find, gsub, char, lower =
       string.format, string.byte, string.sub, string.find, string.gsub, string.char, string.lower

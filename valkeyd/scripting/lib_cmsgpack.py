@@ -16,8 +16,9 @@ LUA = r'''
 local S = ...
 local argerror, typename = S.argerror, S.typename
 local encode_double, encode_int64, decode_num = S.encode_double, S.encode_int64, S.decode_num
-local type, next, rawset, select, error, unpack, pcall, tostring =
-      type, next, rawset, select, error, unpack, pcall, tostring
+-- next stays global: the sandbox's version sees through its read-only proxies.
+local type, rawset, select, error, unpack, pcall, tostring =
+      type, rawset, select, error, unpack, pcall, tostring
 local floor, huge = math.floor, math.huge
 local char, byte, sub, format = string.char, string.byte, string.sub, string.format
 local concat = table.concat
@@ -62,7 +63,7 @@ local function is_array(t)
     if k > max then max = k end
     count = count + 1
   end
-  return max == count
+  return max == count and count
 end
 
 encode = function(v, level, buf, nb)
@@ -82,8 +83,8 @@ encode = function(v, level, buf, nb)
   elseif t == 'number' then
     nb = nb + 1; buf[nb] = enc_number(v)
   elseif t == 'table' then
-    if is_array(v) then
-      local n = #v
+    local n = is_array(v)   -- keys exactly 1..n: n is also #v
+    if n then
       nb = nb + 1; buf[nb] = enc_len(n, 0x90, '\220', '\221')
       for j = 1, n do nb = encode(v[j], level + 1, buf, nb) end
     else
