@@ -6,8 +6,9 @@ lua_cmsgpack.c, lua_bit.c, lua_struct.c); the implementations are our own:
 
 * ``cjson`` (lib_cjson.py) and ``cmsgpack`` (lib_cmsgpack.py) are Lua source run in the
   runtime, so tables are walked with ``next`` in Lua's own order and numbers are formatted by
-  Lua's ``string.format`` (C ``%.14g``). cmsgpack calls Python only for IEEE float/double and
-  64-bit integer conversions.
+  Lua's ``string.format`` (C ``%.14g``). ``next``/``rawget`` are looked up as globals at call
+  time, so the sandbox's versions (which see through its read-only proxies) are used.
+  cmsgpack calls Python only for IEEE float/double and 64-bit integer conversions.
 * ``bit`` (LuaBitOp 1.0.2 semantics) and ``struct`` (Roberto Ierusalimschy's lstruct) compute
   in Python, behind Lua wrapper functions that check arguments and raise errors.
 
@@ -31,8 +32,8 @@ named ``LIB_SOURCE`` (the sandbox's own chunk name): the error handler, which lo
 user's frame, skips them. A C function is never tail-called, but a Lua one is, and Lua 5.1
 then discards the caller's frame (``return cjson.decode(x)`` would lose the
 ``user_script:N:`` prefix and the function name in "bad argument" messages): scripts are
-therefore compiled with ``compile_untailed`` / ``untail_bytecode``, which turn tail calls into
-ordinary calls.
+therefore compiled through ``Untailer`` (``untail_bytecode``), which turns tail calls into
+ordinary calls (LuaEngine.compile does it).
 """
 from __future__ import annotations
 
@@ -211,7 +212,7 @@ class _Helpers:
         self.lua_type = lupa.lua51.lua_type
 
     # -- argument conversion (lua_tonumber / lua_tolstring semantics)
-    def number(self, args, i, what="number"):
+    def number(self, args, i):
         if i >= len(args):
             raise _ArgError(i + 1, "number expected, got no value")
         v = args[i]
