@@ -5,9 +5,10 @@ real valkey-server 8.0, and the results must be identical.
 Both sides run the same script text (chunk name ``@user_script``, data in ARGV); the script
 catches errors with pcall and serializes every result with ``dump`` (strings with %q, numbers
 with %.17g, table entries sorted (tables as keys hash by address), cjson.null as NULL;
-key order is checked through cjson.encode and cmsgpack.pack outputs), so results, encodings and error
-messages (with their ``user_script:N:`` prefix) are compared as one string. Library calls are
-compiled with compile_untailed (see libs.py), so tail calls keep their caller's frame.
+key order is checked through cjson.encode and cmsgpack.pack outputs), so results, encodings
+and error messages (with their ``user_script:N:`` prefix) are compared as one string. Scripts
+are compiled with compile_untailed (see libs.py), so tail calls keep their caller's frame.
+The EVAL tests at the end send the same scripts to valkeyd and to valkey-server.
 Hypothesis examples are derandomized, so every run checks the same inputs.
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ from hypothesis import strategies as st
 from valkeyd.scripting.libs import compile_untailed, install
 
 # VALKEYD_LUALIBS_EXAMPLES raises the number of random examples per property.
-SETTINGS = settings(max_examples=int(os.environ.get("VALKEYD_LUALIBS_EXAMPLES", "60")), deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=int(os.environ.get("VALKEYD_LUALIBS_EXAMPLES", "60")),
+                    deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 
 PRELUDE = r"""
@@ -267,7 +269,8 @@ def test_cjson_random_garbage(local, vk, text):
 PACK_CASES = [
     "0", "1", "127", "128", "255", "256", "65535", "65536", "2^32-1", "2^32", "2^53", "2^63 - 2^10",
     "2^63", "2^64", "-1", "-32", "-33", "-128", "-129", "-32768", "-32769", "-2^31", "-2^31-1",
-    "-2^53", "-2^63", "-2^63 - 2^11", "0.5", "0.1", "-1.5", "1e300", "1e-45", "3.4028234663852886e38",
+    "-2^53", "-2^63", "-2^63 - 2^11", "0.5", "0.1", "-1.5", "1e300", "1e-45",
+    "3.4028234663852886e38",
     "1/0", "-1/0", "0/0", "-0", "''", "'abc'", "string.rep('x', 31)", "string.rep('x', 32)",
     "string.rep('x', 255)", "string.rep('x', 256)", "string.rep('x', 65535)",
     "string.rep('x', 65536)", "true", "false", "nil", "{}", "{1,2,3}", "{1,nil,3}",
@@ -315,7 +318,8 @@ UNPACK_HEX = [
     "c0", "c2", "c3", "c1", "c4", "d4", "cc", "ccff", "cdffff", "ceffffffff",
     "cfffffffffffffffff", "cf0020000000000001", "d0ff", "d180", "d2ffffffff", "d38000000000000000",
     "d3ffffffffffffffff", "ca3f800000", "ca7fc00000", "cb3ff0000000000000", "cb7ff8000000000001",
-    "cbfff0000000000000", "a3616263", "a361", "d903616263", "d9", "da0003616263", "db00000003616263",
+    "cbfff0000000000000", "a3616263", "a361", "d903616263", "d9", "da0003616263",
+    "db00000003616263",
     "db00000005616263", "9301a2", "93010203", "dc00020102", "dd0000000101", "820102c0c0",
     "8101", "81c001", "81a1610193", "de00010102", "df0000000101", "80", "90", "e0", "ff",
     "0102030405", "9190", "8190c0",
@@ -439,14 +443,18 @@ STRUCT_CASES = [
     "struct.unpack('c2', 'abc')", "struct.unpack('c0', 'abc')", "struct.unpack('B c0', '\\2abc')",
     "struct.unpack('c1 c0', '3abcd')", "struct.unpack('c1 c0', 'xabcd')",
     "struct.unpack('B c0', '\\9abc')", "struct.unpack('d c0', struct.pack('d c0', -2^65, ''))",
-    "struct.unpack('d c0', struct.pack('d', 2^64 + 2^12))", "struct.unpack('d c0', struct.pack('d', 0/0))",
-    "struct.unpack('d c0', struct.pack('d', 1.9) .. 'ab')", "struct.unpack('d c0', struct.pack('d', 2^63))", "struct.unpack('s', 'ab\\0cd')", "struct.unpack('s', 'ab')",
+    "struct.unpack('d c0', struct.pack('d', 2^64 + 2^12))",
+    "struct.unpack('d c0', struct.pack('d', 0/0))",
+    "struct.unpack('d c0', struct.pack('d', 1.9) .. 'ab')",
+    "struct.unpack('d c0', struct.pack('d', 2^63))", "struct.unpack('s', 'ab\\0cd')",
+    "struct.unpack('s', 'ab')",
     "struct.unpack('s s', 'a\\0b\\0')", "struct.unpack('x B', '\\1\\2')",
     "struct.unpack('B', 'abc', 2)", "struct.unpack('B', 'abc', 0)", "struct.unpack('B', 'abc', 4)",
     "struct.unpack('', 'abc', 10)", "struct.unpack('', 'abc', -5)", "struct.unpack('B', 'abc', -5)",
     "struct.unpack('!4 b i', struct.pack('!4 b i', 1, 2))", "struct.unpack('B', 'a', 1.7)",
     "struct.unpack('B', 'a', 'x')", "struct.unpack('B')", "struct.unpack('B', 'a', 1/0)",
-    "struct.unpack('', 'a', -1/0)", "struct.unpack('', 'a', 0/0)", "struct.unpack('', 'a', 2^70)", "struct.unpack('z', 'a')",
+    "struct.unpack('', 'a', -1/0)", "struct.unpack('', 'a', 0/0)", "struct.unpack('', 'a', 2^70)",
+    "struct.unpack('z', 'a')",
     "struct.unpack('>', 'ab', 5)", "struct.unpack('B', 12)", "struct.unpack('!5', 'a')",
 ]
 
@@ -547,7 +555,8 @@ WIRE_SCRIPTS = [
     "return table.insert(cjson, 1)",
     "local x = 1\nreturn setmetatable(bit, {})",
     "return type(cjson.new().encode)",
-    "local c = cjson.new()\nc.encode_number_precision(3)\nreturn c.encode(math.pi) .. cjson.encode(math.pi)",
+    "local c = cjson.new()\nc.encode_number_precision(3)\n"
+    "return c.encode(math.pi) .. cjson.encode(math.pi)",
 ]
 
 
