@@ -164,9 +164,11 @@ class LuaEngine:
         g = lua.globals()
         self._table_from = lua.table_from
         self._table = lua.table
+        self._untail = None
         if importlib.util.find_spec("valkeyd.scripting.libs") is not None:
-            from .libs import install   # cjson, cmsgpack, bit, struct
+            from .libs import Untailer, install   # cjson, cmsgpack, bit, struct
             install(lua)
+            self._untail = Untailer(lua)   # scripts are compiled without tail calls
         py = lua.table_from({
             b"call": self._call, b"pcall": self._pcall, b"killed": self._killed,
             b"rand": lrand48, b"srand": srand48, b"log": self._log,
@@ -197,7 +199,9 @@ class LuaEngine:
             f, err = r[0], r[1]
             if f is None:
                 raise ErrorReply(err.decode("utf-8", "surrogateescape"))
-            return f
+            r = f
+        if self._untail is not None:
+            r = self._untail(r, chunkname)
         return r
 
     # -- callbacks from Lua (they raise ScriptError to raise a Lua error table) ----------------
