@@ -1,0 +1,248 @@
+"""The LUA engine of FUNCTION (Redis 7.2.4 function_lua.c), on lupa's Lua 5.1.
+
+Functions run in their own Lua state, separate from EVAL's, as in Redis. Every library chunk
+gets one shared environment table ``env`` whose metatable ``__index`` is switched:
+
+* while FUNCTION LOAD runs a library's top-level code it points at the **library API**: a
+  table holding only ``redis`` with ``register_function``, ``log``, the ``LOG_*`` levels and
+  ``REDIS_VERSION``/``REDIS_VERSION_NUM`` (anything else — ``redis.call``, ``string``,
+  ``math``, ``error`` — is "Script attempted to access nonexistent global variable");
+* afterwards it points at the state's normal (sandboxed) globals, so the registered callbacks
+  see ``redis.call``, ``string``, ``cjson`` ... when FCALL runs them.
+
+Writes to ``env`` fail with "Attempt to modify a readonly table". Loading is cut after 500 ms
+("FUNCTION LOAD timeout", checked every 100000 VM instructions by a count hook) except for
+must-obey clients (AOF, primary) and RESTORE, which pass timeout 0.
+
+``redis.register_function`` takes ``(name, callback)`` or one table with ``function_name``,
+``callback``, ``description`` and ``flags`` (keys case-insensitive); its argument errors are
+Redis's texts and surface as "ERR Error registering functions: ERR <text>".
+"""
+from __future__ import annotations
+
+import time
+
+from .functions import FunctionError, flag_bit
+
+# Lua side: the library API, the switching environment and the loader.
+_BOOT = r"""
+local add_function, now_ms, log_fn, version, version_num = ...
+local sethook, loadstring, setfenv, pcall, error, type = debug.sethook, loadstring, setfenv, pcall, error, type
+local setmetatable, tostring, select, next, rawget, lower = setmetatable, tostring, select, next, rawget, string.lower
+local function protected_error(t, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+local function readonly_error()
+  error("Attempt to modify a readonly table", 2)
+end
+local function protect(t)
+  return setmetatable(t, {__index = protected_error, __newindex = readonly_error,
+                          __metatable = false})
+end
+
+local register_function
+local loading = nil   -- {start, timeout} while a library loads
+
+local function getstring(v)
+  local t = type(v)
+  if t == 'string' or t == 'number' then return tostring(v) end
+  return nil
+end
+
+local function ferr(msg) error({err = 'ERR ' .. msg}) end
+
+local function read_flags(tbl)
+  local flags = {}
+  local j = 1
+  while true do
+    local v = tbl[j]
+    if v == nil then break end
+    local s = getstring(v)
+    if s == nil then return nil end
+    flags[#flags + 1] = s
+    j = j + 1
+  end
+  return flags
+end
+
+register_function = function(...)
+  if loading == nil then
+    ferr('redis.register_function can only be called on FUNCTION LOAD command')
+  end
+  local argc = select('#', ...)
+  if argc < 1 or argc > 2 then
+    ferr('wrong number of arguments to redis.register_function')
+  end
+  local name, callback, desc, flags
+  if argc == 1 then
+    local args = ...
+    if type(args) ~= 'table' then
+      ferr('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    for k, v in next, args do
+      if type(k) ~= 'string' and type(k) ~= 'number' then
+        ferr('named argument key given to redis.register_function is not a string')
+      end
+      local key = lower(tostring(k))
+      if key == 'function_name' then
+        name = getstring(v)
+        if name == nil then
+          ferr('function_name argument given to redis.register_function must be a string')
+        end
+      elseif key == 'description' then
+        desc = getstring(v)
+        if desc == nil then
+          ferr('description argument given to redis.register_function must be a string')
+        end
+      elseif key == 'callback' then
+        if type(v) ~= 'function' then
+          ferr('callback argument given to redis.register_function must be a function')
+        end
+        callback = v
+      elseif key == 'flags' then
+        if type(v) ~= 'table' then
+          ferr('flags argument to redis.register_function must be a table representing function flags')
+        end
+        flags = read_flags(v)
+        if flags == nil then ferr('unknown flag given') end
+      else
+        ferr('unknown argument given to redis.register_function')
+      end
+    end
+    if name == nil then ferr('redis.register_function must get a function name argument') end
+    if callback == nil then ferr('redis.register_function must get a callback argument') end
+  else
+    local a1, a2 = ...
+    name = getstring(a1)
+    if name == nil then ferr('first argument to redis.register_function must be a string') end
+    if type(a2) ~= 'function' then
+      ferr('second argument to redis.register_function must be a function')
+    end
+    callback = a2
+  end
+  local e = add_function(name, callback, desc, flags)
+  if e then ferr(e) end
+end
+
+local api_redis = {register_function = register_function, log = log_fn,
+                   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+                   REDIS_VERSION = version, REDIS_VERSION_NUM = version_num}
+local library_api = protect({redis = protect(api_redis)})
+
+local env_mt = {__index = nil, __newindex = readonly_error, __metatable = false}
+local env = setmetatable({}, env_mt)
+
+local function hook()
+  if loading and loading[2] > 0 and now_ms() - loading[1] > loading[2] then
+    error({err = 'ERR FUNCTION LOAD timeout'})
+  end
+end
+
+-- returns nil on success, or (kind, message): kind 'compile' or 'run'
+local function load_library(code, timeout)
+  local chunk, cerr = loadstring(code, '@user_function')
+  if chunk == nil then return 'compile', cerr end
+  setfenv(chunk, env)
+  local saved = env_mt.__index
+  env_mt.__index = library_api
+  loading = {now_ms(), timeout}
+  sethook(hook, '', 100000)
+  local ok, err = pcall(chunk)
+  sethook()
+  loading = nil
+  env_mt.__index = saved
+  if ok then return nil end
+  if type(err) == 'table' then
+    local m = rawget(err, 'err')
+    return 'run', type(m) == 'string' and m or '(null)'
+  end
+  return 'run', 'ERR ' .. tostring(err)
+end
+
+local function set_globals(g) env_mt.__index = g end
+return load_library, set_globals
+"""
+
+
+class LuaEngine:
+    """The "LUA" function engine: one Lua state for all libraries."""
+
+    name = "LUA"
+
+    def __init__(self, srv):
+        self.srv = srv
+        self._lua = None
+        self._loading_lib = None
+
+    # -- the Lua state ------------------------------------------------------------------------
+    def _state(self):
+        if self._lua is None:
+            from lupa import lua51
+            lua = lua51.LuaRuntime(encoding=None, register_eval=False,
+                                   unpack_returned_tuples=True)
+            boot = lua.execute("return function(...) " + _BOOT + " end")
+            from ..config import REDIS_VERSION as ver
+            major, minor, patch = (int(x) for x in ver.split("."))
+            vnum = (major << 16) | (minor << 8) | patch
+            self._load, self._set_globals = boot(self._add_function, _now_ms, self._log,
+                                                 ver.encode(), vnum)
+            self._set_globals(lua.globals())
+            self._lua = lua
+        return self._lua
+
+    def _log(self, level, *msg):
+        from ..log import log
+        text = " ".join(m.decode("utf-8", "replace") if isinstance(m, bytes) else str(m)
+                        for m in msg)
+        (log.warning if level == 3 else log.notice if level == 2 else log.verbose)(text)
+
+    def _add_function(self, name, callback, desc, flags):
+        """Called by redis.register_function; returns an error text or None."""
+        bits = 0
+        if flags is not None:
+            for f in flags.values():
+                b = flag_bit(f)
+                if b is None:
+                    return b"unknown flag given"
+                bits |= b
+        try:
+            self._loading_lib.add_function(name, callback, desc, bits)
+        except FunctionError as e:
+            return str(e).encode()
+        return None
+
+    # -- engine interface ---------------------------------------------------------------------
+    def create(self, lib, body: bytes, timeout_ms: int) -> None:
+        self._state()
+        self._loading_lib = lib
+        try:
+            res = self._load(body, timeout_ms)
+        finally:
+            self._loading_lib = None
+        if res is None:
+            return
+        kind, msg = res if isinstance(res, tuple) else (res, b"")
+        msg = msg.decode("utf-8", "surrogateescape") if isinstance(msg, bytes) else str(msg)
+        if kind == b"compile":
+            raise FunctionError("Error compiling function: " + msg)
+        raise FunctionError("Error registering functions: " + msg)
+
+    def free_function(self, fn) -> None:
+        fn.callback = None
+
+    def call(self, c, fn, keys, args, ro: bool):
+        raise NotImplementedError
+
+
+def _now_ms() -> float:
+    return time.monotonic() * 1000.0
+
+
+# -- the running script (FUNCTION STATS / KILL) ---------------------------------------------------
+def running_script(srv):
+    return None
+
+
+def kill(c, is_eval: bool):
+    from ..errors import ErrorReply
+    raise ErrorReply("NOTBUSY No scripts in execution right now.")
