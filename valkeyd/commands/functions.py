@@ -133,7 +133,7 @@ def function_list(c, argv):
             continue
         raise ErrorReply("ERR Unknown argument %s" % _s(_cstr(a)))
     out = []
-    match = glob.compile(bytes(pattern)) if pattern is not None else None
+    match = glob.compile(bytes(pattern), True) if pattern is not None else None
     for lib in functions_of(c.server).ctx.libraries.values():
         if match is not None and not match(lib.name):
             continue
