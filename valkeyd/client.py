@@ -258,7 +258,7 @@ class Client(asyncio.Protocol):
                 cmd.name.upper(), f"enable-{cmd.name}-command"))
         no_touch = False
         if (not self.authenticated or self.multi is not None or self.subscriptions
-                or self.monitor or self.no_touch or srv.loading or srv.client_pause_end):
+                or self.monitor or self.no_touch or srv.hold):
             if not self.authenticated and not cmd.noauth:
                 return self.reject(cmd, errors.NOAUTH)
             if self.multi is not None and cmd.nomulti:
@@ -267,6 +267,8 @@ class Client(asyncio.Protocol):
                 return self.reject(cmd, errors.PUBSUB_CONTEXT % cmd.fullname)
             if srv.loading and not cmd.loading:
                 return self.reject(cmd, errors.LOADING)
+            if srv.script_busy is not None and not cmd.allow_busy:
+                return self.reject(cmd, srv.script_busy.busy_error)
             if self.monitor and (cmd.write or cmd.readonly or cmd.may_replicate):
                 return self.reject(cmd, errors.REPLICA_KEYSPACE)
             if srv.client_pause_end and srv.pause_check(self, cmd, argv):

@@ -94,6 +94,20 @@ def format_double(d: float) -> bytes:
         i = int(d)
         if i == d:
             return b"%d" % i
+    return fpconv_dtoa(d)
+
+
+def fpconv_dtoa(d: float) -> bytes:
+    """Redis's fpconv_dtoa: the shortest round-trip digits laid out by its emit_digits rules
+    (also how a Lua number becomes a command argument in ``redis.call``)."""
+    if d != d:
+        return b"nan"
+    if d == math.inf:
+        return b"inf"
+    if d == -math.inf:
+        return b"-inf"
+    if d == 0:
+        return b"-0" if math.copysign(1.0, d) < 0 else b"0"
     neg = d < 0
     r = repr(-d if neg else d)
     e = 0

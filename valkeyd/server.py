@@ -96,6 +96,13 @@ class Server:
         self.stats = Stats()
         self.start_time = time.time()
         self.unixtime = time.time()
+        # Rare server-wide states, folded into one attribute (``hold``) that the dispatcher
+        # tests: loading, CLIENT PAUSE, a busy script (see the properties below).
+        self.hold = False
+        self._loading = False
+        self._client_pause_end = 0
+        self._script_busy = None
+        self.script_running = None        # ScriptCtx of the running script (valkeyd.scripting)
         self.loading = False
         self.lastsave = int(time.time())
         self.monitors: list[Client] = []
@@ -118,6 +125,7 @@ class Server:
         self.ready_keys = ()                # keys made ready for blocked clients (blocking.py)
         self.blocking = None                # valkeyd.blocking.Blocking, from the first block
         self.client_pause_end = 0           # CLIENT PAUSE end (ms); see commands/client_cmds.py
+        self.script_busy = None             # ScriptCtx of a script past busy-reply-threshold
         self.pause_check = None             # fn(client, cmd, argv) -> True if postponed
         self.pid = os.getpid()
         self.run_id = os.urandom(20).hex()
@@ -141,6 +149,34 @@ class Server:
             config.on_change(name, lambda _v: self._apply_config())
         for name in _limits_directives:   # encoding thresholds of the collection types
             config.on_change(name, lambda _v: _limits.apply(self.config))
+
+    # -- rare states (one test in Client.execute) ---------------------------------------------------
+    @property
+    def loading(self):
+        return self._loading
+
+    @loading.setter
+    def loading(self, v):
+        self._loading = v
+        self.hold = bool(v or self._client_pause_end or self._script_busy is not None)
+
+    @property
+    def client_pause_end(self):
+        return self._client_pause_end
+
+    @client_pause_end.setter
+    def client_pause_end(self, v):
+        self._client_pause_end = v
+        self.hold = bool(self._loading or v or self._script_busy is not None)
+
+    @property
+    def script_busy(self):
+        return self._script_busy
+
+    @script_busy.setter
+    def script_busy(self, v):
+        self._script_busy = v
+        self.hold = bool(self._loading or self._client_pause_end or v is not None)
 
     # -- configuration ---------------------------------------------------------------------------
     def _apply_config(self):
@@ -386,6 +422,8 @@ class Server:
 
     def cron_tick(self):
         self.unixtime = now = time.time()
+        if self._script_busy is not None:
+            return   # a busy script owns the dataset (valkeyd/scripting/run.py)
         clock.tick()
         self.cron_loops += 1
         if self.active_expire_enabled and not self.is_replica():
