@@ -176,8 +176,9 @@ def function_stats(c, argv):
     srv = c.server
     fns = functions_of(srv)
     run = _running(srv)
-    if run is not None and run.get("eval"):
-        raise ErrorReply(errors_slow_eval())
+    if run is not None and run["eval"]:
+        from ..scripting.run import BUSY_EVAL
+        raise ErrorReply(BUSY_EVAL)
     running = None
     if run is not None:
         running = {"name": run["name"], "command": list(run["command"]),
@@ -187,11 +188,6 @@ def function_stats(c, argv):
         s = fns.ctx.stats[e.name]
         engines[e.name] = {"libraries_count": s[0], "functions_count": s[1]}
     return {"running_script": running, "engines": engines}
-
-
-def errors_slow_eval() -> str:
-    return ("BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
-            "SHUTDOWN NOSAVE.")
 
 
 def _running(srv):
@@ -257,7 +253,10 @@ def function_help(c, argv):
 
 # -- FCALL / FCALL_RO -----------------------------------------------------------------------------
 def _fcall(c, argv, ro: bool):
-    fns = functions_of(c.server)
+    srv = c.server
+    if srv.monitors:   # the FCALL line comes before the commands of the function
+        srv.feed_monitors(c, argv)
+    fns = functions_of(srv)
     fn = fns.ctx.functions.get(argv[1].lower())
     if fn is None:
         raise ErrorReply("ERR Function not found")
@@ -269,7 +268,7 @@ def _fcall(c, argv, ro: bool):
         raise ErrorReply("ERR Number of keys can't be greater than number of args")
     if numkeys < 0:
         raise ErrorReply("ERR Number of keys can't be negative")
-    return fn.lib.engine.call(c, fn, argv[3:3 + numkeys], argv[3 + numkeys:], ro)
+    return fn.lib.engine.call(c, fn, argv[3:3 + numkeys], argv[3 + numkeys:], ro, argv)
 
 
 @command("fcall", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale",

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import time
 
+from ..errors import ErrorReply
 from .functions import FunctionError, flag_bit
 
 # Lua side: the library API, the switching environment and the loader.
 _BOOT = r"""
-local add_function, now_ms, log_fn, version, version_num = ...
-local sethook, loadstring, setfenv, pcall, error, type = debug.sethook, loadstring, setfenv, pcall, error, type
+local add_function, now_ms, log_fn, version, version_num, sethook, errh = ...
+local loadstring, setfenv, xpcall, error, type = loadstring, setfenv, xpcall, error, type
 local setmetatable, tostring, select, next, rawget, lower = setmetatable, tostring, select, next, rawget, string.lower
 local function protected_error(t, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
@@ -147,16 +148,13 @@ local function load_library(code, timeout)
   env_mt.__index = library_api
   loading = {now_ms(), timeout}
   sethook(hook, '', 100000)
-  local ok, err = pcall(chunk)
+  local ok, err = xpcall(chunk, errh)   -- errh: {err=...}, as luaExtractErrorInformation
   sethook()
   loading = nil
   env_mt.__index = saved
   if ok then return nil end
-  if type(err) == 'table' then
-    local m = rawget(err, 'err')
-    return 'run', type(m) == 'string' and m or '(null)'
-  end
-  return 'run', 'ERR ' .. tostring(err)
+  local m = type(err) == 'table' and rawget(err, 'err')
+  return 'run', type(m) == 'string' and m or '(null)'
 end
 
 local function set_globals(g) env_mt.__index = g end
@@ -165,36 +163,31 @@ return load_library, set_globals
 
 
 class LuaEngine:
-    """The "LUA" function engine: one Lua state for all libraries."""
+    """The "LUA" function engine: one Lua state (a scripting core engine built with
+    ``eval_api=False``) for all libraries."""
 
     name = "LUA"
 
     def __init__(self, srv):
         self.srv = srv
-        self._lua = None
+        self.core = None
         self._loading_lib = None
 
     # -- the Lua state ------------------------------------------------------------------------
     def _state(self):
-        if self._lua is None:
-            from lupa import lua51
-            lua = lua51.LuaRuntime(encoding=None, register_eval=False,
-                                   unpack_returned_tuples=True)
-            boot = lua.execute("return function(...) " + _BOOT + " end")
-            from ..config import REDIS_VERSION as ver
-            major, minor, patch = (int(x) for x in ver.split("."))
-            vnum = (major << 16) | (minor << 8) | patch
-            self._load, self._set_globals = boot(self._add_function, _now_ms, self._log,
-                                                 ver.encode(), vnum)
-            self._set_globals(lua.globals())
-            self._lua = lua
-        return self._lua
-
-    def _log(self, level, *msg):
-        from ..log import log
-        text = " ".join(m.decode("utf-8", "replace") if isinstance(m, bytes) else str(m)
-                        for m in msg)
-        (log.warning if level == 3 else log.notice if level == 2 else log.verbose)(text)
+        core = self.core
+        if core is None:
+            from .engine import REDIS_VERSION, REDIS_VERSION_NUM
+            from .engine import LuaEngine as CoreEngine
+            core = CoreEngine(self.srv, eval_api=False)
+            # chunk name "=valkeyd": the core's error handler skips these frames
+            boot = core.lua.globals().loadstring(_BOOT.encode(), b"=valkeyd")
+            self._load, set_globals = boot(self._add_function, _now_ms, core.api.redis.log,
+                                           REDIS_VERSION.encode(), REDIS_VERSION_NUM,
+                                           core.api.sethook, core.api.errh)
+            set_globals(core.lua.globals())
+            self.core = core
+        return core
 
     def _add_function(self, name, callback, desc, flags):
         """Called by redis.register_function; returns an error text or None."""
@@ -230,8 +223,22 @@ class LuaEngine:
     def free_function(self, fn) -> None:
         fn.callback = None
 
-    def call(self, c, fn, keys, args, ro: bool):
-        raise NotImplementedError
+    def call(self, c, fn, keys, args, ro: bool, argv=None):
+        """FCALL / FCALL_RO of ``fn``: scriptPrepareForRun's checks, then the run."""
+        from .run import prepare, run_script
+        core = self._state()
+        name = fn.name.decode("utf-8", "surrogateescape")
+        ctx = prepare(c, core, name, fn.flags, ro, False)
+        if type(ctx) is ErrorReply:
+            return ctx
+        ctx.argv = argv
+        tf = core.lua.table_from
+        kt, at = tf(keys), tf(args)
+        f = fn.callback
+        run = core.run_function
+        cr = c.resp
+        bname = fn.name
+        return run_script(c, ctx, lambda: run(f, kt, at, cr, bname))
 
 
 def _now_ms() -> float:
@@ -240,9 +247,14 @@ def _now_ms() -> float:
 
 # -- the running script (FUNCTION STATS / KILL) ---------------------------------------------------
 def running_script(srv):
-    return None
+    """The running script as FUNCTION STATS shows it, or None."""
+    ctx = getattr(srv, "script_running", None)
+    if ctx is None:
+        return None
+    return {"eval": ctx.eval_mode, "name": ctx.name, "command": getattr(ctx, "argv", None) or [],
+            "duration_ms": int((time.monotonic() - ctx.start) * 1000)}
 
 
 def kill(c, is_eval: bool):
-    from ..errors import ErrorReply
-    raise ErrorReply("NOTBUSY No scripts in execution right now.")
+    from .run import kill_script
+    return kill_script(c, is_eval)

@@ -29,20 +29,11 @@ from ..protocol import split_args
 
 LOAD_TIMEOUT_MS = 500
 
-# Script flags (script.c scripts_flags_def), in the order FUNCTION LIST prints them.
-FLAG_NO_WRITES = 1 << 0
-FLAG_ALLOW_OOM = 1 << 1
-FLAG_ALLOW_STALE = 1 << 2
-FLAG_NO_CLUSTER = 1 << 3
-FLAG_EVAL_COMPAT_MODE = 1 << 4   # EVAL without shebang (never set on a function)
-FLAG_ALLOW_CROSS_SLOT = 1 << 5
-SCRIPT_FLAGS = (
-    (FLAG_NO_WRITES, b"no-writes"),
-    (FLAG_ALLOW_OOM, b"allow-oom"),
-    (FLAG_ALLOW_STALE, b"allow-stale"),
-    (FLAG_NO_CLUSTER, b"no-cluster"),
-    (FLAG_ALLOW_CROSS_SLOT, b"allow-cross-slot-keys"),
-)
+# Script flags (script.c scripts_flags_def), shared with EVAL's shebang flags; in the order
+# FUNCTION LIST prints them.
+from .run import FLAG_NAMES  # noqa: E402
+
+SCRIPT_FLAGS = tuple((bit, name.encode()) for name, bit in FLAG_NAMES)
 _FLAG_BY_NAME = {name: bit for bit, name in SCRIPT_FLAGS}
 
 BAD_NAME = ("Library names can only contain letters, numbers, or underscores(_) and must be "

@@ -585,4 +585,5 @@ api.redis = RO[H.redis]
 api.protect = protect
 api.errtable = errtable
 api.errh = errh
+api.sethook = sethook   -- FUNCTION LOAD's timeout hook (function_lua.py)
 return api
