@@ -12,7 +12,6 @@ Redis 7.2.4. Two known differences are normalised, not skipped:
 from __future__ import annotations
 
 import pytest
-import redis
 
 from harness import RawClient, reply_or_error
 
@@ -22,7 +21,8 @@ LIB = "#!lua name=mylib\nredis.register_function('f1', function(keys, args) retu
 def norm(b: bytes) -> bytes:
     """valkey 8's wording -> Redis 7.2.4's."""
     return b.replace(b"server.register_function", b"redis.register_function").replace(
-        b"Unknown command called from script", b"Unknown Redis command called from script")
+        b"Unknown command called from script", b"Unknown Redis command called from script").replace(
+        b"BUSY Valkey is busy", b"BUSY Redis is busy")
 
 
 def same(pair, *args) -> bytes:
@@ -432,3 +432,83 @@ def test_rdb_primitives_roundtrip():
         assert Reader(encode_string(s)).string() == s
     assert encode_string(b"12") == b"\xc0\x0c"
     assert verify_payload(b"\x0b\x00" + b"\x00" * 8) is None
+
+
+# -- busy functions: FUNCTION STATS / KILL --------------------------------------------------------
+BUSY_LIB = """#!lua name=busy
+redis.register_function{function_name='spin', flags={'no-writes'},
+  callback=function(keys, args) local i = 0 while true do i = i + 1 end end}
+redis.register_function('spin_write', function(keys, args)
+  redis.call('SET', 'written', '1') local i = 0 while true do i = i + 1 end end)
+"""
+
+
+def _wait_busy(c):
+    """PING until the server answers BUSY (the script passed busy-reply-threshold)."""
+    for _ in range(2000):
+        r = c.cmd("PING")
+        if r.startswith(b"-BUSY"):
+            return r
+    raise AssertionError("the script never became busy")
+
+
+def _busy_scenario(port, proto):
+    """Run a busy function and probe it; the replies, with durations blanked."""
+    import re
+    a, b = RawClient(port, proto), RawClient(port, proto)
+    out = []
+    try:
+        b.cmd("FUNCTION", "FLUSH")
+        b.cmd("CONFIG", "SET", "busy-reply-threshold", "50")
+        out.append(b.cmd("FUNCTION", "LOAD", BUSY_LIB))
+        out.append(b.cmd("FUNCTION", "KILL"))                   # NOTBUSY
+        for fn in ("spin", "spin_write"):
+            a.send("FCALL", fn, "0")
+            out.append(_wait_busy(b))
+            stats = b.cmd("FUNCTION", "STATS")
+            out.append(re.sub(rb"duration_ms\r\n:\d+", b"duration_ms\r\n:N", stats))
+            out.append(b.cmd("GET", "x"))                       # BUSY (function variant)
+            out.append(b.cmd("SCRIPT", "KILL"))                 # BUSY: use FUNCTION KILL
+            k = b.cmd("FUNCTION", "KILL")
+            out.append(k)
+            if k.startswith(b"-UNKILLABLE"):
+                break
+            out.append(a.read())                                # the caller's error
+            out.append(b.cmd("PING"))
+            out.append(a.cmd("PING"))
+    finally:
+        a.close()
+        b.close()
+    return out
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_busy_function_kill(ref, proto):
+    """Own servers: the unkillable function keeps spinning until its server is stopped."""
+    from harness import start_valkey, start_valkeyd
+    ours = start_valkeyd("--save", "")
+    try:
+        x = _busy_scenario(ours.port, proto)
+    finally:
+        ours.kill()
+    theirs = start_valkey()
+    try:
+        y = [norm(v) for v in _busy_scenario(theirs.port, proto)]
+    finally:
+        theirs.kill()
+    assert x == y
+
+
+def test_info_counts(r):
+    r.function_flush()
+    info = r.info("memory")
+    assert info["number_of_functions"] == 0 and info["number_of_libraries"] == 0
+    r.function_load(LIBS[0])
+    r.function_load(LIBS[1])
+    info = r.info("memory")
+    assert info["number_of_functions"] == 3 and info["number_of_libraries"] == 2
+    assert info["used_memory_vm_functions"] > 0
+    r.function_delete("alpha")
+    assert r.info("memory")["number_of_functions"] == 1
+    r.function_flush()
+    assert r.info("memory")["number_of_libraries"] == 0

@@ -2,29 +2,19 @@
 
 Redis 7.2.4 functions.c. The library registry lives in valkeyd/scripting/functions.py; the
 Lua engine (separate Lua state, ``redis.register_function``) in
-valkeyd/scripting/function_lua.py. ``functions_of(srv)`` returns the server's registry,
-created on first use.
+valkeyd/scripting/function_lua.py. ``functions_of(srv)`` (scripting/functions.py) returns
+the server's registry, created on first use.
 
 The write subcommands (LOAD, DELETE, FLUSH, RESTORE) count one change (dirty++) so they are
 propagated as themselves to AOF and replicas, as Redis does.
 """
 from __future__ import annotations
 
-from .. import errors, glob
+from .. import glob
 from ..errors import ErrorReply
 from ..resp import OK, SetReply, Simple
-from ..scripting.functions import FunctionError, Functions, flag_names
+from ..scripting.functions import FunctionError, flag_names, functions_of
 from .registry import command, container
-
-
-def functions_of(srv) -> Functions:
-    """The server's function registry (``srv.functions``), with the Lua engine."""
-    fns = getattr(srv, "functions", None)
-    if fns is None:
-        from ..scripting.function_lua import LuaEngine
-        fns = srv.functions = Functions()
-        fns.register_engine(LuaEngine(srv))
-    return fns
 
 
 def _s(b: bytes) -> str:

@@ -220,6 +220,13 @@ class LuaEngine:
             raise FunctionError("Error compiling function: " + msg)
         raise FunctionError("Error registering functions: " + msg)
 
+    def used_memory(self) -> int:
+        """lua_gc(LUA_GCCOUNT) of the functions' Lua state, in bytes."""
+        core = self.core
+        if core is None:
+            return 0
+        return int(core.lua.eval(b"collectgarbage('count')") * 1024)
+
     def free_function(self, fn) -> None:
         fn.callback = None
 

@@ -188,7 +188,8 @@ def _cstr(b: bytes) -> bytes:
 class Functions:
     """The server's function state: the engines and the current LibCtx."""
 
-    def __init__(self, engines: dict | None = None):
+    def __init__(self, engines: dict | None = None, server=None):
+        self.server = server
         self.engines = {}   # upper-cased engine name (bytes) -> engine
         for e in (engines or {}).values():
             self.register_engine(e)
@@ -238,6 +239,8 @@ class Functions:
         if old is not None:
             for fn in old.functions.values():
                 engine.free_function(fn)
+        if ctx is self.ctx:
+            self.sync_info()
         return name
 
     # -- lookups ------------------------------------------------------------------------------
@@ -251,10 +254,27 @@ class Functions:
         self.ctx.unlink(lib)
         for fn in lib.functions.values():
             lib.engine.free_function(fn)
+        self.sync_info()
         return True
 
     def flush(self) -> None:
         self.ctx.clear()
+        self.sync_info()
+
+    def sync_info(self) -> None:
+        """Refresh the server attributes INFO reads (number_of_functions ...)."""
+        srv = self.server
+        if srv is None:
+            return
+        ctx = self.ctx
+        srv.functions_count = len(ctx.functions)
+        srv.libraries_count = len(ctx.libraries)
+        srv.functions_memory = sum(e.used_memory() for e in self.engines.values())
+        # functionsMemoryOverhead, estimated: the code, names and per-entry structures
+        srv.functions_cache_memory = sum(
+            len(lib.code) + len(lib.name) + 96
+            + sum(len(f.name) + len(f.desc or b"") + 80 for f in lib.functions.values())
+            for lib in ctx.libraries.values())
 
     def libraries_code(self) -> list:
         """Each library's code, to write as FUNCTION LOAD commands (AOF rewrite)."""
@@ -309,13 +329,27 @@ class Functions:
                 self.ctx.join(ctx, policy == "REPLACE")
         finally:
             ctx.clear()
+            self.sync_info()
+
+
+def functions_of(srv) -> Functions:
+    """The server's function registry (``srv.functions``) with the Lua engine, made on first
+    use. It keeps ``srv.functions_count`` / ``libraries_count`` / ``functions_memory`` /
+    ``functions_cache_memory`` (read by INFO) up to date."""
+    fns = getattr(srv, "functions", None)
+    if fns is None:
+        from .function_lua import LuaEngine
+        fns = srv.functions = Functions(server=srv)
+        fns.register_engine(LuaEngine(srv))
+        fns.sync_info()
+    return fns
 
 
 def functions_dump(srv) -> bytes:
     """FUNCTION DUMP payload of ``srv``'s libraries (for persistence code)."""
-    return srv.functions.dump()
+    return functions_of(srv).dump(srv.config.get_bool("rdbcompression"))
 
 
 def functions_restore(srv, payload: bytes, policy: str = "APPEND") -> None:
     """FUNCTION RESTORE into ``srv`` (policy FLUSH / APPEND / REPLACE); raises FunctionError."""
-    srv.functions.restore(payload, policy)
+    functions_of(srv).restore(payload, policy)
