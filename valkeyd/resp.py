@@ -25,6 +25,7 @@ Push                   array                        push ``>``
 from __future__ import annotations
 
 import math
+import struct
 from operator import itemgetter as _itemgetter
 
 from .errors import ErrorReply
@@ -94,12 +95,149 @@ def format_double(d: float) -> bytes:
         i = int(d)
         if i == d:
             return b"%d" % i
-    return fpconv_dtoa(d)
+    return _fpconv_shortest(d)
+
+
+def _cached_powers():
+    """Grisu's cached powers of ten 10^k, k = -348, -340 ... 340: (64-bit fraction, binary
+    exponent), rounded to nearest (fpconv_powers.h)."""
+    from fractions import Fraction
+    out = []
+    for k in range(-348, 341, 8):
+        v = Fraction(10) ** k
+        e = v.numerator.bit_length() - v.denominator.bit_length() - 64
+        while True:
+            f = v / (Fraction(2) ** e)
+            if f >= 2**64:
+                e += 1
+            elif f < 2**63:
+                e -= 1
+            else:
+                break
+        frac = int(f)
+        if f - frac >= Fraction(1, 2):
+            frac += 1
+        if frac == 2**64:
+            frac, e = 2**63, e + 1
+        out.append((frac, e))
+    return out
+
+
+_POWERS = None
+_M64 = (1 << 64) - 1
+_TENS = [10 ** i for i in range(19, -1, -1)]
+
+
+def _mul(af, ae, bf, be):
+    lo = 0xFFFFFFFF
+    ah_bl = (af >> 32) * (bf & lo)
+    al_bh = (af & lo) * (bf >> 32)
+    al_bl = (af & lo) * (bf & lo)
+    ah_bh = (af >> 32) * (bf >> 32)
+    tmp = (ah_bl & lo) + (al_bh & lo) + (al_bl >> 32) + (1 << 31)
+    return (ah_bh + (ah_bl >> 32) + (al_bh >> 32) + (tmp >> 32)) & _M64, ae + be + 64
+
+
+def _grisu2(d: float):
+    """fpconv's grisu2: (digits, K) with d ~= digits * 10^K (not always the shortest)."""
+    global _POWERS
+    if _POWERS is None:
+        _POWERS = _cached_powers()
+    bits = struct.unpack("<Q", struct.pack("<d", d))[0]
+    frac = bits & 0x000FFFFFFFFFFFFF
+    exp = (bits & 0x7FF0000000000000) >> 52
+    hidden = 0x0010000000000000
+    if exp:
+        frac += hidden
+        exp -= 1075
+    else:
+        exp = -1074
+    # boundaries
+    uf, ue = (frac << 1) + 1, exp - 1
+    while not uf & (hidden << 1):
+        uf <<= 1
+        ue -= 1
+    uf <<= 10
+    ue -= 10
+    ls = 2 if frac == hidden else 1
+    lf, le = (frac << ls) - 1, exp - ls
+    lf <<= le - ue
+    le = ue
+    # normalize w
+    wf, we = frac, exp
+    while not wf & hidden:
+        wf <<= 1
+        we -= 1
+    wf <<= 11
+    we -= 11
+    # cached power
+    approx = int(-(ue + 87) * 0.30102999566398114)
+    idx = int((approx + 348) / 8)
+    while True:
+        cur = ue + _POWERS[idx][1] + 64
+        if cur < -60:
+            idx += 1
+        elif cur > -32:
+            idx -= 1
+        else:
+            break
+    k = -348 + idx * 8
+    cf, ce = _POWERS[idx]
+    wf, we = _mul(wf, we, cf, ce)
+    uf, ue = _mul(uf, ue, cf, ce)
+    lf, le = _mul(lf, le, cf, ce)
+    lf += 1
+    uf -= 1
+    K = -k
+    # generate digits
+    wfrac = uf - wf
+    delta = uf - lf
+    sh = -ue
+    one = 1 << sh
+    part1 = uf >> sh
+    part2 = uf & (one - 1)
+    digits = []
+    kappa = 10
+    i = 10
+    while kappa > 0:
+        div = _TENS[i]
+        i += 1
+        digit = part1 // div
+        if digit or digits:
+            digits.append(digit)
+        part1 -= digit * div
+        kappa -= 1
+        tmp = (part1 << sh) + part2
+        if tmp <= delta:
+            K += kappa
+            _round_digit(digits, delta, tmp, div << sh, wfrac)
+            return digits, K
+    unit = 18
+    while True:
+        part2 = (part2 * 10) & _M64
+        delta = (delta * 10) & _M64
+        kappa -= 1
+        digit = part2 >> sh
+        if digit or digits:
+            digits.append(digit)
+        part2 &= one - 1
+        if part2 < delta:
+            K += kappa
+            _round_digit(digits, delta, part2, one, (wfrac * _TENS[unit]) & _M64)
+            return digits, K
+        unit -= 1
+
+
+def _round_digit(digits, delta, rem, kappa, frac):
+    while rem < frac and delta - rem >= kappa and (
+            rem + kappa < frac or frac - rem > rem + kappa - frac):
+        digits[-1] -= 1
+        rem += kappa
 
 
 def fpconv_dtoa(d: float) -> bytes:
-    """Redis's fpconv_dtoa: the shortest round-trip digits laid out by its emit_digits rules
-    (also how a Lua number becomes a command argument in ``redis.call``)."""
+    """Redis's fpconv_dtoa (grisu2 digits laid out by emit_digits): how a Lua number becomes
+    a command argument in ``redis.call``, and the non-integer case of :func:`format_double`."""
     if d != d:
         return b"nan"
     if d == math.inf:
@@ -108,6 +246,30 @@ def fpconv_dtoa(d: float) -> bytes:
         return b"-inf"
     if d == 0:
         return b"-0" if math.copysign(1.0, d) < 0 else b"0"
+    neg = d < 0
+    dl, K = _grisu2(-d if neg else d)
+    digits = "".join(map(str, dl))
+    n = len(digits)
+    exp = abs(K + n - 1)
+    if K >= 0 and exp < n + 7:
+        s = digits + "0" * K
+    elif K < 0 and (K > -7 or exp < 4):
+        off = n + K
+        if off <= 0:
+            s = "0." + "0" * (-off) + digits
+        else:
+            s = digits[:off] + "." + digits[off:]
+    else:
+        s = digits[0]
+        if n > 1:
+            s += "." + digits[1:]
+        s += "e" + ("-" if K + n - 1 < 0 else "+") + str(exp)
+    return (("-" + s) if neg else s).encode()
+
+
+def _fpconv_shortest(d: float) -> bytes:
+    """fpconv_dtoa's layout of the shortest round-trip digits (Python's repr): equal to
+    grisu2's digits except in rare cases, and much faster (used by format_double)."""
     neg = d < 0
     r = repr(-d if neg else d)
     e = 0

@@ -78,15 +78,17 @@ def sha1hex(b: bytes) -> bytes:
     return hashlib.sha1(b).hexdigest().encode()
 
 
+_LL_HALF = (2**63 - 1) // 2
+
+
 def lua_arg(a):
-    """luaArgsToRedisArgv for one value: a string, or a number printed by fpconv_dtoa;
-    None for anything else."""
+    """luaArgsToRedisArgv for one value: a string as is; a number as an integer when it is
+    one (double2ll: within +-LLONG_MAX/2), else by fpconv_dtoa; None for other types."""
     t = type(a)
     if t is bytes:
         return a
     if t is int:
-        # fpconv_dtoa prints integers below 10^8 plainly (at most 7 trailing zeros)
-        return b"%d" % a if -100000000 < a < 100000000 else fpconv_dtoa(float(a))
+        return b"%d" % a if -_LL_HALF <= a <= _LL_HALF else fpconv_dtoa(float(a))
     if t is float:
         return fpconv_dtoa(a)
     return None

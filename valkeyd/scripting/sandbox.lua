@@ -64,7 +64,17 @@ local function errh(err)
         i = skip_internal(lvl + 1)
     end
     if type(err) ~= "table" then
-        err = {err = "ERR " .. tostring(err)}
+        err = tostring(err)
+        -- a C function called by a wrapper of this chunk: its position is the user's
+        if ssub(err, 1, 8) == "valkeyd:" then
+            local rest = sgsub(err, "^valkeyd:%d+: ", "")
+            if i and i.currentline and i.currentline > 0 then
+                err = i.short_src .. ":" .. i.currentline .. ": " .. rest
+            else
+                err = rest
+            end
+        end
+        err = {err = "ERR " .. err}
     end
     if i then
         err["source"] = i.source
@@ -547,6 +557,10 @@ end
 local hook
 hook = function()
     if pykilled() then
+        local i = getinfo(2, "S")
+        if i and i.source == INTERNAL then
+            return   -- not inside this chunk (its error handler, the reply encoder)
+        end
         sethook(hook, "l")
         error(errtable("Script killed by user with SCRIPT KILL..."))
     end
