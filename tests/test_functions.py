@@ -313,6 +313,13 @@ redis.register_function('status', function() return redis.status_reply('FINE') e
 redis.register_function('globals', function() x_global = 1 end)
 redis.register_function('noglobal', function() return undefined_thing end)
 redis.register_function('sha', function(keys, args) return redis.sha1hex(args[1]) end)
+redis.register_function('keysglobal', function(keys, args) return KEYS[1] end)
+redis.register_function('nested', function(keys, args) return redis.call('FCALL', 'echo', '0') end)
+redis.register_function('fnlist', function(keys, args) return redis.call('FUNCTION', 'LIST') end)
+redis.register_function('reg', function(keys, args)
+  return redis.register_function('x', function() end) end)
+redis.register_function('resp_default', function(keys, args)
+  return redis.call('HGETALL', keys[1]) end)
 """
 
 LOCK_LIB = """#!lua name=lock
@@ -344,6 +351,7 @@ def test_fcall_basic(cpair):
     same(cpair, "HSET", "h", "f", "v")
     same(cpair, "SADD", "s", "m")
     same(cpair, "FCALL", "resp3", "2", "h", "s")
+    same(cpair, "FCALL", "resp_default", "1", "h")   # each call starts in RESP2
 
 
 def test_fcall_errors(cpair):
@@ -360,6 +368,10 @@ def test_fcall_errors(cpair):
     same(cpair, "FCALL", "raise_t", "0")
     same(cpair, "FCALL", "globals", "0")
     same(cpair, "FCALL", "noglobal", "0")
+    same(cpair, "FCALL", "keysglobal", "1", "k")         # no KEYS/ARGV globals in functions
+    same(cpair, "FCALL", "nested", "0")
+    same(cpair, "FCALL", "fnlist", "0")
+    same(cpair, "FCALL", "reg", "0")
     same(cpair, "GET", "k")
 
 
