@@ -273,6 +273,11 @@ def test_restore_errors(clients):
                  b"\xf5" + encode_string(LIBS[1].encode()) * 2,   # the same library twice
                  b"\xf5" + encode_string(coll.encode()),   # Function A1 already exists
                  b"\xf5" + encode_string(b"12"),           # an integer-encoded string
+                 b"\xf5\xc3\x05\x40\x00abcde",            # LZF: bad data
+                 b"\xf5\xc3\x05\x00abcde",                 # LZF: zero length
+                 b"\xf5\xc4",                              # unknown string encoding
+                 b"\xf5\x82",                              # unknown length encoding
+                 b"\xf5" + encode_string(LIBS[2].encode())[:-30],   # LZF cut short
                  not_fn):
         p = payload_footer(body)
         assert norm_err(reply_or_error(ours, "FUNCTION", "RESTORE", p)) == \

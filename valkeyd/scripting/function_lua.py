@@ -1,6 +1,9 @@
-"""The LUA engine of FUNCTION (Redis 7.2.4 function_lua.c), on lupa's Lua 5.1.
+"""The LUA engine of FUNCTION (Redis 7.2.4 function_lua.c).
 
-Functions run in their own Lua state, separate from EVAL's, as in Redis. Every library chunk
+Functions run in their own Lua state, separate from EVAL's, as in Redis: a scripting-core
+engine (:class:`valkeyd.scripting.engine.LuaEngine` with ``eval_api=False``: the sandbox, the
+``redis`` API, conversions), and FCALL runs through the core's ``prepare`` / ``run_script``
+(flags checks, busy state, FUNCTION KILL, propagation of the effects). Every library chunk
 gets one shared environment table ``env`` whose metatable ``__index`` is switched:
 
 * while FUNCTION LOAD runs a library's top-level code it points at the **library API**: a
