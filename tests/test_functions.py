@@ -68,6 +68,14 @@ LOAD_CASES = [
     "#!lua name=x\n",
     "#!lua name=x\nreturn 1",
     "#!lua name=x \"unbalanced\n",
+    "#!lua name=x\r\nredis.register_function('f', function() end)",
+    "#!lua name=x\0y\nredis.register_function('f', function() end)",
+    "#!lua name=\"x\"\nredis.register_function('f', function() end)",
+    "#!lua \"name=x\\x41\"\nredis.register_function('f', function() end)",
+    "#!lua name=x\nredis.register_function('f', function() end)\0 trailing",
+    "#!lua name=x\nredis.register_function('f\0g', function() end)",
+    "#!lua name=x\nredis.register_function('f', function() end)\n"
+    "redis.register_function('f_' .. redis.REDIS_VERSION_NUM, function() end)",
     "#!lua name=x\nredis.register_function('a-b', function() return 1 end)",
     "#!lua name=x\nredis.register_function('', function() return 1 end)",
     "#!lua name=x\nredis.register_function('g', function() return 1 end)"
@@ -529,3 +537,21 @@ def test_info_counts(r):
     assert r.info("memory")["number_of_functions"] == 1
     r.function_flush()
     assert r.info("memory")["number_of_libraries"] == 0
+
+
+def test_monitor_shows_fcall_then_its_commands(cpair):
+    import re
+    lines = []
+    for c in cpair:
+        m = RawClient(c.sock.getpeername()[1], 2)
+        assert m.cmd("MONITOR") == b"+OK\r\n"
+        c.cmd("FCALL", "setget", "1", "mk", "mv")
+        got = [m.read() for _ in range(3)]
+        m.close()
+        # "+<time> [<db> <addr>] ..." -> "[<db> ADDR] ..."
+        lines.append([re.sub(rb"^\+\d+\.\d+ \[(\d+) (lua|[^\]]+)\]",
+                             lambda mo: b"[" + mo.group(1) + b" " +
+                             (b"lua" if mo.group(2) == b"lua" else b"ADDR") + b"]", g)
+                      for g in got])
+    assert lines[0] == lines[1]
+    assert lines[0][1].startswith(b"[0 lua]")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .. import glob
 from ..errors import ErrorReply
+from ..protocol import string2ll
 from ..resp import OK, SetReply, Simple
 from ..scripting.functions import FunctionError, flag_names, functions_of
 from .registry import command, container
@@ -250,7 +251,6 @@ def _fcall(c, argv, ro: bool):
     fn = fns.ctx.functions.get(argv[1].lower())
     if fn is None:
         raise ErrorReply("ERR Function not found")
-    from ..protocol import string2ll
     numkeys = string2ll(argv[2])
     if numkeys is None:
         raise ErrorReply("ERR Bad number of keys provided")
