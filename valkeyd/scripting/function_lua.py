@@ -31,7 +31,7 @@ from .functions import FunctionError, flag_bit
 # Lua side: the library API, the switching environment and the loader.
 _BOOT = r"""
 local add_function, now_ms, log_fn, version, version_num, sethook, errh = ...
-local loadstring, setfenv, xpcall, error, type = loadstring, setfenv, xpcall, error, type
+local setfenv, xpcall, error, type = setfenv, xpcall, error, type
 local setmetatable, tostring, select, next, rawget, lower = setmetatable, tostring, select, next, rawget, string.lower
 local function protected_error(t, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
@@ -142,10 +142,8 @@ local function hook()
   end
 end
 
--- returns nil on success, or (kind, message): kind 'compile' or 'run'
-local function load_library(code, timeout)
-  local chunk, cerr = loadstring(code, '@user_function')
-  if chunk == nil then return 'compile', cerr end
+-- Run a compiled library chunk: nil on success, or the error message.
+local function load_library(chunk, timeout)
   setfenv(chunk, env)
   local saved = env_mt.__index
   env_mt.__index = library_api
@@ -157,7 +155,7 @@ local function load_library(code, timeout)
   env_mt.__index = saved
   if ok then return nil end
   local m = type(err) == 'table' and rawget(err, 'err')
-  return 'run', type(m) == 'string' and m or '(null)'
+  return type(m) == 'string' and m or '(null)'
 end
 
 local function set_globals(g) env_mt.__index = g end
@@ -209,19 +207,20 @@ class LuaEngine:
 
     # -- engine interface ---------------------------------------------------------------------
     def create(self, lib, body: bytes, timeout_ms: int) -> None:
-        self._state()
+        core = self._state()
+        try:
+            # the core's compile (scripts' tail calls rewritten when the Lua libraries are in)
+            chunk = core.compile(body, b"@user_function")
+        except ErrorReply as e:
+            raise FunctionError("Error compiling function: " + e.msg) from None
         self._loading_lib = lib
         try:
-            res = self._load(body, timeout_ms)
+            msg = self._load(chunk, timeout_ms)
         finally:
             self._loading_lib = None
-        if res is None:
-            return
-        kind, msg = res if isinstance(res, tuple) else (res, b"")
-        msg = msg.decode("utf-8", "surrogateescape") if isinstance(msg, bytes) else str(msg)
-        if kind == b"compile":
-            raise FunctionError("Error compiling function: " + msg)
-        raise FunctionError("Error registering functions: " + msg)
+        if msg is not None:
+            raise FunctionError("Error registering functions: "
+                                + msg.decode("utf-8", "surrogateescape"))
 
     def used_memory(self) -> int:
         """lua_gc(LUA_GCCOUNT) of the functions' Lua state, in bytes."""
