@@ -555,3 +555,21 @@ def test_monitor_shows_fcall_then_its_commands(cpair):
                       for g in got])
     assert lines[0] == lines[1]
     assert lines[0][1].startswith(b"[0 lua]")
+
+
+JSON_LIB = """#!lua name=jsonlib
+redis.register_function('dec', function(keys, args) return cjson.decode(args[1]) end)
+redis.register_function('enc', function(keys, args) return cjson.encode({a = {1, 2}}) end)
+redis.register_function('band', function(keys, args) return bit.band(args[1], 3) end)
+"""
+
+
+def test_lua_libraries_in_functions(fpair):
+    if fpair[0].cmd("EVAL", "return type(cjson)", "0") != b"$5\r\ntable\r\n":
+        pytest.skip("cjson is not implemented yet")
+    same(fpair, "FUNCTION", "LOAD", JSON_LIB)
+    same(fpair, "FCALL", "dec", "0", "[1,2,3]")
+    same(fpair, "FCALL", "dec", "0", "{bad")           # the error names user_function:2
+    same(fpair, "FCALL", "enc", "0")
+    same(fpair, "FCALL", "band", "0", "7")
+    same(fpair, "FCALL", "band", "0", "x")
