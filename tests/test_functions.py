@@ -573,3 +573,9 @@ def test_lua_libraries_in_functions(fpair):
     same(fpair, "FCALL", "enc", "0")
     same(fpair, "FCALL", "band", "0", "7")
     same(fpair, "FCALL", "band", "0", "x")
+
+
+def test_command_getkeys(fpair):
+    same(fpair, "COMMAND", "GETKEYS", "FCALL", "f", "2", "a", "b", "c")
+    same(fpair, "COMMAND", "GETKEYS", "FCALL_RO", "f", "1", "a", "b")
+    same(fpair, "COMMAND", "GETKEYS", "FCALL", "f", "0", "a")
