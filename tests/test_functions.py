@@ -21,6 +21,7 @@ LIB = "#!lua name=mylib\nredis.register_function('f1', function(keys, args) retu
 def norm(b: bytes) -> bytes:
     """valkey 8's wording -> Redis 7.2.4's."""
     return b.replace(b"server.register_function", b"redis.register_function").replace(
+        b"server.log()", b"redis.log()").replace(b"Invalid log level.", b"Invalid debug level.").replace(
         b"Unknown command called from script", b"Unknown Redis command called from script").replace(
         b"BUSY Valkey is busy", b"BUSY Redis is busy")
 
@@ -122,6 +123,16 @@ LOAD_CASES = [
     "#!lua name=x\nif redis.REDIS_VERSION_NUM < 0x070000 or #redis.REDIS_VERSION < 5 then"
     " return end redis.register_function('g', function() end)",
     "#!lua name=x\nif 1 then",
+    "#!lua name=x\nredis.log()",
+    "#!lua name=x\nredis.log(99, 'x')",
+    "#!lua name=x\nredis.log('a', 'x')",
+    "#!lua name=x\nredis.log(redis.LOG_DEBUG, 'x', 1, {})",
+    "#!lua name=x\nlocal t = redis.LOG_NOTICE + redis.LOG_VERBOSE\n"
+    "redis.register_function('f' .. t, function() end)",
+    "#!lua name=x\nredis.register_function('f', function() end) return _G",
+    "#!lua name=x\nlocal ok = pcall(function() end)",
+    "#!lua name=x\nredis.LOG_DEBUG = 5",
+    "#!lua name=x\nredis.register_function = 5",
     "#!lua name=x\nredis.register_function('g', function() return 1 end) while true do end",
 ]
 

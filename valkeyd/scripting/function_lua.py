@@ -39,9 +39,10 @@ end
 local function readonly_error()
   error("Attempt to modify a readonly table", 2)
 end
+-- A read-only view of t (Redis's readonly tables): writes fail, missing keys are errors.
 local function protect(t)
-  return setmetatable(t, {__index = protected_error, __newindex = readonly_error,
-                          __metatable = false})
+  setmetatable(t, {__index = protected_error, __metatable = false})
+  return setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = false})
 end
 
 local register_function
