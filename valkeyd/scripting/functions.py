@@ -26,13 +26,12 @@ from __future__ import annotations
 
 from persistence import rdb_primitives as rdbp
 from ..protocol import split_args
+from .run import FLAG_NAMES
 
 LOAD_TIMEOUT_MS = 500
 
 # Script flags (script.c scripts_flags_def), shared with EVAL's shebang flags; in the order
 # FUNCTION LIST prints them.
-from .run import FLAG_NAMES  # noqa: E402
-
 SCRIPT_FLAGS = tuple((bit, name.encode()) for name, bit in FLAG_NAMES)
 _FLAG_BY_NAME = {name: bit for bit, name in SCRIPT_FLAGS}
 
