@@ -14,7 +14,7 @@ import time
 import pytest
 import redis
 
-from harness import RawClient, inproc_client, inproc_server, same_raw, start_valkey, start_valkeyd
+from harness import RawClient, inproc_client, inproc_server, same_raw, start_valkeyd
 
 
 def ev(pair, script, *keys_and_args, numkeys=0):
@@ -75,7 +75,22 @@ CONVERSIONS = [
     "redis.call('set','k','v'); return redis.call('incr','k')",
     "redis.call('set','k','v'); local ok, e = pcall(redis.call, 'incr', 'k'); return e",
     "return pcall(error)",
+    "redis.call('set','k1','x'); return {xpcall(function() return redis.call('incr', 'k1') end,"
+    " function(e) return e end)}",
+    "return {xpcall(function() return redis.call('incr', 'k1') end,"
+    " function(e) return type(e) end)}",
+    "redis.call('set','k1','x');"
+    " local co = coroutine.create(function() return redis.call('incr', 'k1') end);"
+    " return {coroutine.resume(co)}",
     "error({err='custom'})",
+    "local t = setmetatable({}, {__newindex = function() error('boom') end}); error(t)",
+    "error(setmetatable({}, {__index = function(t, k) return 'from index' end}))",
+    "error({err='tbl', source='src', line=5})",
+    "local function f() error('deep') end local function g() f() end g()",
+    "local t = {} t.x.y = 1",
+    "return nil + 1",
+    "return #nil",
+    "return ('x'):bad()",
     "error({err='My custom'})",
     "error('x')",
     "error()",
@@ -102,6 +117,11 @@ CONVERSIONS = [
     "redis.call('set','n',-0.1); return redis.call('get','n')",
     "redis.call('set','n',2^63); return redis.call('get','n')",
     "return redis.sha1hex('')",
+    "redis.call('set','exp','v','px','1'); local n = 0; while n < 3000000 do n = n + 1 end;"
+    " return {redis.call('get','exp'), redis.call('exists','exp')}",
+    "return {map={a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,[1]=9,[2.5]=10}}",
+    "redis.setresp(3); return {map={a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,[1]=9,[2.5]=10}}",
+    "redis.setresp(3); return {set={a=true,b=true,c=true,d=true,e=true,f=true,[7]=true}}",
     "return redis.sha1hex(1)",
     "return redis.sha1hex()",
     "return redis.REDIS_VERSION",
@@ -147,6 +167,42 @@ CONVERSIONS = [
 @pytest.mark.parametrize("script", CONVERSIONS)
 def test_eval_same_as_valkey(pair, script):
     ev(pair, script, "key1", "arg1", numkeys=1)
+
+
+RAW_REPLIES = [
+    "return redis.call('debug', 'protocol', '%s')",
+    "redis.setresp(3); return redis.call('debug', 'protocol', '%s')",
+    "redis.setresp(3); local r = redis.call('debug', 'protocol', '%s'); return type(r)",
+]
+
+
+@pytest.mark.parametrize("kind", ["string", "integer", "double", "bignum", "null", "array",
+                                  "set", "map", "attrib", "push", "verbatim", "true",
+                                  "false"])
+@pytest.mark.parametrize("template", RAW_REPLIES)
+def test_conversion_of_every_resp_type(pair, template, kind):
+    """DEBUG PROTOCOL returns each RESP type (some as pre-encoded RESP in valkeyd)."""
+    ev(pair, template % kind)
+
+
+def test_conversion_of_other_replies(pair):
+    same_raw(pair, "GEOADD", "g", "13.361389", "38.115556", "a", "15.087269", "37.502669", "b")
+    same_raw(pair, "XADD", "st", "1-1", "f", "v")
+    for script in ("return redis.call('geodist', 'g', 'a', 'b')",
+                   "redis.setresp(3); return redis.call('geodist', 'g', 'a', 'b')",
+                   "redis.setresp(3); return redis.call('geopos', 'g', 'a')",
+                   "return redis.call('xrange', 'st', '-', '+')",
+                   "redis.setresp(3); return redis.call('xrange', 'st', '-', '+')",
+                   "redis.setresp(3); return redis.call('xinfo', 'stream', 'st')",
+                   "redis.setresp(3); return redis.call('command', 'info', 'get')[1][1]",
+                   "redis.call('sadd', 'si', 3, 1, 2); redis.setresp(3);"
+                   " return redis.call('smembers', 'si')",
+                   "return redis.call('command', 'count') > 100",
+                   "return redis.call('info', 'keyspace')",
+                   "redis.setresp(3); return redis.call('info', 'keyspace')",
+                   "return redis.call('type', 'st')",
+                   "redis.setresp(3); return redis.call('memory', 'usage', 'nokey')"):
+        ev(pair, script)
 
 
 def test_eval_arguments_and_numkeys(pair):
@@ -201,7 +257,6 @@ def test_errors_that_follow_redis_not_valkey(r):
         with pytest.raises(redis.ResponseError) as e:
             r.eval(script, 0)
         return str(e.value)
-    sha = "%s"
     assert err("return redis.call('nosuchcmd')") == (
         "Unknown Redis command called from script script: %s, on @user_script:1."
         % redis_sha(r, "return redis.call('nosuchcmd')"))
@@ -224,7 +279,6 @@ def test_errors_that_follow_redis_not_valkey(r):
         "redis.setresp() requires one argument. script: ")
     assert err("return redis.acl_check_cmd('nosuchcmd')").startswith(
         "Invalid command passed to redis.acl_check_cmd() script: ")
-    assert sha
 
 
 def test_noscript(r):
@@ -361,7 +415,8 @@ def _busy_scenario(srv, writes: bool):
     seen = {}
     c = srv.client(2)
     c.config_set("busy-reply-threshold", 200)
-    script = ("redis.call('set','w','1') " if writes else "") + "local i = 0 while true do i = i + 1 end"
+    script = (("redis.call('set','w','1') " if writes else "")
+              + "local i = 0 while true do i = i + 1 end")
 
     def runner():
         cc = srv.client(2)
@@ -421,6 +476,7 @@ def test_busy_script_that_wrote_is_unkillable():
             b"-UNKILLABLE Sorry the script already executed write commands against the "
             b"dataset. You can either wait the script termination or kill the server in a "
             b"hard way using the SHUTDOWN NOSAVE command.\r\n")
+        assert other.cmd("SHUTDOWN") == seen["ping"]    # only SHUTDOWN NOSAVE
         other.send("SHUTDOWN", "NOSAVE")
         t.join(20)
         assert not t.is_alive()
@@ -520,3 +576,55 @@ def test_redis_py_lua_object(r):
     assert r.evalsha_ro(r.script_load("return redis.call('get', KEYS[1])"), 1, "cnt") == b"2"
     with pytest.raises(redis.exceptions.NoScriptError):
         r.evalsha("0" * 40, 0)
+
+
+def test_script_write_serves_blocked_client(server):
+    waiter = RawClient(server.port)
+    waiter.cmd("DEL", "bl")
+    waiter.send("BLPOP", "bl", "5")
+    time.sleep(0.2)
+    r = server.client(2)
+    assert r.eval("redis.call('rpush', KEYS[1], 'a', 'b'); return redis.call('llen', KEYS[1])",
+                  1, "bl") == 2
+    assert waiter.read() == b"*2\r\n$2\r\nbl\r\n$1\r\na\r\n"
+    assert r.lrange("bl", 0, -1) == [b"b"]
+    r.close()
+    waiter.close()
+
+
+def test_script_commands_in_monitor(server):
+    r = server.client(2)
+    r.ping()
+    mon = RawClient(server.port)
+    assert mon.cmd("MONITOR") == b"+OK\r\n"
+    r.eval("return redis.call('set', KEYS[1], 'v')", 1, "monkey")
+    first, second = mon.read(), mon.read()
+    assert b'"EVAL" "return redis.call(' in first and b' "1" "monkey"' in first
+    assert b"lua] \"set\" \"monkey\" \"v\"" in second
+    r.close()
+    mon.close()
+
+
+def test_error_stats_same_as_valkey(pair):
+    """Errors of commands called by a script are counted once; EVAL counts as failed when any
+    error reply was produced while it ran (errorstats, commandstats failed_calls)."""
+    same_raw(pair, "CONFIG", "RESETSTAT")
+    same_raw(pair, "SET", "str", "x")
+    for script in ("return redis.call('incr','str')", "return redis.pcall('incr','str')",
+                   "error('x')", "return {err='MYERR x'}", "return {1, {err='NESTED y'}}",
+                   "x = 1", "return 1", "return redis.error_reply('OWN e')"):
+        ev(pair, script)
+
+    def stats(c):
+        info = c.cmd("INFO", "errorstats") + c.cmd("INFO", "commandstats") + \
+            c.cmd("INFO", "stats")
+        out = []
+        for line in info.split(b"\r\n"):
+            if line.startswith((b"errorstat_", b"total_error_replies")):
+                out.append(line)
+            elif line.startswith((b"cmdstat_eval:", b"cmdstat_incr:")):
+                out.append(line.split(b":")[0] + b"".join(
+                    f for f in line.split(b",") if b"calls=" in f and b"usec" not in f))
+        return sorted(out)
+    ours, theirs = pair
+    assert stats(ours) == stats(theirs)

@@ -150,7 +150,7 @@ class Server:
         for name in _limits_directives:   # encoding thresholds of the collection types
             config.on_change(name, lambda _v: _limits.apply(self.config))
 
-    # -- rare states (one test in Client.execute) ---------------------------------------------------
+    # -- rare states (one test in Client.execute) --------------------------------------------------
     @property
     def loading(self):
         return self._loading

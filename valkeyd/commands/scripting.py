@@ -7,7 +7,7 @@ from ..resp import OK
 from ..scripting.eval import eval_scripts
 from ..scripting.run import kill_script, prepare, run_script
 from .registry import command, container
-from .server import help_reply, subcommand_syntax_error
+from .server import help_reply
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
@@ -37,17 +37,14 @@ def _eval(c, argv, evalsha: bool, ro: bool):
         s = es.create(argv[1])
     name = s.sha.decode()
     engine = es.engine
-    ctx = prepare(c, engine, name, s.flags, ro, True)
+    ctx = prepare(c, engine, name, s.flags, ro, True, argv)
     if type(ctx) is ErrorReply:
         return ctx
-    tf = engine.lua.table_from
-    keys = tf(argv[3:3 + numkeys])
-    args = tf(argv[3 + numkeys:])
     f = s.fn
     run = engine.run_eval
     cr = c.resp
-    bname = s.sha
-    return run_script(c, ctx, lambda: run(f, keys, args, cr, bname))
+    sha = s.sha
+    return run_script(c, ctx, lambda: run(f, cr, sha, numkeys, *argv[3:]))
 
 
 @command("eval", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", "scripting",
@@ -134,5 +131,3 @@ def script_debug(c, argv):
         return ErrorReply("ERR The Lua debugger (SCRIPT DEBUG YES/SYNC) is not supported")
     return ErrorReply("ERR Use SCRIPT DEBUG YES/SYNC/NO")
 
-
-_ = subcommand_syntax_error

@@ -1400,6 +1400,8 @@ def shutdown(c, argv):
                                                                             False)):
         raise ErrorReply("ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING "
                          "client")
+    if "nosave" not in flags and srv.script_busy is not None:
+        raise ErrorReply(srv.script_busy.busy_error)   # a busy script: only SHUTDOWN NOSAVE
     if srv.loading:
         flags.discard("save")
         flags.add("nosave")

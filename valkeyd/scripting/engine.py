@@ -170,7 +170,7 @@ class LuaEngine:
         py = lua.table_from({
             b"call": self._call, b"pcall": self._pcall, b"killed": self._killed,
             b"rand": lrand48, b"srand": srand48, b"log": self._log,
-            b"setresp": self._setresp, b"getresp": self._getresp, b"setrepl": self._setrepl,
+            b"setresp": self._setresp, b"setrepl": self._setrepl,
             b"sha1hex": self._sha1hex, b"d2s": format_double, b"errstat": self._errstat,
             b"aclcheck": self._aclcheck, b"unwrap": _unwrap,
             b"version": REDIS_VERSION.encode(), b"version_num": REDIS_VERSION_NUM,
@@ -185,6 +185,7 @@ class LuaEngine:
         self.compile_fn = self.api.compile
         self.run_eval = self.api.run_eval
         self.run_function = self.api.run_function
+        self.state = self.api.state
         from .run import ScriptClient
         self.client = ScriptClient(server)
 
@@ -261,9 +262,7 @@ class LuaEngine:
         if r != 2 and r != 3:
             self._raise("RESP version must be 2 or 3.")
         self.client.set_resp(r)
-
-    def _getresp(self):
-        return self.client.resp
+        self.state[b"resp"] = r
 
     def _setrepl(self, *args):
         if len(args) != 1:

@@ -25,6 +25,14 @@ class EvalScripts:
         self.server = server
         self.engine = LuaEngine(server, eval_api=True)
         self.scripts: dict[bytes, Script] = {}
+        self._stats()
+
+    def _stats(self) -> None:
+        """What INFO memory reports (number_of_cached_scripts, used_memory_lua ...)."""
+        srv = self.server
+        srv.scripts = self.scripts
+        srv.scripts_cache_memory = self.memory()
+        srv.lua_memory = int(self.engine.lua.eval(b"collectgarbage('count')") * 1024)
 
     def get(self, sha: bytes):
         return self.scripts.get(sha.lower())
@@ -41,14 +49,16 @@ class EvalScripts:
         except ErrorReply as e:
             raise ErrorReply("ERR Error compiling script (new function): %s" % e.msg)
         s = self.scripts[sha] = Script(sha, body, flags, fn)
+        self._stats()
         return s
 
     def flush(self) -> None:
         self.scripts = {}
         self.engine = LuaEngine(self.server, eval_api=True)
+        self._stats()
 
     def memory(self) -> int:
-        return sum(len(s.body) + 40 for s in self.scripts.values())
+        return sum(len(s.body) + 40 + 64 for s in self.scripts.values())
 
 
 def eval_scripts(server) -> EvalScripts:

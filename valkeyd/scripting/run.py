@@ -24,7 +24,8 @@ Per-EVAL cost of the worker handoff: about 10 us (two lock handoffs).
 The API for script engines (EVAL here, FCALL in the functions module)::
 
     ctx_or_err = prepare(c, engine, name, script_flags, ro, eval_mode)
-    reply = run_script(c, ctx, lambda: engine.run_eval(f, keys, args, c.resp, name))
+    reply = run_script(c, ctx, lambda: engine.run_eval(f, c.resp, name_bytes, numkeys,
+                                                       *keys_and_args))
     kill_script(c, is_eval) -> reply         # SCRIPT KILL / FUNCTION KILL
 """
 from __future__ import annotations
@@ -32,6 +33,8 @@ from __future__ import annotations
 import _thread
 import threading
 import time
+
+from engines.base import clock as _clock
 
 from ..client import Client
 from ..commands.registry import TABLE, lookup
@@ -149,8 +152,14 @@ class ScriptCtx:
         self.mutex = _thread.allocate_lock()
         self.done = _thread.allocate_lock()
         self.start = time.monotonic()
-        self.cmd = None
+        self.cmd = lookup(caller.last_cmd.name.encode()) if caller.last_cmd else None
+        self.err0 = engine.server.stats.total_error_replies
+        self.froze = False
         self.busy_error = BUSY_EVAL if eval_mode else BUSY_FUNCTION
+        self.argv = None
+
+    def duration_ms(self) -> int:
+        return int((time.monotonic() - self.start) * 1000)
 
     # -- redis.call ------------------------------------------------------------------------------
     def call(self, args):
@@ -197,7 +206,10 @@ class ScriptCtx:
             finally:
                 lock.release()
 
-        self.server.loop.call_soon_threadsafe(run)
+        try:
+            self.server.loop.call_soon_threadsafe(run)
+        except RuntimeError:   # the loop is closed: the server is exiting
+            return ErrorReply("ERR server is shutting down")
         lock.acquire()
         return box[0]
 
@@ -210,7 +222,7 @@ class ScriptCtx:
             return ERR_UNKNOWN
         if not cmd.arity_ok(len(argv)):
             return ERR_ARITY
-        if cmd.noscript:
+        if cmd.noscript and not getattr(srv, "script_disable_deny_script", False):
             return ERR_NOSCRIPT
         if cmd.write or cmd.may_replicate:
             if self.readonly:
@@ -266,8 +278,9 @@ def _s(b: bytes) -> str:
     return b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def prepare(c, engine, name: str, script_flags: int, ro: bool, eval_mode: bool):
-    """scriptPrepareForRun: a ScriptCtx, or an ErrorReply refusing the run."""
+def prepare(c, engine, name: str, script_flags: int, ro: bool, eval_mode: bool, argv=None):
+    """scriptPrepareForRun: a ScriptCtx, or an ErrorReply refusing the run. ``argv`` (the
+    caller's command) is kept for FUNCTION STATS."""
     srv = c.server
     obey = getattr(c, "must_obey", False)
     if not script_flags & FLAG_EVAL_COMPAT:
@@ -277,7 +290,9 @@ def prepare(c, engine, name: str, script_flags: int, ro: bool, eval_mode: bool):
             if ro:
                 return ErrorReply(RO_WRITE_FLAG)
     readonly = ro or bool(not script_flags & FLAG_EVAL_COMPAT and script_flags & FLAG_NO_WRITES)
-    return ScriptCtx(engine, c, name, readonly, eval_mode)
+    ctx = ScriptCtx(engine, c, name, readonly, eval_mode)
+    ctx.argv = argv
+    return ctx
 
 
 class Worker:
@@ -309,7 +324,10 @@ class Worker:
                 ctx.finished = True
                 async_mode = ctx.async_mode
             if async_mode:
-                ctx.server.loop.call_soon_threadsafe(_finish_async, ctx)
+                try:
+                    ctx.server.loop.call_soon_threadsafe(_finish_async, ctx)
+                except RuntimeError:   # the loop is closed: the server is exiting
+                    return
             else:
                 ctx.done.release()
 
@@ -332,6 +350,9 @@ def run_script(c, ctx, fn):
     srv.script_running = ctx
     srv.propagate_begin()
     c.prop_argv = []            # the script's writes propagate, not the EVAL itself
+    if _clock.frozen is None:   # the script's commands all see its start time (no expiry)
+        _clock.frozen = _clock.ms()
+        ctx.froze = True
     threshold = srv.config.get_int("busy-reply-threshold")
     if threshold <= 0 or not _can_go_busy(c, srv):
         try:
@@ -363,7 +384,6 @@ def _go_busy(c, ctx):
                 f"{'SCRIPT KILL' if ctx.eval_mode else 'FUNCTION KILL'} command. "
                 f"Script name is: {ctx.name}.")
     install(srv)
-    ctx.cmd = c.last_cmd
     c.blocked = _ScriptWait(ctx)
     srv.script_busy = ctx
     return BLOCKED
@@ -375,6 +395,8 @@ def _complete(ctx):
     srv = ctx.server
     engine.ctx = None
     srv.script_running = None
+    if ctx.froze:
+        _clock.frozen = None
     sc = engine.client
     srv.stats.total_commands_processed_base += sc.cmds
     sc.cmds = 0
@@ -383,6 +405,14 @@ def _complete(ctx):
         log.notice("Lua script killed by user with SCRIPT KILL.")
     r = ctx.result
     ctx.result = None
+    reply = _reply_of(ctx, r)
+    if srv.stats.total_error_replies != ctx.err0 and type(reply) is not ErrorReply \
+            and ctx.cmd is not None:
+        ctx.cmd.failed_calls += 1   # call(): an error reply was produced during the command
+    return reply
+
+
+def _reply_of(ctx, r):
     if isinstance(r, BaseException):
         return ErrorReply(f"ERR Error running script {ctx.name}, {r}")
     if type(r) is tuple and r:

@@ -9,7 +9,7 @@ local type, error, tostring, tonumber, select = type, error, tostring, tonumber,
 local rawget, rawset, next, pairs, ipairs = rawget, rawset, next, pairs, ipairs
 local setmetatable, getmetatable, unpack = setmetatable, getmetatable, unpack
 local xpcall, pcall, loadstring = xpcall, pcall, loadstring
-local sformat, sgsub, ssub, sbyte, sfind = string.format, string.gsub, string.sub, string.byte, string.find
+local sformat, sgsub, ssub, sfind = string.format, string.gsub, string.sub, string.find
 local tconcat = table.concat
 local insert, remove, sort, concat, maxn, getn = table.insert, table.remove, table.sort,
     table.concat, table.maxn, table.getn
@@ -17,7 +17,7 @@ local floor = math.floor
 local getinfo, sethook = debug.getinfo, debug.sethook
 
 local pykilled, pyrand, pysrand, pyd2s = py.killed, py.rand, py.srand, py.d2s
-local pyerrstat, pyunwrap, pygetresp = py.errstat, py.unwrap, py.getresp
+local pyerrstat, pyunwrap = py.errstat, py.unwrap
 local INTERNAL = "=valkeyd"
 
 ---------------------------------------------------------------------------------------------
@@ -247,6 +247,36 @@ G.pcall = function(...)
     return pcall_result(pcall(...))
 end
 G.__redis__err__handler = errh
+
+-- Errors raised by the Python callables (redis.call ...) cross Lua as userdata: user error
+-- handlers and coroutine.resume see the error table, as in Redis.
+local function unwrap_err(e)
+    if type(e) == "userdata" then
+        local t = pyunwrap(e)
+        if t ~= nil then
+            return t
+        end
+    end
+    return e
+end
+G.xpcall = function(f, h)
+    if type(h) ~= "function" then
+        return xpcall(f, h)
+    end
+    return xpcall(f, function(e)
+        return h(unwrap_err(e))
+    end)
+end
+local co_resume = coroutine.resume
+local function resume_result(ok, ...)
+    if ok then
+        return ok, ...
+    end
+    return false, unwrap_err((...))
+end
+coroutine.resume = function(co, ...)
+    return resume_result(co_resume(co, ...))
+end
 
 local allowed = {}
 for name in string.gmatch(py.allowed, "[^ ]+") do
@@ -519,8 +549,10 @@ enc = function(v, cr, out)
 end
 
 -- The reply of a script: ("r", resp bytes) or ("e", message, ignore_stats)
+local state = {resp = 2}   -- set by Python's redis.setresp
+
 local function reply(ok, r, cr, name)
-    resp = pygetresp()
+    resp = state.resp
     if ok then
         if type(r) == "table" then
             local e = rawget(r, "err")
@@ -573,18 +605,37 @@ api.compile = function(body, chunkname)
     return loadstring(body, chunkname)
 end
 
--- Run an EVAL script: KEYS and ARGV are globals. cr: the caller's protocol.
-api.run_eval = function(f, keys, argv, cr, name)
+-- Run an EVAL script: KEYS and ARGV are globals, made of the nk first and the other
+-- arguments after name. cr: the caller's protocol; name: the SHA (for error messages).
+api.run_eval = function(f, cr, name, nk, ...)
+    local all = {...}
+    local keys, argv = {}, {}
+    for i = 1, nk do
+        keys[i] = all[i]
+    end
+    for i = nk + 1, #all do
+        argv[i - nk] = all[i]
+    end
     rawset(H, "KEYS", keys)
     rawset(H, "ARGV", argv)
+    state.resp = 2
     sethook(hook, "", 100000)
     local ok, r = xpcall(f, errh)
     sethook()
     return reply(ok, r, cr, name)
 end
 
--- Run a function (FCALL): f(keys, args).
-api.run_function = function(f, keys, argv, cr, name)
+-- Run a function (FCALL): f(keys, args), same arguments as run_eval.
+api.run_function = function(f, cr, name, nk, ...)
+    local all = {...}
+    local keys, argv = {}, {}
+    for i = 1, nk do
+        keys[i] = all[i]
+    end
+    for i = nk + 1, #all do
+        argv[i - nk] = all[i]
+    end
+    state.resp = 2
     sethook(hook, "", 100000)
     local ok, r = xpcall(function()
         return f(keys, argv)
@@ -594,6 +645,7 @@ api.run_function = function(f, keys, argv, cr, name)
 end
 
 -- Raw access to the hidden globals, for the engine (e.g. FUNCTION's load-time API).
+api.state = state
 api.globals = H
 api.redis = RO[H.redis]
 api.protect = protect
