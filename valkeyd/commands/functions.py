@@ -258,7 +258,7 @@ def _fcall(c, argv, ro: bool):
         raise ErrorReply("ERR Number of keys can't be greater than number of args")
     if numkeys < 0:
         raise ErrorReply("ERR Number of keys can't be negative")
-    return fn.lib.engine.call(c, fn, argv[3:3 + numkeys], argv[3 + numkeys:], ro, argv)
+    return fn.lib.engine.call(c, fn, numkeys, argv, ro)
 
 
 @command("fcall", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale",

@@ -233,8 +233,8 @@ class LuaEngine:
     def free_function(self, fn) -> None:
         fn.callback = None
 
-    def call(self, c, fn, keys, args, ro: bool, argv=None):
-        """FCALL / FCALL_RO of ``fn``: scriptPrepareForRun's checks, then the run."""
+    def call(self, c, fn, numkeys: int, argv, ro: bool):
+        """FCALL / FCALL_RO ``argv`` of ``fn``: scriptPrepareForRun's checks, then the run."""
         from .run import prepare, run_script
         core = self._state()
         name = fn.name.decode("utf-8", "surrogateescape")
@@ -242,13 +242,12 @@ class LuaEngine:
         if type(ctx) is ErrorReply:
             return ctx
         ctx.argv = argv
-        tf = core.lua.table_from
-        kt, at = tf(keys), tf(args)
         f = fn.callback
         run = core.run_function
         cr = c.resp
         bname = fn.name
-        return run_script(c, ctx, lambda: run(f, kt, at, cr, bname))
+        rest = argv[3:]
+        return run_script(c, ctx, lambda: run(f, cr, bname, numkeys, *rest))
 
 
 def _now_ms() -> float:

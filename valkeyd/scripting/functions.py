@@ -5,7 +5,7 @@ Model (as functions.c):
 * an **engine** (only "LUA", looked up case-insensitively) compiles a library's code and
   registers its functions; it implements ``create(lib, body, timeout_ms)`` (calls
   ``lib.add_function`` for each ``redis.register_function``; raises :class:`FunctionError`
-  with the message) and ``call(client, fn, keys, args, ro)``;
+  with the message) and ``call(client, fn, numkeys, argv, ro)`` (FCALL / FCALL_RO's argv);
 * a **library** has a name (case-sensitive), its engine, its full code (with the shebang)
   and its functions (names case-sensitive within the library);
 * a **LibCtx** maps library names to libraries and function names (case-insensitive, as
