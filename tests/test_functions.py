@@ -590,3 +590,31 @@ def test_command_getkeys(fpair):
     same(fpair, "COMMAND", "GETKEYS", "FCALL", "f", "2", "a", "b", "c")
     same(fpair, "COMMAND", "GETKEYS", "FCALL_RO", "f", "1", "a", "b")
     same(fpair, "COMMAND", "GETKEYS", "FCALL", "f", "0", "a")
+
+
+def _busy_eval_scenario(port, proto):
+    a, b = RawClient(port, proto), RawClient(port, proto)
+    out = []
+    try:
+        b.cmd("CONFIG", "SET", "busy-reply-threshold", "50")
+        a.send("EVAL", "#!lua flags=no-writes\nlocal i = 0 while true do i = i + 1 end", "0")
+        out.append(_wait_busy(b))
+        out.append(b.cmd("FUNCTION", "STATS"))     # BUSY (the SCRIPT KILL variant)
+        out.append(b.cmd("FUNCTION", "KILL"))      # BUSY: a script, not a function
+        out.append(b.cmd("SCRIPT", "KILL"))
+        out.append(a.read())
+        out.append(b.cmd("FUNCTION", "STATS"))
+    finally:
+        b.cmd("CONFIG", "SET", "busy-reply-threshold", "5000")
+        a.close()
+        b.close()
+    return out
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_function_stats_and_kill_during_busy_eval(server, ref, proto):
+    for port in (server.port, ref.port):
+        RawClient(port).cmd("FUNCTION", "FLUSH")
+    x = _busy_eval_scenario(server.port, proto)
+    y = [norm(v) for v in _busy_eval_scenario(ref.port, proto)]
+    assert x == y
