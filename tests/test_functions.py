@@ -504,6 +504,10 @@ def _busy_scenario(port, proto):
             stats = b.cmd("FUNCTION", "STATS")
             out.append(re.sub(rb"duration_ms\r\n:\d+", b"duration_ms\r\n:N", stats))
             out.append(b.cmd("GET", "x"))                       # BUSY (function variant)
+            out.append(b.cmd("FUNCTION", "DELETE", "busy"))     # BUSY: no allow_busy flag
+            out.append(b.cmd("FUNCTION", "FLUSH"))
+            out.append(b.cmd("FCALL", "spin", "0"))
+            out.append(b.cmd("FUNCTION", "HELP"))
             out.append(b.cmd("SCRIPT", "KILL"))                 # BUSY: use FUNCTION KILL
             k = b.cmd("FUNCTION", "KILL")
             out.append(k)
