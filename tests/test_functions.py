@@ -622,3 +622,37 @@ def test_function_stats_and_kill_during_busy_eval(server, ref, proto):
     x = _busy_eval_scenario(server.port, proto)
     y = [norm(v) for v in _busy_eval_scenario(ref.port, proto)]
     assert x == y
+
+
+def test_persistence_api_roundtrip():
+    """The entry points the RDB/AOF code uses: dump_body + load_rdb_library, libraries_code,
+    functions_dump / functions_restore."""
+    from harness import inproc_server
+    from persistence.rdb_primitives import RDB_OPCODE_FUNCTION2, Reader
+    from valkeyd.scripting.functions import (FunctionError, functions_dump, functions_of,
+                                             functions_restore)
+    a, _, _ = inproc_server()
+    fa = functions_of(a)
+    for code in LIBS:
+        fa.create(code.encode(), False)
+    body = fa.dump_body(True)
+    b, _, _ = inproc_server()
+    fb = functions_of(b)
+    r = Reader(body)
+    while r.pos < len(body):
+        assert r.type() == RDB_OPCODE_FUNCTION2
+        fb.load_rdb_library(r, fb.ctx)
+    fb.sync_info()
+    assert sorted(fb.libraries_code()) == sorted(c.encode() for c in LIBS)
+    assert b.functions_count == 4 and b.libraries_count == 3
+    r = Reader(body)
+    assert r.type() == RDB_OPCODE_FUNCTION2
+    with pytest.raises(FunctionError, match="Library 'alpha' already exists"):
+        fb.load_rdb_library(r, fb.ctx)
+    c, _, _ = inproc_server()
+    functions_restore(c, functions_dump(a))
+    assert sorted(functions_of(c).libraries_code()) == sorted(c.encode() for c in LIBS)
+    with pytest.raises(FunctionError, match="Library alpha already exists"):
+        functions_restore(c, functions_dump(a))
+    functions_restore(c, functions_dump(a), "REPLACE")
+    assert c.libraries_count == 3

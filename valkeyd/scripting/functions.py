@@ -26,14 +26,8 @@ from __future__ import annotations
 
 from persistence import rdb_primitives as rdbp
 from ..protocol import split_args
-from .run import FLAG_NAMES
 
 LOAD_TIMEOUT_MS = 500
-
-# Script flags (script.c scripts_flags_def), shared with EVAL's shebang flags; in the order
-# FUNCTION LIST prints them.
-SCRIPT_FLAGS = tuple((bit, name.encode()) for name, bit in FLAG_NAMES)
-_FLAG_BY_NAME = {name: bit for bit, name in SCRIPT_FLAGS}
 
 BAD_NAME = ("Library names can only contain letters, numbers, or underscores(_) and must be "
             "at least one character long")
@@ -43,13 +37,30 @@ class FunctionError(Exception):
     """A library could not be created; ``str()`` is the message (without "ERR ")."""
 
 
+_SCRIPT_FLAGS = None   # ((bit, name), ...) in the order FUNCTION LIST prints them
+
+
+def _script_flags():
+    """Script flags (script.c scripts_flags_def), shared with EVAL's shebang flags
+    (valkeyd/scripting/run.py, imported late: it imports the client and command table)."""
+    global _SCRIPT_FLAGS
+    if _SCRIPT_FLAGS is None:
+        from .run import FLAG_NAMES
+        _SCRIPT_FLAGS = tuple((bit, name.encode()) for name, bit in FLAG_NAMES)
+    return _SCRIPT_FLAGS
+
+
 def flag_bit(name: bytes) -> int | None:
     """A script flag's bit from its (case-insensitive) name, or None."""
-    return _FLAG_BY_NAME.get(name.lower())
+    name = name.lower()
+    for bit, n in _script_flags():
+        if n == name:
+            return bit
+    return None
 
 
 def flag_names(flags: int) -> list:
-    return [name for bit, name in SCRIPT_FLAGS if flags & bit]
+    return [name for bit, name in _script_flags() if flags & bit]
 
 
 def valid_name(name: bytes) -> bool:
