@@ -344,10 +344,7 @@ def test_served_pipeline_then_new_requests(sides):
 
 
 def test_blocking_inside_multi_returns_at_once(r):
-    try:
-        r.execute_command("MULTI")
-    except Exception:
-        pytest.skip("MULTI is not implemented yet")
+    r.execute_command("MULTI")
     r.execute_command("BLPOP", "none", "0")
     r.execute_command("BLMOVE", "none", "d", "LEFT", "LEFT", "0")
     res = r.execute_command("EXEC")

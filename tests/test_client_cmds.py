@@ -205,8 +205,6 @@ def test_flags_field(server, c2):
 
 
 def test_multi_flag_and_count(server, c2):
-    if "multi" not in {x.decode() for x in py(c2.call("COMMAND", "LIST"))}:
-        pytest.skip("MULTI is not implemented yet")
     a = Resp(server.port)
     try:
         idb = py(c2.call("CLIENT", "ID"))

@@ -3,16 +3,13 @@ reply matters), lazy and active expiry, and, in-process, what expiry propagates 
 (there is no AOF or replica yet to observe the propagation stream from outside)."""
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import redis
 
-from harness import reply_or_error, same_reply
+from harness import inproc_client, inproc_server, reply_or_error, same_reply
 
-ROOT = Path(__file__).resolve().parent.parent
 FAR = 4102444800123  # 2100-01-01 in ms (+123)
 
 
@@ -211,36 +208,13 @@ def test_set_and_rename_and_ttl_interplay(rr):
 
 
 # -- in-process: propagation, events and the active cycle's sampling -------------------------------
-class _Transport:
-    def __init__(self):
-        self.data = []
-
-    def write(self, b):
-        self.data.append(b)
-
-    def close(self):
-        pass
-
-    def get_extra_info(self, name):
-        return None
-
-
 @pytest.fixture
 def inproc():
-    sys.path.insert(0, str(ROOT))
-    import valkeyd.commands  # noqa: F401
+    srv, props, events = inproc_server(
+        prop=lambda dbid, argv: (dbid, [bytes(a) for a in argv]),
+        event=lambda cls, ev, key, dbid: (ev, key, dbid))
     from engines.base import clock
-    from valkeyd.client import Client
-    from valkeyd.config import Config
-    from valkeyd.server import Server
-
-    srv = Server(Config())
-    props, events = [], []
-    srv.propagate_hooks.append(lambda dbid, argv: props.append((dbid, [bytes(a) for a in argv])))
-    srv.notify_hook = lambda cls, ev, key, dbid: events.append((ev, key, dbid))
-    c = Client(srv)
-    c.transport = _Transport()
-    c.authenticated = True
+    c = inproc_client(srv)
 
     def cmd(*args):
         argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]

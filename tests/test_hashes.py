@@ -5,15 +5,12 @@ against its documented behaviour (valkey-server 8.0 does not have it), with the 
 controlled in-process where time matters."""
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from harness import reply_or_error, same_reply
+from harness import inproc_client, inproc_server, reply_or_error, same_reply
 
-ROOT = Path(__file__).resolve().parent.parent
 FAR = 4102444800123  # 2100-01-01 in ms (+123)
 LONG = "x" * 70      # longer than hash-max-listpack-value (64)
 
@@ -594,36 +591,11 @@ def test_field_expiry_does_not_touch_key_ttl(r):
 
 
 # -- in-process: propagation, events, time control -------------------------------------------------
-class _Transport:
-    def __init__(self):
-        self.data = []
-
-    def write(self, b):
-        self.data.append(b)
-
-    def close(self):
-        pass
-
-    def get_extra_info(self, name):
-        return None
-
-
 @pytest.fixture
 def inproc():
-    sys.path.insert(0, str(ROOT))
-    import valkeyd.commands  # noqa: F401
+    srv, props, events = inproc_server()
     from engines.base import clock
-    from valkeyd.client import Client
-    from valkeyd.config import Config
-    from valkeyd.server import Server
-
-    srv = Server(Config())
-    props, events = [], []
-    srv.propagate_hooks.append(lambda dbid, argv: props.append([bytes(a) for a in argv]))
-    srv.notify_hook = lambda cls, ev, key, dbid: events.append((cls, ev, key))
-    c = Client(srv)
-    c.transport = _Transport()
-    c.authenticated = True
+    c = inproc_client(srv)
     now = [1_700_000_000_000]
 
     def cmd(*args):

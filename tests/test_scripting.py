@@ -89,6 +89,9 @@ CONVERSIONS = [
     "local function f() error('deep') end local function g() f() end g()",
     "local t = {} t.x.y = 1",
     "return nil + 1",
+    "local t = {} local c = t for i = 1, 200 do c[1] = {i} c = c[1] end return t",
+    "local t = {} for i = 1, 2000 do t[i] = i end return t",
+    "local t = {} for i = 1, 100 do t['k' .. i] = i end return {map = t}",
     "return #nil",
     "return ('x'):bad()",
     "error({err='My custom'})",
@@ -116,6 +119,8 @@ CONVERSIONS = [
     "redis.call('set','n',1e23); return redis.call('get','n')",
     "redis.call('set','n',-0.1); return redis.call('get','n')",
     "redis.call('set','n',2^63); return redis.call('get','n')",
+    "return {redis.call('echo', 2^62), redis.call('echo', -2^62), redis.call('echo', 2^62 + 1024),"
+    " redis.call('echo', -2^62 - 1024), redis.call('echo', 0.1 + 0.2), redis.call('echo', -0.0)}",
     "return redis.sha1hex('')",
     "redis.call('set','exp','v','px','1'); local n = 0; while n < 3000000 do n = n + 1 end;"
     " return {redis.call('get','exp'), redis.call('exists','exp')}",
@@ -142,6 +147,10 @@ CONVERSIONS = [
     "return redis.call('select', '1')",
     "redis.call('select', 1); redis.call('set','dbkey','1'); return redis.call('dbsize')",
     "return redis.call('dbsize')",
+    "return #redis.call('time')",
+    "redis.call('set', 'rk', '1'); return redis.call('randomkey')",
+    "return redis.call('srandmember', 'nokey')",
+    "redis.call('sadd', 'sr', 'a'); redis.call('spop', 'sr'); return redis.call('exists', 'sr')",
     "return redis.call('client', 'list'):sub(1,3)",
     "return 1 +",
     "#!lua flags=bad\nreturn 1",
@@ -313,6 +322,11 @@ SANDBOX_SAME = [
     "table.insert(string, 'x')",
     "local t = getfenv(0); t.x = 1",
     "local t = getfenv(1); t.y = 1",
+    "local function f() return x end setfenv(f, {x = 5}) return f()",
+    "local function f() setfenv(1, {}) return 1 end return f()",
+    "local x = setfenv(2, {})",
+    "local x = setfenv(3, {})",
+    "local p = newproxy() return type(p)",
     "_G.x = 1",
     "return loadfile",
     "return dofile",
@@ -349,6 +363,16 @@ def test_sandbox_no_os_io(r):
             r.eval(script, 0)
         assert str(e.value).startswith(
             f"user_script:1: Script attempted to access nonexistent global variable '{name}'")
+    with pytest.raises(redis.ResponseError, match="nonexistent global variable 'debug'"):
+        r.eval("return coroutine.wrap(function() return string.gsub('debug', '.+', _G) end)()",
+               0)
+    # the thread's globals cannot be replaced (Redis 7.2.4 lets setfenv(0, t) break every later
+    # script of the server)
+    with pytest.raises(redis.ResponseError, match="Attempt to modify a readonly table"):
+        r.eval("local x = setfenv(0, {})", 0)
+    assert r.eval("return type(redis)", 0) == b"table"
+    # lupa's metatable of the Python callables is out of reach
+    assert r.eval("return getmetatable(redis.call) == nil", 0) == 1
     # writes did not leak into later scripts
     with pytest.raises(redis.ResponseError):
         r.eval("x = 1", 0)
@@ -628,3 +652,112 @@ def test_error_stats_same_as_valkey(pair):
         return sorted(out)
     ours, theirs = pair
     assert stats(ours) == stats(theirs)
+
+
+# -- random reply values, compared with valkey-server --------------------------------------------
+def _lua_string(s: str) -> str:
+    return "'" + "".join(c if c.isalnum() or c in " _-.:" else "\\%d" % ord(c) for c in s) + "'"
+
+
+def _lua_values():
+    from hypothesis import strategies as st
+    ints = st.integers(min_value=-(2**53), max_value=2**53).map(str)
+    floats = st.floats(allow_nan=False, allow_infinity=False, width=64).map(
+        lambda f: "(%r)" % f)
+    strs = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=126),
+                   max_size=8).map(_lua_string)
+    leaves = st.one_of(ints, floats, strs, st.sampled_from(["true", "false"]))
+    special = st.one_of(
+        strs.map(lambda s: "{ok=%s}" % s),
+        strs.map(lambda s: "{err=%s}" % s),
+        floats.map(lambda f: "{double=%s}" % f),
+        st.integers().map(lambda i: "{big_number='%d'}" % i),
+        strs.map(lambda s: "{verbatim_string={format='txt', string=%s}}" % s),
+    )
+
+    def tables(children):
+        keyed = st.dictionaries(st.text(alphabet="abcdefgh", min_size=1, max_size=3),
+                                children, max_size=4)
+        return st.one_of(
+            st.lists(st.one_of(children, st.just("nil")), max_size=5).map(
+                lambda xs: "{" + ", ".join(xs) + "}"),
+            keyed.map(lambda d: "{map={" + ", ".join(
+                "%s=%s" % (k, v) for k, v in d.items()) + "}}"),
+            keyed.map(lambda d: "{set={" + ", ".join("%s=true" % k for k in d) + "}}"),
+        )
+    return st.recursive(st.one_of(leaves, special), tables, max_leaves=12)
+
+
+def test_random_replies_same_as_valkey(server, ref):
+    from hypothesis import given, settings, HealthCheck, strategies as st
+
+    conns = {}
+
+    def conn(port, proto):
+        key = (port, proto)
+        if key not in conns:
+            conns[key] = RawClient(port, proto)
+        return conns[key]
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(value=_lua_values(), script_resp=st.sampled_from([2, 3]),
+           client_resp=st.sampled_from([2, 3]))
+    def check(value, script_resp, client_resp):
+        script = "redis.setresp(%d); return %s" % (script_resp, value)
+        ours = conn(server.port, client_resp).cmd("EVAL", script, "0")
+        theirs = conn(ref.port, client_resp).cmd("EVAL", script, "0")
+        assert ours == theirs, script
+
+    try:
+        check()
+    finally:
+        for c in conns.values():
+            c.close()
+
+
+def test_random_number_arguments_same_as_valkey(server, ref):
+    """A Lua number passed to redis.call becomes a string as Redis prints it (an integer, or
+    fpconv's grisu2 digits)."""
+    from hypothesis import given, settings, HealthCheck, strategies as st
+
+    a, b = RawClient(server.port), RawClient(ref.port)
+
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(x=st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64),
+                       st.integers(min_value=-(2**70), max_value=2**70).map(float)))
+    def check(x):
+        script = "return redis.call('echo', (%r))" % x
+        assert a.cmd("EVAL", script, "0") == b.cmd("EVAL", script, "0"), script
+
+    try:
+        check()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_eval_inside_multi_exec(pair):
+    for argv in (("MULTI",), ("SET", "m", "1"),
+                 ("EVAL", "return redis.call('incr', KEYS[1])", "1", "m"),
+                 ("EVAL", "redis.call('set', 's', 'x'); return redis.call('incr', 's')", "0"),
+                 ("EVAL", "redis.setresp(3); return {double=1.5}", "0"),
+                 ("SCRIPT", "KILL"), ("EXEC",), ("GET", "m")):
+        same_raw(pair, *argv)
+    same_raw(pair, "WATCH", "w")
+    ev(pair, "return redis.call('set', 'w', 'by script')")
+    same_raw(pair, "MULTI")
+    same_raw(pair, "GET", "w")
+    same_raw(pair, "EXEC")
+
+
+def test_eval_inside_exec_propagation():
+    srv, props, _events = inproc_server()
+    c = inproc_client(srv)
+    _run(c, "MULTI")
+    _run(c, "SET", "a", "1")
+    _run(c, "EVAL", "redis.call('incr', 'a'); redis.call('set', 'b', '2')", "0")
+    _run(c, "EXEC")
+    assert props == [[b"MULTI"], [b"SET", b"a", b"1"], [b"incr", b"a"], [b"set", b"b", b"2"],
+                     [b"EXEC"]]

@@ -695,8 +695,6 @@ def test_shutdown_errors_match_reference(server, ref):
 
 
 def test_shutdown_in_multi_refused(server, ref):
-    if exchange(server.port, ("MULTI",)).startswith(b"-ERR unknown command"):
-        pytest.skip("MULTI is not implemented yet (transactions issue)")
     a = exchange(server.port, ("MULTI",), ("SHUTDOWN",), ("DISCARD",))
     assert server.alive()
     b = exchange(ref.port, ("MULTI",), ("SHUTDOWN",), ("DISCARD",))

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import math
 import socket
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from harness import reply_or_error, same_reply
+from harness import inproc_client, inproc_server, reply_or_error, same_reply
 
-ROOT = Path(__file__).resolve().parent.parent
 run, same = reply_or_error, same_reply
 THRESHOLDS = {"set-max-intset-entries": 512, "set-max-listpack-entries": 128,
               "set-max-listpack-value": 64}
@@ -789,34 +786,12 @@ def test_copy_rename_move(o, ref2, members):
 
 
 # -- in-process: keyspace events and propagation --------------------------------------------
-class _Transport:
-    def write(self, b):
-        pass
-
-    def close(self):
-        pass
-
-    def get_extra_info(self, name):
-        return None
-
-
 @pytest.fixture
 def inproc():
-    sys.path.insert(0, str(ROOT))
-    import valkeyd.commands  # noqa: F401  (registers the commands)
+    srv, props, events = inproc_server()
     from engines.base import clock
     from engines.limits import limits
-    from valkeyd.client import Client
-    from valkeyd.config import Config
-    from valkeyd.server import Server
-
-    srv = Server(Config())
-    props, events = [], []
-    srv.propagate_hooks.append(lambda dbid, argv: props.append([bytes(a) for a in argv]))
-    srv.notify_hook = lambda cls, ev, key, dbid: events.append((cls, ev, key))
-    c = Client(srv)
-    c.transport = _Transport()
-    c.authenticated = True
+    c = inproc_client(srv)
 
     def cmd(*args):
         argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]

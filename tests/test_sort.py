@@ -6,15 +6,12 @@ Sets are only compared where Redis defines the order: after a sort, or with BY n
 small intset/listpack sets (whose iteration order both servers share)."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 import redis
 
-from harness import reply_or_error, same_reply
+from harness import inproc_client, inproc_server, reply_or_error, same_reply
 
-ROOT = Path(__file__).resolve().parent.parent
 run, same = reply_or_error, same_reply
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 CONV = "ERR!One or more scores can't be converted into double"
@@ -354,32 +351,10 @@ def test_command_getkeys(r, refc):
 
 
 # -- in-process: keyspace events, dirty, propagation ------------------------------------------
-class _Transport:
-    def write(self, b):
-        pass
-
-    def close(self):
-        pass
-
-    def get_extra_info(self, name):
-        return None
-
-
 @pytest.fixture
 def inproc():
-    sys.path.insert(0, str(ROOT))
-    import valkeyd.commands  # noqa: F401
-    from valkeyd.client import Client
-    from valkeyd.config import Config
-    from valkeyd.server import Server
-
-    srv = Server(Config())
-    props, events = [], []
-    srv.propagate_hooks.append(lambda dbid, argv: props.append([bytes(a) for a in argv]))
-    srv.notify_hook = lambda cls, ev, key, dbid: events.append((cls, ev, key))
-    c = Client(srv)
-    c.transport = _Transport()
-    c.authenticated = True
+    srv, props, events = inproc_server()
+    c = inproc_client(srv)
 
     def cmd(*args):
         argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]

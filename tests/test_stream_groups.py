@@ -11,15 +11,12 @@ of the propagated commands that must give the same groups.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-from harness import same_raw
+from harness import inproc_client, inproc_server, same_raw
 from test_blocking import _client_id, both, sides, wait_blocked  # noqa: F401  (fixture)
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _setup(pair):
@@ -482,9 +479,6 @@ def test_blocked_on_several_streams_and_client_unblock(sides):
 
 
 def test_xreadgroup_block_in_multi(pair):
-    if pair[0].cmd("MULTI").startswith(b"-ERR unknown command"):
-        pytest.skip("MULTI is not implemented yet (transactions issue)")
-    pair[0].cmd("DISCARD")
     same_raw(pair, "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
     same_raw(pair, "MULTI")
     same_raw(pair, "XREADGROUP", "GROUP", "g", "w", "BLOCK", "0", "STREAMS", "s", ">")
@@ -568,35 +562,11 @@ def test_keyspace_events():
                                        "xgroup-createconsumer"]
 
 
-class _Transport:
-    def __init__(self):
-        self.data = []
-
-    def write(self, b):
-        self.data.append(bytes(b))
-
-    def close(self):
-        pass
-
-    def get_extra_info(self, name):
-        return None
-
-
 def _inproc():
-    sys.path.insert(0, str(ROOT))
-    import valkeyd.commands  # noqa: F401
-    from valkeyd.client import Client
-    from valkeyd.config import Config
-    from valkeyd.server import Server
+    srv, props, events = inproc_server()
 
-    srv = Server(Config())
-    props, events = [], []
-    srv.propagate_hooks.append(lambda dbid, argv: props.append([bytes(a) for a in argv]))
-    srv.notify_hook = lambda cls, ev, key, dbid: events.append((cls, ev, key))
     def client():
-        c = Client(srv)
-        c.transport = _Transport()
-        c.authenticated = True
+        c = inproc_client(srv)
 
         def run(*args):
             argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]

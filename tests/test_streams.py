@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from harness import RawClient, same_raw, same_reply
+from harness import RawClient, inproc_client, inproc_server, same_raw, same_reply
 
 SETUP = [
     ("xadd", "s", "1-1", "a", "1"),
@@ -353,10 +353,8 @@ def test_block_not_served_by_delete_then_wrong_type(raw, r):
 
 
 def test_block_in_multi(r):
-    try:
-        r.execute_command("MULTI")
-    except Exception:
-        pytest.skip("MULTI is not implemented yet")
+    r.set_response_callback("XREAD", lambda x, **kw: x)   # the QUEUED status, then the EXEC
+    r.execute_command("MULTI")
     r.execute_command("xread", "block", "0", "streams", "s", "$")
     assert r.execute_command("EXEC") == [None]
 
@@ -381,35 +379,11 @@ def test_xread_keys(r, refc):
 
 
 # -- in-process: keyspace events, dirty counts and propagation ---------------------------------
-class _Transport:
-    def write(self, b):
-        pass
-
-    def close(self):
-        pass
-
-    def get_extra_info(self, name):
-        return None
-
-
 @pytest.fixture
 def inproc():
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import valkeyd.commands  # noqa: F401  (registers the commands)
+    srv, props, events = inproc_server()
     from engines.base import clock
-    from valkeyd.client import Client
-    from valkeyd.config import Config
-    from valkeyd.server import Server
-
-    srv = Server(Config())
-    props, events = [], []
-    srv.propagate_hooks.append(lambda dbid, argv: props.append([bytes(a) for a in argv]))
-    srv.notify_hook = lambda cls, ev, key, dbid: events.append((cls, ev, key))
-    c = Client(srv)
-    c.transport = _Transport()
-    c.authenticated = True
+    c = inproc_client(srv)
 
     def cmd(*args):
         argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
@@ -466,13 +440,10 @@ def test_only_xadd_signals_blocked_readers(inproc):
     """XDEL, XTRIM and XSETID must not serve (re-run) a blocked XREAD: a re-run would block
     again with a fresh timeout at the back of the queue. Checked in-process: the reader's
     block state object survives those writes and is released by XADD."""
-    from valkeyd.client import Client
     srv, props, events = inproc
     srv.cmd("XADD", "s", "1-0", "a", "1")
     srv.cmd("XADD", "s", "2-0", "a", "1")
-    reader = Client(srv)
-    reader.transport = _Transport()
-    reader.authenticated = True
+    reader = inproc_client(srv)
     reader.execute([b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"])
     b = reader.blocked
     assert b is not None and b.argv[-1] == b"2-0"     # '$' rewritten to the last ID

@@ -866,8 +866,6 @@ def test_keyspace_events(r, server):
 
 
 def test_zmpop_in_multi(r, server):
-    if not has_command(server.port, "exec"):
-        pytest.skip("MULTI/EXEC is not implemented in this branch yet")
     r.zadd("z", {"a": 1, "b": 2, "c": 3})
     p = r.pipeline(transaction=True)
     p.execute_command("ZMPOP", "1", "z", "MIN", "COUNT", "2")

@@ -9,18 +9,16 @@ client to block polls INFO ``blocked_clients``, never a sleep.
 """
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 from differential import KEYS, VALUES, DiffMachine, run_machine
+from harness import inproc_client, inproc_server
 from test_blocking import _client_id, both, sides, wait_blocked  # noqa: F401  (fixture)
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_immediate_pops_and_reply_shapes(sides):
@@ -209,10 +207,7 @@ def test_client_unblock_and_disconnect(sides):
 
 
 def test_blocking_inside_multi_returns_at_once(r):
-    try:
-        r.execute_command("MULTI")
-    except Exception:
-        pytest.skip("MULTI is not implemented yet")
+    r.execute_command("MULTI")
     r.execute_command("BZPOPMIN", "none", "0")
     r.execute_command("BZMPOP", "0", "1", "none", "MAX")
     assert r.execute_command("EXEC") == [None, None]
@@ -232,38 +227,12 @@ def test_command_info_and_getkeys(r, refc):
 
 
 # -- in-process: propagation and keyspace events ----------------------------------------------
-class _Transport:
-    def __init__(self):
-        self.data = []
-
-    def write(self, b):
-        self.data.append(bytes(b))
-
-    def close(self):
-        pass
-
-    def get_extra_info(self, name):
-        return None
-
-
 @pytest.fixture
 def inproc():
-    sys.path.insert(0, str(ROOT))
-    import valkeyd.commands  # noqa: F401
-    from valkeyd.client import Client
-    from valkeyd.config import Config
-    from valkeyd.server import Server
-
-    srv = Server(Config())
-    props, events = [], []
-    srv.propagate_hooks.append(lambda dbid, argv: props.append([bytes(a) for a in argv]))
-    srv.notify_hook = lambda cls, ev, key, dbid: events.append((cls, ev, key))
+    srv, props, events = inproc_server()
 
     def client():
-        c = Client(srv)
-        c.transport = _Transport()
-        c.authenticated = True
-        return c
+        return inproc_client(srv)
 
     def cmd(c, *args):
         argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]

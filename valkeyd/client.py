@@ -74,10 +74,11 @@ class Client(asyncio.Protocol):
         self.ctime = time.time()
         self.last_interaction = self.ctime
         self.last_cmd = None              # Command of the last request (CLIENT LIST cmd=)
-        self.multi: list | None = None    # queued commands inside MULTI
-        self.multi_error = False
-        self.watched: dict | None = None
-        self.dirty_cas = False
+        self.multi: list | None = None    # queued (cmd, argv) inside MULTI
+        self.multi_error = False          # a command was refused while queueing: EXECABORT
+        self.watched: dict | None = None  # WATCHed keys (valkeyd/commands/transactions.py)
+        self.dirty_cas = False            # a WATCHed key was touched: EXEC fails
+        self.in_exec = False              # running EXEC's queued commands
         self.subscriptions = 0            # channels + patterns + shard channels
         self.reply_mode = 0               # 0 ON, 1 OFF, 2 SKIP (this command), 3 SKIP next
         self.close_after_reply = False
@@ -252,7 +253,7 @@ class Client(asyncio.Protocol):
         self.last_cmd = cmd
         a = cmd.arity
         if (len(argv) != a) if a > 0 else (len(argv) < -a):
-            return self.reject(cmd, errors.WRONG_ARITY % cmd.fullname)
+            return self.reject(cmd, errors.WRONG_ARITY % cmd.fullname, argv)
         if cmd.protected and not srv.protected_allowed(self, cmd):
             return self.reject(cmd, errors.DEBUG_DISABLED % (
                 cmd.name.upper(), f"enable-{cmd.name}-command"))
@@ -340,11 +341,15 @@ class Client(asyncio.Protocol):
             srv.count_error(reply.code)
         return reply
 
-    def reject(self, cmd, msg: str) -> None:
-        """A command refused before running (unknown, arity, auth ...)."""
+    def reject(self, cmd, msg: str, argv=None) -> None:
+        """A command refused before running (unknown, arity, auth ...). Inside MULTI it
+        dooms the transaction; a refused EXEC aborts it (rejectCommand)."""
         srv = self.server
         if cmd is not None:
             cmd.rejected_calls += 1
+            if cmd.name == "exec":
+                from .commands.transactions import exec_abort
+                msg = exec_abort(self, argv, msg)
         srv.stats.total_error_replies += 1
         srv.count_error(msg.split(" ", 1)[0])
         if self.multi is not None:

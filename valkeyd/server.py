@@ -353,9 +353,15 @@ class Server:
         e[code] = e.get(code, 0) + 1
 
     def queue_multi(self, client, cmd, argv):
-        from .resp import QUEUED
-        client.multi.append((cmd, argv))
-        client.encode(QUEUED, client.out)
+        """queueMultiCommand: a doomed transaction (a queueing error, a touched WATCHed key)
+        stores nothing more, but the reply is QUEUED all the same."""
+        if not (client.multi_error or client.dirty_cas):
+            client.multi.append((cmd, argv))
+        if client.reply_mode:          # CLIENT REPLY OFF, or SKIP of this command
+            if client.reply_mode == 2:
+                client.reply_mode = 0
+            return
+        client.out.append(b"+QUEUED\r\n")
 
     # -- monitor / slowlog / latency -------------------------------------------------------------
     def feed_monitors(self, client: Client, argv) -> None:

@@ -18,5 +18,6 @@ from . import sort  # noqa: F401
 from . import zsets_blocking  # noqa: F401
 from . import streams  # noqa: F401
 from . import stream_groups  # noqa: F401
+from . import transactions  # noqa: F401
 from . import scripting  # noqa: F401
 from . import functions  # noqa: F401

@@ -215,15 +215,12 @@ def _spop_count(c, key, arg):
     c.prop_argv = []   # the command itself is replaced by the SREMs
     dbid = db.id
     batches = [popped[i:i + SPOP_BATCH] for i in range(0, count, SPOP_BATCH)]
-    # Several propagated commands form one transaction (propagatePendingCommands), unless
-    # the SPOP already runs inside one.
-    wrap = len(batches) > 1 and not getattr(c, "in_exec", False)
-    if wrap:
-        srv.propagate(dbid, [b"MULTI"])
+    # Several propagated commands form one transaction (propagatePendingCommands); inside
+    # EXEC or a script they join the enclosing one.
+    srv.propagate_begin()
     for b in batches:
         srv.propagate(dbid, [_SREM, key] + b)
-    if wrap:
-        srv.propagate(dbid, [b"EXEC"])
+    srv.propagate_end()
     return SetReply(popped)
 
 

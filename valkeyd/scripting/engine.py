@@ -78,7 +78,7 @@ def sha1hex(b: bytes) -> bytes:
     return hashlib.sha1(b).hexdigest().encode()
 
 
-_LL_HALF = (2**63 - 1) // 2
+_LL_HALF = 2**62   # LLONG_MAX/2 as a double (double2ll compares in double precision)
 
 
 def lua_arg(a):

@@ -1,4 +1,4 @@
--- valkeyd: the Lua side of a script engine (see valkeyd/scripting/lua.py).
+-- valkeyd: the Lua side of a script engine (see valkeyd/scripting/engine.py).
 -- Loaded once per Lua state with the chunk name "=valkeyd": the error handler skips the
 -- frames of this chunk, so errors point at the user's code as in Redis.
 -- Argument: a table of Python callbacks and settings (py).
@@ -9,6 +9,7 @@ local type, error, tostring, tonumber, select = type, error, tostring, tonumber,
 local rawget, rawset, next, pairs, ipairs = rawget, rawset, next, pairs, ipairs
 local setmetatable, getmetatable, unpack = setmetatable, getmetatable, unpack
 local xpcall, pcall, loadstring = xpcall, pcall, loadstring
+local setfenv, newproxy = setfenv, newproxy
 local sformat, sgsub, ssub, sfind = string.format, string.gsub, string.sub, string.find
 local tconcat = table.concat
 local insert, remove, sort, concat, maxn, getn = table.insert, table.remove, table.sort,
@@ -19,6 +20,8 @@ local getinfo, sethook = debug.getinfo, debug.sethook
 local pykilled, pyrand, pysrand, pyd2s = py.killed, py.rand, py.srand, py.d2s
 local pyerrstat, pyunwrap = py.errstat, py.unwrap
 local INTERNAL = "=valkeyd"
+local PYMT = getmetatable(py.call)   -- lupa's metatable of Python objects: not for scripts
+local PYCALL = PYMT.__call           -- the C function that runs a Python callable
 
 ---------------------------------------------------------------------------------------------
 -- Errors
@@ -296,6 +299,36 @@ for k in next, G do   -- whatever was not allowed
 end
 H._G = G
 
+-- setfenv: the functions of this chunk and the thread's globals are not the script's to
+-- change (levels count from the script, as the C function's would).
+H.setfenv = function(f, t)
+    if type(f) == "number" then
+        if f == 0 then
+            error("Attempt to modify a readonly table", 2)
+        end
+        if f > 0 then
+            local i = getinfo(f + 1, "S")
+            if not i or i.source == INTERNAL or i.what == "C" then
+                error("bad argument #1 to 'setfenv' (invalid level)", 2)
+            end
+            return setfenv(f + 1, t)
+        end
+    elseif type(f) == "function" then
+        local i = getinfo(f, "S")
+        if i.source == INTERNAL then
+            error("'setfenv' cannot change environment of given object", 2)
+        end
+    end
+    return setfenv(f, t)
+end
+
+-- newproxy(true) would give scripts a userdata metatable, and its __gc runs wherever the
+-- collector happens to run (also inside lupa's own calls, where an error is fatal): the
+-- userdata comes without a metatable.
+H.newproxy = function()
+    return newproxy(false)
+end
+
 -- Wrapped builtins: the read-only proxies answer as their tables, and refuse writes.
 H.rawset = function(t, k, v)
     ro_check(t)
@@ -338,7 +371,11 @@ H.getmetatable = function(t)
     if RO[t] then
         return FAKEMT[t]
     end
-    return getmetatable(t)
+    local mt = getmetatable(t)
+    if mt == PYMT then
+        return nil
+    end
+    return mt
 end
 H.unpack = function(t, ...)
     local r = RO[t]
@@ -391,21 +428,15 @@ end
 getmetatable("").__index = H.string
 
 -- The global table itself becomes the proxy of H; a missing global is an error.
--- lupa itself looks up debug.traceback from C (no Lua code on the stack): only then is the
--- real debug library visible.
-local real_debug = debug
+-- lupa itself looks up debug.traceback through the C API (for the error handler of its calls
+-- into Lua). Such a lookup (no function active, or lupa's own C function running a Python
+-- callback) gets nil - lupa then does without - and never raises, since an error there would
+-- escape lupa's protection. Scripts get Redis's error.
 setmetatable(H, {__index = function(t, k)
     if k == "debug" then
-        local lvl = 2
-        while true do
-            local i = getinfo(lvl, "S")
-            if not i then
-                return real_debug
-            end
-            if i.what ~= "C" and i.source ~= INTERNAL then
-                break
-            end
-            lvl = lvl + 1
+        local i = getinfo(2, "f")
+        if not i or i.func == PYCALL then
+            return nil
         end
     end
     local tk = type(k)
@@ -426,8 +457,9 @@ local function nonl(s)
     return (sgsub(s, "[\r\n]", " "))
 end
 
+-- addReplyErrorFormatEx("-%s"): trailing newlines go (the leading "-" protects the start)
 local function errline(s)
-    return (sgsub(sgsub(s, "^[\r\n]+", ""), "[\r\n]+$", ""))
+    return (sgsub(s, "[\r\n]+$", ""))
 end
 
 local enc
