@@ -656,3 +656,14 @@ def test_persistence_api_roundtrip():
         functions_restore(c, functions_dump(a))
     functions_restore(c, functions_dump(a), "REPLACE")
     assert c.libraries_count == 3
+
+
+def test_fcall_and_function_load_in_multi(cpair):
+    same(cpair, "MULTI")
+    same(cpair, "FCALL", "setget", "1", "mk", "v1")
+    same(cpair, "FUNCTION", "LOAD", LOCK_LIB)
+    same(cpair, "FCALL_RO", "ro_get", "1", "mk")
+    same(cpair, "FCALL", "nosuch", "0")
+    same(cpair, "EXEC")
+    same(cpair, "FCALL", "release", "1", "mk", "v1")
+    same(cpair, "FUNCTION", "LIST", "LIBRARYNAME", "lock")
