@@ -20,3 +20,4 @@ from . import streams  # noqa: F401
 from . import stream_groups  # noqa: F401
 from . import transactions  # noqa: F401
 from . import scripting  # noqa: F401
+from . import functions  # noqa: F401
