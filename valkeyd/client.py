@@ -122,6 +122,11 @@ class Client(asyncio.Protocol):
         self.closed = True
         self.server.unregister_client(self)
 
+    def pause_writing(self):
+        # The transport's buffer went over its high-water mark: output buffer limits
+        # (valkeyd/pubsub.py) watch this client until it drains.
+        self.server.pubsub.writing_paused(self)
+
     def data_received(self, data):
         srv = self.server
         self.last_interaction = srv.unixtime
