@@ -26,11 +26,14 @@ LIST flag P, the ``timeout`` exemption). The confirmation count Redis sends is c
 patterns for SUBSCRIBE/PSUBSCRIBE and shard channels for SSUBSCRIBE (clientSubscriptionsCount
 and clientShardSubscriptionsCount).
 
-Delivery: a message to a client is written to its transport at once, unless that client
-already has replies waiting in ``client.out`` (it is the one running the command, e.g. a
-RESP3 client publishing to itself in a pipeline): then it is appended there so it leaves in
-order with them. The publisher's own reply therefore always comes after the messages its
-command caused, as in Redis.
+Delivery: a message to a client is written to its transport at once (other clients' output
+is always flushed, so nothing can be waiting in their ``client.out``). A message for the client
+whose command is running (only a RESP3 subscriber can be one: a RESP2 subscriber runs no
+command that publishes) is held back and added after that command's reply, or after the whole
+EXEC reply, as Redis's ``pending_push_messages`` do. To know it is running without adding to
+the dispatcher's common path, a RESP3 client that subscribes switches to a subclass of its
+class (:func:`_executing_class`) whose ``execute`` marks it as ``PubSub.current``; the class
+stays (a client that unsubscribes only keeps a slightly longer path).
 
 Output buffer limits (Redis's checkClientOutputBufferLimits): the pending output of a client is
 its transport's write buffer (``get_write_buffer_size``). After each delivery it is compared
@@ -84,6 +87,8 @@ class PubSub:
         self.patterns: dict[bytes, dict] = {}        # pattern -> {client: None}
         self.shard_channels: dict[bytes, dict] = {}  # shard channel -> {client: None}
         self._matchers: dict = {}                    # pattern -> compiled glob
+        self.current = None                          # the RESP3 subscriber running a command
+        self.deferred: list = []                     # messages for it, after its reply
         self.soft_watch: dict = {}                   # client -> None: over a soft limit
         self.full_watch: dict = {}                   # client -> None: transport buffer full
         server.client_close_hooks.append(self.unsubscribe_all)
@@ -99,6 +104,8 @@ class PubSub:
         elif name in mine:
             return False
         mine[name] = None
+        if client.resp == 3 and not hasattr(type(client), "_pubsub_base"):
+            client.__class__ = _executing_class(type(client))
         subs = table.get(name)
         if subs is None:
             subs = table[name] = {}
@@ -204,10 +211,14 @@ class PubSub:
         """Send one encoded message to ``c`` (``data3`` for a RESP3 client)."""
         if c.closed:
             return   # closing (e.g. over its output limit): counted, not sent, as Redis
-        if c.resp == 3 and data3 is not None:
-            data = data3
+        if c.resp == 3:
+            if data3 is not None:
+                data = data3
+            if c is self.current:
+                self.deferred.append(data)   # after the running command's reply
+                return
         if c.out:
-            c.out.append(data)   # behind replies being built for this client: keep the order
+            c.out.append(data)
             return
         c.net_out += len(data)
         tr = c.transport
@@ -277,6 +288,38 @@ class PubSub:
         if lim["normal"][0] or lim["normal"][1] or c.subscriptions:
             self.full_watch[c] = None
             self.check_limits(c)
+
+
+_CLASSES: dict = {}
+
+
+def _executing_class(base):
+    """The subclass of ``base`` a RESP3 subscriber runs as: its ``execute`` makes it
+    ``PubSub.current`` so that messages its own command causes follow the reply."""
+    cls = _CLASSES.get(base)
+    if cls is not None:
+        return cls
+    base_execute = base.execute
+
+    def execute(self, argv):
+        ps = self.server.pubsub
+        if ps.current is not None or self.resp != 3:
+            return base_execute(self, argv)
+        ps.current = self
+        try:
+            base_execute(self, argv)
+        finally:
+            ps.current = None
+            if ps.deferred:
+                d = ps.deferred
+                ps.deferred = []
+                if not self.closed:
+                    self.out.extend(d)
+
+    cls = type(base.__name__, (base,), {"execute": execute, "_pubsub_base": base,
+                                         "__module__": base.__module__})
+    _CLASSES[base] = cls
+    return cls
 
 
 # -- keyspace notifications ----------------------------------------------------------------------

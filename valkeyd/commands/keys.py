@@ -246,8 +246,10 @@ def _rename_generic(c, argv, nx: bool):
         return 0 if nx else OK
     # lookupKeyWrite on the destination: an expired destination is reclaimed (and its DEL
     # propagated) before the rename, as in Redis.
-    if db.get(dst) is not None and nx:
-        return 0
+    if db.get(dst) is not None:
+        if nx:
+            return 0
+        db.delete(dst)   # dbDelete then dbAdd: the destination is a new key ("new" event)
     db.rename(src, dst)
     srv = c.server
     srv.changed(c, src, "g", "rename_from")
