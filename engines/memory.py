@@ -155,6 +155,8 @@ class MemoryKeyspace:
 
     def set(self, key, value, keep_ttl=False):
         data = self.data
+        if self.expires and key in self.expires and key in data:
+            self._expired(key)   # lookupKeyWrite: an expired key is reclaimed ("expired") first
         if key not in data:
             self.version += 1
             self._scan.added(key)

@@ -756,11 +756,7 @@ def test_propagation_rewrites(tmp_path):
 def test_keyspace_events(server):
     c = server.client(2)
     c.flushall()
-    need(c, "psubscribe")
-    try:
-        c.config_set("notify-keyspace-events", "KEA")
-    except redis.ResponseError:
-        pytest.skip("notify-keyspace-events is not implemented in valkeyd yet")
+    c.config_set("notify-keyspace-events", "KEA")
     p = server.client(2).pubsub()
     p.psubscribe("__keyspace@0__:*")
     assert p.get_message(timeout=2)["type"] == "psubscribe"
