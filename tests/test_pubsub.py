@@ -544,3 +544,26 @@ def test_keyspace_events_via_redis_py(r):
     finally:
         r.config_set("notify-keyspace-events", "")
         p.close()
+
+
+def test_resp3_own_keyspace_events_follow_the_reply(server, ref):
+    """A RESP3 client subscribed to the events of the keys it writes gets its reply first,
+    then the pushes (Redis defers pushes to the running client), also after EXEC-less
+    pipelines of several writes."""
+    a, b = RawClient(server.port, 3), RawClient(ref.port, 3)
+    pair = (a, b)
+    try:
+        for c in pair:
+            c.cmd("CONFIG", "SET", "notify-keyspace-events", "KEA")
+        both(pair, "PSUBSCRIBE", "__keyspace@0__:own*", replies=1)
+        both(pair, "SET", "own1", "v", replies=2)       # +OK, then the set push
+        both(pair, "SET", "own2", "v", "EX", "100", replies=3)
+        both(pair, "DEL", "own1", "own2", "nothere", replies=3)
+        for c in pair:
+            c.sock.sendall(b"*3\r\n$4\r\nSADD\r\n$4\r\nown3\r\n$1\r\na\r\n"
+                           b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nSPOP\r\n$4\r\nown3\r\n")
+        assert _reads(a, 6) == _reads(b, 6)
+    finally:
+        for c in pair:
+            c.cmd("CONFIG", "SET", "notify-keyspace-events", "")
+            c.close()
