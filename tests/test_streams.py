@@ -274,9 +274,11 @@ def test_keyspace_events(r, server):
         for _ in range(6):
             m = p.get_message(timeout=5)
             got.append(m["data"])
-        assert got == [b"xadd", b"xadd", b"xtrim", b"xdel", b"xadd", b"xtrim"]
-        m = p.get_message(timeout=5)
-        assert m["data"] == b"xsetid"
+        # redis-py's maxlen= is approximate (MAXLEN ~): only whole nodes go, and only if that
+        # leaves at least maxlen entries, so XADD MAXLEN ~ 1 on a 2-entry node trims nothing
+        # and fires no xtrim (the same as valkey-server); the second XTRIM has nothing to do.
+        assert got == [b"xadd", b"xadd", b"xdel", b"xadd", b"xtrim", b"xsetid"]
+        assert p.get_message(timeout=0.3) is None
         p.close()
     finally:
         r.config_set("notify-keyspace-events", "")

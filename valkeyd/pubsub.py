@@ -50,7 +50,7 @@ Keyspace notifications: :func:`apply_notify_config` installs ``srv.notify_hook``
 filters by class and publishes ``__keyspace@<db>__:<key>`` (message: the event) and
 ``__keyevent@<db>__:<event>`` (message: the key). The ``new`` event comes from the engine's
 ``on_new`` callback (installed only with the ``n`` class) and ``keymiss`` from the read
-lookups' miss path (valkeyd/commands/util.py) when a hook is installed.
+lookups' miss path (valkeyd/commands/util.py) while ``srv.notify_keymiss`` (the m class) is set.
 """
 from __future__ import annotations
 
@@ -352,6 +352,8 @@ def apply_notify_config(srv) -> None:
     active = flags & (_KEYSPACE | _KEYEVENT) and flags & ~(_KEYSPACE | _KEYEVENT)
     if ours:
         srv.notify_hook = make_notify_hook(srv, flags) if active else None
+    # keymiss is only generated with the m class (the read lookups test this flag alone)
+    srv.notify_keymiss = bool(active and flags & NOTIFY_FLAGS["m"] and srv.notify_hook)
     engine = srv.engine
     if active and flags & NOTIFY_FLAGS["n"]:
         def on_new(dbid, key, _srv=srv):

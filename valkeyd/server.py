@@ -108,6 +108,7 @@ class Server:
         self.prop_pending: list = []      # (dbid, argv) collected while prop_depth > 0
         self.keyspace_hooks: list = []    # fn(dbid, key) after a key is modified (WATCH ...)
         self.notify_hook = None           # fn(type_class, event, key, dbid) keyspace events
+        self.notify_keymiss = False       # read misses fire "keymiss" (the m class is on)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.servers: list = []
         self.shutdown_event: asyncio.Event | None = None

@@ -85,7 +85,7 @@ def exists(c, argv):
     for key in argv[1:]:
         if ex(key):
             n += 1
-        elif c.server.notify_hook is not None:
+        elif c.server.notify_keymiss:
             keymiss(c, key)
     count_lookup_n(c, n, len(argv) - 1 - n)
     return n
@@ -105,7 +105,7 @@ def touch(c, argv):
     for key in argv[1:]:
         if get(key) is not None:
             n += 1
-        elif c.server.notify_hook is not None:
+        elif c.server.notify_keymiss:
             keymiss(c, key)
     count_lookup_n(c, n, len(argv) - 1 - n)
     return n

@@ -145,7 +145,7 @@ def get(c, argv):
     v = c.db.get_string(argv[1])
     if v is None:
         c.server.stats.keyspace_misses += 1   # INFO keyspace_hits/misses (lookupKeyRead)
-        if c.server.notify_hook is not None:
+        if c.server.notify_keymiss:
             keymiss(c, argv[1])
     else:
         c.server.stats.keyspace_hits += 1
@@ -247,7 +247,7 @@ def mget(c, argv):
         t = type(v)
         if v is not None:
             hits += 1
-        elif c.server.notify_hook is not None:
+        elif c.server.notify_keymiss:
             keymiss(c, k)
         out.append(v if t is bytes or t is bytearray else None)
     count_lookup_n(c, hits, len(argv) - 1 - hits)

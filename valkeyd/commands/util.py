@@ -16,15 +16,15 @@ def get_int(b, msg: str = errors.NOT_INTEGER) -> int:
 
 def count_lookup(c, found, key=None) -> None:
     """A read lookup (Redis's lookupKeyRead): INFO keyspace_hits / keyspace_misses, and on
-    a miss of ``key`` the ``keymiss`` keyspace event (only while a notification hook is
-    installed, see valkeyd/pubsub.py; OBJECT's lookups pass no key: LOOKUP_NONOTIFY)."""
+    a miss of ``key`` the ``keymiss`` keyspace event (only while notify-keyspace-events has
+    the m class, see valkeyd/pubsub.py; OBJECT's lookups pass no key: LOOKUP_NONOTIFY)."""
     srv = c.server
     if found:
         srv.stats.keyspace_hits += 1
     else:
         srv.stats.keyspace_misses += 1
-        if key is not None and srv.notify_hook is not None:
-            srv.notify_hook("m", "keymiss", key, c.db.id)
+        if key is not None and srv.notify_keymiss:
+            keymiss(c, key)
 
 
 def read_string(c, key):
@@ -48,7 +48,9 @@ def count_lookup_n(c, hits: int, misses: int) -> None:
 
 
 def keymiss(c, key) -> None:
-    """The ``keymiss`` keyspace event for a read lookup that missed ``key``."""
-    hook = c.server.notify_hook
-    if hook is not None:
+    """The ``keymiss`` keyspace event for a read lookup that missed ``key`` (a no-op unless
+    notify-keyspace-events has the m class)."""
+    srv = c.server
+    hook = srv.notify_hook
+    if srv.notify_keymiss and hook is not None:
         hook("m", "keymiss", key, c.db.id)
