@@ -331,7 +331,7 @@ def make_notify_hook(srv, flags: int):
     ps = srv.pubsub
 
     def notify_hook(cls, event, key, dbid):
-        if cls not in classes:
+        if cls not in classes or not (ps.channels or ps.patterns):
             return
         ev = event.encode() if type(event) is str else event
         if keyspace:
