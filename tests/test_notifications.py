@@ -139,6 +139,17 @@ CORPUS = [
     ("ZMSCORE", "nothere", "a"), ("SMISMEMBER", "nothere", "a"), ("LPOS", "nothere", "a"),
     ("HKEYS", "nothere"), ("ZCOUNT", "nothere", "0", "1"), ("XPENDING", "nothere", "g"),
     ("GEOSEARCH", "nothere", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"),
+    # more edges: errors fire nothing, other databases, TTL carried by RENAME/COPY
+    ("LSET", "nothere", "0", "x"), ("LPUSH", "s", "x"), ("HSET", "s", "f", "v"), ("INCR", "h"),
+    ("ZADD", "z1", "LT", "CH", "0", "a"), ("ZADD", "z1", "XX", "1", "zz"),
+    ("ZUNIONSTORE", "zu", "1", "nothere"), ("ZINTERSTORE", "zu", "1", "nothere"),
+    ("GEOADD", "geo", "XX", "CH", "13.5", "38.1", "Palermo"), ("PFMERGE", "hll", "hll3"),
+    ("SINTERCARD", "2", "sa", "sb"), ("XGROUP", "CREATECONSUMER", "x", "nogroup", "c"),
+    ("XADD", "x", "1-0", "f", "v"), ("SET", "t1", "v", "EX", "100"), ("RENAME", "t1", "t2"),
+    ("COPY", "t2", "t3"), ("GETEX", "t3", "PXAT", "99999999999999"), ("SELECT", "3"),
+    ("SET", "k", "v"), ("LPUSH", "l", "x"), ("MOVE", "k", "0"), ("SWAPDB", "3", "4"),
+    ("SELECT", "4"), ("DEL", "l"), ("SELECT", "0"), ("MSET", "t2", "1", "t3", "2"),
+    ("SETEX", "t2", "-1", "v"), ("INCRBYFLOAT", "t3", "abc"),
     # no events
     ("FLUSHDB", ), ("SET", "after", "1"), ("FLUSHALL", ),
 ]
