@@ -184,13 +184,17 @@ def test_pubsub_introspection(pair):
                     ("PUBSUB", "HELP", "x"), ("PUBLISH", "a"), ("SPUBLISH", "a", "b", "c"),
                     ("SUBSCRIBE",), ("PSUBSCRIBE",), ("SSUBSCRIBE",)):
             same_raw(pair, *cmd)
-        # the same channel in every client: reply once per channel
+        # a disconnect takes the client's subscriptions away
         sa.close()
         sb.close()
-        time.sleep(0.1)
         for cmd in (("PUBSUB", "NUMSUB", "news.1"), ("PUBSUB", "NUMPAT"),
                     ("PUBSUB", "SHARDCHANNELS")):
-            same_raw(pair, *cmd)
+            deadline = time.time() + 5
+            while a.cmd(*cmd) != b.cmd(*cmd):
+                assert time.time() < deadline, cmd
+                time.sleep(0.02)
+        assert a.cmd("PUBSUB", "NUMSUB", "news.1") == b"*2\r\n$6\r\nnews.1\r\n:1\r\n"
+        assert a.cmd("PUBSUB", "SHARDCHANNELS") == b"*0\r\n"
     finally:
         for c in (sa2, sb2):
             c.close()
@@ -439,12 +443,11 @@ def test_slow_subscriber_soft_limit_disconnect():
         while r.pubsub_numsub("drip")[0][1] != 1:
             assert time.time() < deadline
             time.sleep(0.01)
-        # over the soft limit at once, then nothing more: the cron closes it after > 1 s
-        for _ in range(80):
-            r.publish("drip", b"y" * 100_000)
-        assert r.pubsub_numsub("drip") == [(b"drip", 1)]
+        # over the soft limit, then nothing more: the cron closes it after > 1 s
+        counts = [r.publish("drip", b"y" * 100_000) for _ in range(80)]
+        assert counts[0] == 1
         assert _gone(r, "drip", 10)
-        assert "closed for overcoming of output buffer limits" in srv.logpath.read_text()
+        assert "for overcoming of output buffer limits" in srv.logpath.read_text()
         slow.close()
         r.close()
     finally:
@@ -462,7 +465,7 @@ def test_output_limit_config_applies_at_runtime(server):
         while r.pubsub_numsub("cfg")[0][1] != 1:
             assert time.time() < deadline
             time.sleep(0.01)
-        for _ in range(60):
+        for _ in range(150):   # 15 MB: more than the kernel buffers take, less than 32mb
             r.publish("cfg", b"z" * 100_000)
         lines = [ln for ln in r.execute_command("CLIENT", "LIST").decode().splitlines()
                  if " sub=1 " in ln]
