@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-import redis
 
 from harness import RawClient as Raw, aof_commands, same_raw as same, start_valkeyd
 

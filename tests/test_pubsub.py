@@ -12,10 +12,8 @@ import re
 import socket
 import time
 
-import pytest
-import redis
 
-from harness import RawClient, read_until_quiet, same_raw, start_valkeyd
+from harness import RawClient, same_raw, start_valkeyd
 
 
 def _reads(c, n):

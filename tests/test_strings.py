@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-import redis
 
 from harness import RawClient as Raw, aof_commands, same_raw as same, start_valkeyd
 
