@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-import redis
 
 from harness import RawClient as Raw, aof_commands, same_raw as same, start_valkeyd
 
@@ -513,16 +512,7 @@ def test_resp3_coordinates_are_doubles(server):
 def test_keyspace_events(server):
     c = server.client(2)
     c.flushall()
-    probe = Raw(server.port)
-    known = probe.cmd("COMMAND", "INFO", "psubscribe") not in (b"*1\r\n*-1\r\n",
-                                                               b"*1\r\n$-1\r\n")
-    probe.close()
-    if not known:
-        pytest.skip("PSUBSCRIBE is not implemented in valkeyd yet")
-    try:
-        c.config_set("notify-keyspace-events", "KEA")
-    except redis.ResponseError:
-        pytest.skip("notify-keyspace-events is not implemented in valkeyd yet")
+    c.config_set("notify-keyspace-events", "KEA")
     p = server.client(2).pubsub()
     p.psubscribe("__keyspace@0__:*")
     assert p.get_message(timeout=2)["type"] == "psubscribe"

@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-import redis
 
 from harness import RawClient as Raw, aof_commands, same_raw as same, start_valkeyd
 
@@ -756,11 +755,7 @@ def test_propagation_rewrites(tmp_path):
 def test_keyspace_events(server):
     c = server.client(2)
     c.flushall()
-    need(c, "psubscribe")
-    try:
-        c.config_set("notify-keyspace-events", "KEA")
-    except redis.ResponseError:
-        pytest.skip("notify-keyspace-events is not implemented in valkeyd yet")
+    c.config_set("notify-keyspace-events", "KEA")
     p = server.client(2).pubsub()
     p.psubscribe("__keyspace@0__:*")
     assert p.get_message(timeout=2)["type"] == "psubscribe"

@@ -804,12 +804,7 @@ def test_encoding_listpack_limit_change(pair):
 
 
 def _events(r, server, actions):
-    if not has_command(server.port, "psubscribe"):
-        pytest.skip("PSUBSCRIBE is not implemented in this branch yet")
-    try:
-        r.config_set("notify-keyspace-events", "KEA")
-    except redis.ResponseError:
-        pytest.skip("notify-keyspace-events is not configurable yet")
+    r.config_set("notify-keyspace-events", "KEA")
     sub = server.client(2)
     p = sub.pubsub()
     p.psubscribe("__keyevent@0__:*")

@@ -18,6 +18,7 @@ from . import errors
 from .client import Client
 from .config import Config
 from .log import log
+from .pubsub import PubSub, apply_notify_config
 
 REDIS_VERSION = "7.2.4"
 
@@ -114,6 +115,7 @@ class Server:
         self.prop_pending: list = []      # (dbid, argv) collected while prop_depth > 0
         self.keyspace_hooks: list = []    # fn(dbid, key) after a key is modified (WATCH ...)
         self.notify_hook = None           # fn(type_class, event, key, dbid) keyspace events
+        self.notify_keymiss = False       # read misses fire "keymiss" (the m class is on)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.servers: list = []
         self.shutdown_event: asyncio.Event | None = None
@@ -142,6 +144,9 @@ class Server:
         self.last_signal = None
         self.replica_of = None
         self._apply_config()
+        self.pubsub = PubSub(self)          # channels, patterns, delivery (valkeyd/pubsub.py)
+        apply_notify_config(self)
+        config.on_change("notify-keyspace-events", lambda _v: apply_notify_config(self))
         for name in ("requirepass", "proto-max-bulk-len", "client-query-buffer-limit",
                      "slowlog-log-slower-than", "slowlog-max-len", "hz", "maxclients",
                      "loglevel", "logfile", "timeout", "latency-monitor-threshold",

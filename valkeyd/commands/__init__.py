@@ -21,3 +21,4 @@ from . import stream_groups  # noqa: F401
 from . import transactions  # noqa: F401
 from . import scripting  # noqa: F401
 from . import functions  # noqa: F401
+from . import pubsub_cmds  # noqa: F401

@@ -14,13 +14,17 @@ def get_int(b, msg: str = errors.NOT_INTEGER) -> int:
     return v
 
 
-def count_lookup(c, found) -> None:
-    """A read lookup (Redis's lookupKeyRead): INFO keyspace_hits / keyspace_misses."""
-    st = c.server.stats
+def count_lookup(c, found, key=None) -> None:
+    """A read lookup (Redis's lookupKeyRead): INFO keyspace_hits / keyspace_misses, and on
+    a miss of ``key`` the ``keymiss`` keyspace event (only while notify-keyspace-events has
+    the m class, see valkeyd/pubsub.py; OBJECT's lookups pass no key: LOOKUP_NONOTIFY)."""
+    srv = c.server
     if found:
-        st.keyspace_hits += 1
+        srv.stats.keyspace_hits += 1
     else:
-        st.keyspace_misses += 1
+        srv.stats.keyspace_misses += 1
+        if key is not None and srv.notify_keymiss:
+            keymiss(c, key)
 
 
 def read_string(c, key):
@@ -31,12 +35,22 @@ def read_string(c, key):
     except ErrorReply:
         c.server.stats.keyspace_hits += 1
         raise
-    count_lookup(c, v is not None)
+    count_lookup(c, v is not None, key)
     return v
 
 
 def count_lookup_n(c, hits: int, misses: int) -> None:
-    """Several read lookups at once (EXISTS, TOUCH, MGET)."""
+    """Several read lookups at once (EXISTS, TOUCH, MGET; they send their ``keymiss`` events
+    themselves, key by key, with :func:`keymiss`)."""
     st = c.server.stats
     st.keyspace_hits += hits
     st.keyspace_misses += misses
+
+
+def keymiss(c, key) -> None:
+    """The ``keymiss`` keyspace event for a read lookup that missed ``key`` (a no-op unless
+    notify-keyspace-events has the m class)."""
+    srv = c.server
+    hook = srv.notify_hook
+    if srv.notify_keymiss and hook is not None:
+        hook("m", "keymiss", key, c.db.id)
