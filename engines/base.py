@@ -219,6 +219,9 @@ class Engine(Protocol):
 
     name: str
     on_expired: Optional[Callable[[int, bytes], None]]
+    # Called as on_new(db, key) when a key is added (Redis's dbAdd: the "new" keyspace event);
+    # None unless notify-keyspace-events has the n class.
+    on_new: Optional[Callable[[int, bytes], None]]
     #: True while a CLIENT NO-TOUCH client's command runs: lookups must not update the access
     #: time (LRU) or frequency (LFU) of the keys they find.
     no_touch: bool

@@ -159,6 +159,8 @@ class MemoryKeyspace:
             self.version += 1
             self._scan.added(key)
             data[key] = value
+            if self.engine.on_new is not None:   # the "new" keyspace event (n class only)
+                self.engine.on_new(self.id, key)
             if self.engine.lfu is None:
                 self.atime[key] = clock.lru
             else:
@@ -423,6 +425,7 @@ class MemoryEngine:
     def __init__(self, databases: int = 16):
         self._dbs = [MemoryKeyspace(self, i) for i in range(databases)]
         self.on_expired = None
+        self.on_new = None
         self.replica_mode = False
         self._lfu = None
         self._no_touch = False

@@ -247,6 +247,12 @@ class RecordingTransport:
     def close(self):
         self.closed = True
 
+    def abort(self):
+        self.closed = True
+
+    def get_write_buffer_size(self):
+        return 0
+
     def get_extra_info(self, name):
         return None
 

@@ -79,6 +79,7 @@ class Client(asyncio.Protocol):
         self.watched: dict | None = None
         self.dirty_cas = False
         self.subscriptions = 0            # channels + patterns + shard channels
+        self.channels = self.patterns = self.shard_channels = None   # valkeyd/pubsub.py
         self.reply_mode = 0               # 0 ON, 1 OFF, 2 SKIP (this command), 3 SKIP next
         self.close_after_reply = False
         self.closed = False
@@ -120,6 +121,11 @@ class Client(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closed = True
         self.server.unregister_client(self)
+
+    def pause_writing(self):
+        # The transport's buffer went over its high-water mark: output buffer limits
+        # (valkeyd/pubsub.py) watch this client until it drains.
+        self.server.pubsub.writing_paused(self)
 
     def data_received(self, data):
         srv = self.server

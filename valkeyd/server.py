@@ -18,6 +18,7 @@ from . import errors
 from .client import Client
 from .config import Config
 from .log import log
+from .pubsub import PubSub, apply_notify_config
 
 REDIS_VERSION = "7.2.4"
 
@@ -134,6 +135,9 @@ class Server:
         self.last_signal = None
         self.replica_of = None
         self._apply_config()
+        self.pubsub = PubSub(self)          # channels, patterns, delivery (valkeyd/pubsub.py)
+        apply_notify_config(self)
+        config.on_change("notify-keyspace-events", lambda _v: apply_notify_config(self))
         for name in ("requirepass", "proto-max-bulk-len", "client-query-buffer-limit",
                      "slowlog-log-slower-than", "slowlog-max-len", "hz", "maxclients",
                      "loglevel", "logfile", "timeout", "latency-monitor-threshold",

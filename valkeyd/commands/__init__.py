@@ -19,3 +19,4 @@ from . import sort  # noqa: F401
 from . import zsets_blocking  # noqa: F401
 from . import streams  # noqa: F401
 from . import stream_groups  # noqa: F401
+from . import pubsub_cmds  # noqa: F401

@@ -107,13 +107,16 @@ def client_info_line(c, argv=None) -> str:
         psub = _count(c, "patterns", 0)
         ssub = _count(c, "shard_channels", 0)
     tracking = getattr(c, "tracking", False)
+    tr = c.transport
+    omem = tr.get_write_buffer_size() if tr is not None and not c.closed else 0
     return (
         f"id={c.id} addr={c.addr} laddr={c.laddr} fd={c.fd} name={_s(c.name)} "
         f"age={max(0, now - int(c.ctime))} idle={max(0, tick - int(c.last_interaction))} "
         f"flags={_flags(c)} db={c.db.id} sub={sub} psub={psub} ssub={ssub} "
         f"multi={len(multi) if multi is not None else -1} qbuf={qbuf} qbuf-free={0} "
-        f"argv-mem={argv_mem} multi-mem={multi_mem} rbs=16384 rbp=16384 obl=0 oll=0 omem=0 "
-        f"tot-mem={22426 + qbuf + argv_mem + multi_mem} events=r "
+        f"argv-mem={argv_mem} multi-mem={multi_mem} rbs=16384 rbp=16384 obl=0 "
+        f"oll={1 if omem else 0} omem={omem} "
+        f"tot-mem={22426 + qbuf + argv_mem + multi_mem + omem} events={'rw' if omem else 'r'} "
         f"cmd={cmd.fullname if cmd is not None else 'NULL'} user={c.user} "
         f"redir={getattr(c, 'tracking_redirect', 0) if tracking else -1} resp={c.resp} "
         f"lib-name={_s(c.lib_name)} lib-ver={_s(c.lib_ver)}"

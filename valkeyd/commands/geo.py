@@ -80,7 +80,7 @@ def _read_zset(c, key):
     except ErrorReply:
         c.server.stats.keyspace_hits += 1
         raise
-    count_lookup(c, z is not None)
+    count_lookup(c, z is not None, key)
     return z
 
 

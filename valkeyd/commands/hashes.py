@@ -26,6 +26,7 @@ from ..protocol import string2ll
 from ..resp import OK
 from .keys import parse_cursor
 from .registry import command
+from .util import keymiss
 from .strings import _LD_INF, _LD_NINF, _ld_add, _ld_format_human, _ld_parse
 
 LLONG_MAX = 2**63 - 1
@@ -105,6 +106,7 @@ def _read(c, key):
         raise
     if h is None:
         st.keyspace_misses += 1
+        keymiss(c, key)
         return None
     st.keyspace_hits += 1
     if h.volatile_count():

@@ -12,7 +12,7 @@ from ..errors import ErrorReply
 from ..protocol import string2ll
 from ..resp import OK, Simple
 from .registry import command, container
-from .util import count_lookup, count_lookup_n
+from .util import count_lookup, count_lookup_n, keymiss
 
 LLONG_MAX = (1 << 63) - 1
 LLONG_MIN = -(1 << 63)
@@ -85,6 +85,8 @@ def exists(c, argv):
     for key in argv[1:]:
         if ex(key):
             n += 1
+        elif c.server.notify_hook is not None:
+            keymiss(c, key)
     count_lookup_n(c, n, len(argv) - 1 - n)
     return n
 
@@ -92,7 +94,7 @@ def exists(c, argv):
 @command("type", 2, "readonly fast", "keyspace", keys=(1, 1, 1))
 def type_(c, argv):
     t = c.db.type_name(argv[1])
-    count_lookup(c, t is not None)
+    count_lookup(c, t is not None, argv[1])
     return _NONE if t is None else _TYPE_REPLY.get(t) or Simple(t.encode())
 
 
@@ -103,6 +105,8 @@ def touch(c, argv):
     for key in argv[1:]:
         if get(key) is not None:
             n += 1
+        elif c.server.notify_hook is not None:
+            keymiss(c, key)
     count_lookup_n(c, n, len(argv) - 1 - n)
     return n
 
@@ -187,7 +191,7 @@ def pexpireat(c, argv):
 def _ttl_generic(c, key, ms: bool, absolute: bool):
     db = c.db
     if db.peek(key) is None:
-        count_lookup(c, False)
+        count_lookup(c, False, key)
         return -2
     count_lookup(c, True)
     when = db.get_expire(key)
@@ -285,7 +289,7 @@ def copy(c, argv):
     if src is dst and key == newkey:
         raise ErrorReply(errors.SAME_OBJECT)
     v = src.get(key)
-    count_lookup(c, v is not None)
+    count_lookup(c, v is not None, key)
     if v is None:
         return 0
     when = src.get_expire(key)

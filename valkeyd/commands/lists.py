@@ -17,6 +17,7 @@ from ..errors import ErrorReply
 from ..protocol import string2ll
 from ..resp import NULL_ARRAY, OK
 from .registry import command
+from .util import keymiss
 
 _WRONGTYPE = ErrorReply(errors.WRONGTYPE)
 _NOT_INTEGER = ErrorReply(errors.NOT_INTEGER)
@@ -56,6 +57,7 @@ def _read(c, key):
         raise
     if v is None:
         st.keyspace_misses += 1
+        keymiss(c, key)
     else:
         st.keyspace_hits += 1
     return v

@@ -120,7 +120,7 @@ def memory_overhead(srv) -> dict:
     clients_normal = 0
     for c in srv.clients.values():
         qb = len(c.pybuf) if c.pybuf is not None else 0
-        clients_normal += 1024 + qb + sum(len(x) for x in c.out)
+        clients_normal += 1024 + qb + sum(len(x) for x in c.out) + _omem(c)
     nkeys = sum(db.size() for db in srv.dbs)
     dbs = []
     for db in srv.dbs:
@@ -233,19 +233,28 @@ def sec_server(srv) -> list:
     return lines
 
 
+def _omem(c) -> int:
+    """The output waiting in a client's transport (Redis's reply list: omem=)."""
+    tr = c.transport
+    return tr.get_write_buffer_size() if tr is not None and not c.closed else 0
+
+
 def sec_clients(srv) -> list:
     replicas = len(_g(srv, "replicas", ()) or ())
-    maxin = 0
+    maxin = maxout = 0
     for c in srv.clients.values():
         q = len(c.pybuf) if c.pybuf is not None else 0
         if q > maxin:
             maxin = q
+        o = _omem(c)
+        if o > maxout:
+            maxout = o
     return [
         "connected_clients:%d" % (len(srv.clients) - replicas),
         "cluster_connections:0",
         "maxclients:%d" % srv.maxclients,
         "client_recent_max_input_buffer:%d" % maxin,
-        "client_recent_max_output_buffer:0",
+        "client_recent_max_output_buffer:%d" % maxout,
         "blocked_clients:%d" % srv.blocked_clients,
         "tracking_clients:%d" % _g(srv, "tracking_clients"),
         "clients_in_timeout_table:%d" % _g(srv, "clients_in_timeout_table"),
@@ -389,9 +398,9 @@ def sec_stats(srv) -> list:
         "current_eviction_exceeded_time:0",
         "keyspace_hits:%d" % s.keyspace_hits,
         "keyspace_misses:%d" % s.keyspace_misses,
-        "pubsub_channels:%d" % _g(srv, "pubsub_channels_count"),
-        "pubsub_patterns:%d" % _g(srv, "pubsub_patterns_count"),
-        "pubsubshard_channels:%d" % _g(srv, "pubsubshard_channels_count"),
+        "pubsub_channels:%d" % len(srv.pubsub.channels),
+        "pubsub_patterns:%d" % len(srv.pubsub.patterns),
+        "pubsubshard_channels:%d" % len(srv.pubsub.shard_channels),
         "latest_fork_usec:%d" % _g(s, "latest_fork_usec"),
         "total_forks:%d" % _g(s, "total_forks"),
         "migrate_cached_sockets:0",

@@ -23,6 +23,7 @@ from ..protocol import string2ll
 from ..resp import SetReply
 from .keys import parse_cursor, scan_options
 from .registry import command
+from .util import keymiss
 
 LONG_MAX = 2**63 - 1
 SPOP_BATCH = 1024   # SREMs propagated by SPOP with a count hold at most this many members
@@ -46,6 +47,7 @@ def _read(c, key):
         raise
     if s is None:
         st.keyspace_misses += 1
+        keymiss(c, key)
     else:
         st.keyspace_hits += 1
     return s

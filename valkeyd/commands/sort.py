@@ -34,6 +34,7 @@ from ..errors import ErrorReply
 from ..pqsort import pqsort
 from ..protocol import string2ll
 from .registry import command
+from .util import keymiss
 
 _SYNTAX = ErrorReply(errors.SYNTAX)
 _NOT_INTEGER = ErrorReply(errors.NOT_INTEGER)
@@ -135,6 +136,7 @@ def _lookup(c, pattern, subst):
     st = c.server.stats
     if v is None:
         st.keyspace_misses += 1
+        keymiss(c, key)
         return None
     st.keyspace_hits += 1
     if field is None:
@@ -205,6 +207,7 @@ def _read_sortable(c, key):
     st = c.server.stats
     if v is None:
         st.keyspace_misses += 1
+        keymiss(c, key)
         return None, None
     st.keyspace_hits += 1
     t = getattr(v, "TYPE_NAME", None)

@@ -55,7 +55,7 @@ def _lookup(c, key, write: bool = False):
             c.server.stats.keyspace_hits += 1
         raise
     if not write:
-        count_lookup(c, s is not None)
+        count_lookup(c, s is not None, key)
     return s
 
 

@@ -385,7 +385,7 @@ def _xrange(c, argv, rev: bool):
         else:
             raise _SYNTAX
     s = c.db.get_collection(argv[1], _STREAM)
-    count_lookup(c, s is not None)
+    count_lookup(c, s is not None, argv[1])
     if s is None:
         return []
     if count == 0:
@@ -406,7 +406,7 @@ def xrevrange(c, argv):
 @command("xlen", 2, "readonly fast", "stream", keys=(1, 1, 1))
 def xlen(c, argv):
     s = c.db.get_collection(argv[1], _STREAM)
-    count_lookup(c, s is not None)
+    count_lookup(c, s is not None, argv[1])
     return 0 if s is None else len(s)
 
 
@@ -560,7 +560,7 @@ def xread(c, argv):
         except ErrorReply:
             st.keyspace_hits += 1
             raise
-        count_lookup(c, s is not None)
+        count_lookup(c, s is not None, key)
         arg = argv[streams_arg + nstreams + k]
         if arg == b"$":
             ids.append(s.last_id if s is not None else 0)
@@ -573,7 +573,7 @@ def xread(c, argv):
     for k in range(nstreams):
         key = keys[k]
         s = db.get_collection(key, _STREAM)
-        count_lookup(c, s is not None)
+        count_lookup(c, s is not None, key)
         if s is None or not len(s):
             continue
         gt = ids[k]

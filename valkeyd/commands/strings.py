@@ -20,7 +20,7 @@ from ..errors import ErrorReply
 from ..protocol import string2ll
 from ..resp import OK
 from .registry import command
-from .util import count_lookup, count_lookup_n, read_string
+from .util import count_lookup, count_lookup_n, keymiss, read_string
 
 LLONG_MAX = 2**63 - 1
 LLONG_MIN = -(2**63)
@@ -145,6 +145,8 @@ def get(c, argv):
     v = c.db.get_string(argv[1])
     if v is None:
         c.server.stats.keyspace_misses += 1   # INFO keyspace_hits/misses (lookupKeyRead)
+        if c.server.notify_hook is not None:
+            keymiss(c, argv[1])
     else:
         c.server.stats.keyspace_hits += 1
     return v
@@ -245,6 +247,8 @@ def mget(c, argv):
         t = type(v)
         if v is not None:
             hits += 1
+        elif c.server.notify_hook is not None:
+            keymiss(c, k)
         out.append(v if t is bytes or t is bytearray else None)
     count_lookup_n(c, hits, len(argv) - 1 - hits)
     return out
@@ -777,9 +781,9 @@ def _lcs_walk(a: bytes, b: bytes, rng: _Ranges):
 def lcs(c, argv):
     db = c.db
     a = db.get(argv[1])
-    count_lookup(c, a is not None)
+    count_lookup(c, a is not None, argv[1])
     b = db.get(argv[2])
-    count_lookup(c, b is not None)
+    count_lookup(c, b is not None, argv[2])
     if (a is not None and not _is_str(a)) or (b is not None and not _is_str(b)):
         raise ErrorReply(errors.LCS_NOT_STRINGS)
     a = b"" if a is None else bytes(a)

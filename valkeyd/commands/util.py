@@ -14,13 +14,17 @@ def get_int(b, msg: str = errors.NOT_INTEGER) -> int:
     return v
 
 
-def count_lookup(c, found) -> None:
-    """A read lookup (Redis's lookupKeyRead): INFO keyspace_hits / keyspace_misses."""
-    st = c.server.stats
+def count_lookup(c, found, key=None) -> None:
+    """A read lookup (Redis's lookupKeyRead): INFO keyspace_hits / keyspace_misses, and on
+    a miss of ``key`` the ``keymiss`` keyspace event (only while a notification hook is
+    installed, see valkeyd/pubsub.py; OBJECT's lookups pass no key: LOOKUP_NONOTIFY)."""
+    srv = c.server
     if found:
-        st.keyspace_hits += 1
+        srv.stats.keyspace_hits += 1
     else:
-        st.keyspace_misses += 1
+        srv.stats.keyspace_misses += 1
+        if key is not None and srv.notify_hook is not None:
+            srv.notify_hook("m", "keymiss", key, c.db.id)
 
 
 def read_string(c, key):
@@ -31,12 +35,20 @@ def read_string(c, key):
     except ErrorReply:
         c.server.stats.keyspace_hits += 1
         raise
-    count_lookup(c, v is not None)
+    count_lookup(c, v is not None, key)
     return v
 
 
 def count_lookup_n(c, hits: int, misses: int) -> None:
-    """Several read lookups at once (EXISTS, TOUCH, MGET)."""
+    """Several read lookups at once (EXISTS, TOUCH, MGET; they send their ``keymiss`` events
+    themselves, key by key, with :func:`keymiss`)."""
     st = c.server.stats
     st.keyspace_hits += hits
     st.keyspace_misses += misses
+
+
+def keymiss(c, key) -> None:
+    """The ``keymiss`` keyspace event for a read lookup that missed ``key``."""
+    hook = c.server.notify_hook
+    if hook is not None:
+        hook("m", "keymiss", key, c.db.id)

@@ -153,7 +153,7 @@ def _read(c, key):
     except ErrorReply:
         c.server.stats.keyspace_hits += 1
         raise
-    count_lookup(c, z is not None)
+    count_lookup(c, z is not None, key)
     return z
 
 
@@ -725,7 +725,7 @@ def _src_score(v, m):
 def _lookup_src(c, key):
     """lookupKeyRead of a ZUNION/ZINTER/ZDIFF input: a zset, a set, None or WRONGTYPE."""
     v = c.db.get(key)
-    count_lookup(c, v is not None)
+    count_lookup(c, v is not None, key)
     if v is None:
         return None
     if type(v) is bytes or type(v) is bytearray or v.TYPE_NAME not in (ZSET, "set"):
