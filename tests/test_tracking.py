@@ -335,6 +335,17 @@ def test_redirect_resp3(server, ref):
         rec(a.cmd("GET", "k"), w.cmd("SET", "k", "1"), *r.drain(), *a.drain())
         rec(a.cmd("GET", "k"), a.cmd("SET", "k", "2"), *r.drain(), *a.drain())
         rec(a.cmd("FLUSHALL"), *r.drain())     # the null of the tracking client's protocol
+        # the redirect client's own writes: their messages come after its reply
+        rec(a.cmd("GET", "k"), r.cmd("SET", "k", "3"), r.read(), *a.drain())
+        rec(a.cmd("GET", "k"), r.cmd("FLUSHDB"), r.read())
+        b = rec.conn(port)
+        rec(b.cmd("CLIENT", "TRACKING", "on", "REDIRECT", str(b.id), "BCAST"))
+        rec(b.cmd("SET", "x", "1"), b.read(), r.cmd("SET", "y", "1"), *b.drain())
+        rec(b.cmd("CLIENT", "TRACKING", "off"), b.cmd("CLIENT", "TRACKING", "on",
+                                                      "REDIRECT", str(b.id)))
+        rec(b.cmd("GET", "x"), b.cmd("SET", "x", "2"), b.read(), *b.drain())
+        rec(rec.ids(a.cmd("CLIENT", "TRACKING", "on", "REDIRECT", str(b.id))))
+        rec(a.cmd("GET", "z"), b.cmd("SET", "z", "1"), b.read(), *b.drain(), *r.drain())
         rec(rec.ids(w.cmd("CLIENT", "LIST", "ID", str(a.id))).split(b" ")[7:8])
 
     both(server, ref, scenario)
@@ -473,8 +484,8 @@ def test_table_max_keys(server, ref):
 
 
 def test_class_switch_is_undone():
-    """Tracking clients run as a subclass (zero cost for the others); OFF, RESET and a
-    disconnect switch back."""
+    """Tracking clients and their redirect clients run as a subclass (zero cost for the
+    others); OFF, RESET and a disconnect switch back."""
     from harness import inproc_client, inproc_server
     from valkeyd.client import Client
 
@@ -489,16 +500,22 @@ def test_class_switch_is_undone():
     assert type(a) is not Client and isinstance(a, Client) and type(b) is Client
     assert srv.tracking.key_modified in srv.keyspace_hooks
     a.execute([b"GET", b"k"])
+    a.flush()
     b.execute([b"SET", b"k", b"v"])
-    assert a.transport.data[-1].endswith(inv(b"k"))
+    assert a.transport.data[-1] == inv(b"k")
     a.execute([b"CLIENT", b"TRACKING", b"off"])
     assert type(a) is Client and srv.tracking.key_modified not in srv.keyspace_hooks
     a.execute([b"CLIENT", b"TRACKING", b"on"])
     a.execute([b"RESET"])
     assert type(a) is Client
-    a.execute([b"CLIENT", b"TRACKING", b"on", b"BCAST"])
+    a.execute([b"CLIENT", b"TRACKING", b"on", b"REDIRECT", b"%d" % b.id])
+    assert type(b) is not Client     # the redirect client too, while redirected to
+    a.execute([b"CLIENT", b"TRACKING", b"on"])
+    assert type(b) is Client
+    a.execute([b"CLIENT", b"TRACKING", b"on", b"BCAST", b"REDIRECT", b"%d" % b.id])
     srv.unregister_client(a)
-    assert type(a) is Client and srv.tracking_clients == 0 and not srv.tracking.prefixes
+    assert type(a) is Client and type(b) is Client
+    assert srv.tracking_clients == 0 and not srv.tracking.prefixes
 
 
 # -- redis-py -------------------------------------------------------------------------------------

@@ -35,6 +35,11 @@ tracking clients pay for:
   command caused (``tracking_pending_keys``, sent after the reply as Redis does), and the end
   of a CLIENT CACHING YES/NO (it lasts one command, or one MULTI ... EXEC).
 
+A redirect client runs as that subclass too while some tracking client redirects to it, so
+that it is known as the executing client when its own command causes a message for it: as
+Redis defers pushes to the current client (``pending_push_messages``), the message then
+follows its reply.
+
 The key-change hook (``server.keyspace_hooks``) is registered only while some client tracks
 or the table holds keys; the flush hook sends the null invalidation (``FLUSHDB``/``FLUSHALL``,
 ``trackingInvalidateKeysOnFlush``). BCAST invalidations are collected per prefix and sent once
@@ -82,6 +87,11 @@ class _Bcast:
 
 
 _CLASSES: dict = {}
+# The per-client state, off (class attributes of the subclass; a client sets its own).
+_DEFAULTS = dict(tracking=False, tracking_redirect=0, tracking_bcast=False,
+                 tracking_optin=False, tracking_optout=False, tracking_caching=False,
+                 tracking_noloop=False, tracking_broken_redir=False, tracking_prefixes=None,
+                 tracking_redirected_by=0)
 
 
 def _tracking_class(base):
@@ -97,7 +107,7 @@ def _tracking_class(base):
         if tr.max_keys and len(tr.table) > tr.max_keys:
             tr.limit_used_slots(self)
         base_execute(self, argv)
-        if tr.pending:
+        if tr.pending or tr.deferred:
             tr.flush_pending(self)
         if self.tracking_caching and self.multi is None:
             cmd = self.last_cmd
@@ -116,8 +126,8 @@ def _tracking_class(base):
         return reply
 
     cls = type("Tracking" + base.__name__, (base,), {
-        "execute": execute, "call": call, "__doc__": "A client with tracking on.",
-        "_tracking_base": base})
+        "execute": execute, "call": call, "__doc__": "A client with tracking on, or the "
+        "redirect client of one.", "_tracking_base": base, **_DEFAULTS})
     _CLASSES[base] = cls
     return cls
 
@@ -138,6 +148,7 @@ class Tracking:
         self.prefixes: dict = {}          # prefix -> _Bcast
         self.clients = 0                  # server.tracking_clients
         self.pending: list = []           # keys (None: flush) for the executing client
+        self.deferred: list = []          # messages to the executing client (after its reply)
         self.current = None               # the tracking client running a command
         self.bcast_scheduled = False
         self.hooked = False
@@ -167,12 +178,16 @@ class Tracking:
         if not getattr(c, "tracking", False):
             self.clients += 1
             self.srv.tracking_clients = self.clients
-            c.__class__ = _tracking_class(type(c))
-            c.tracking_caching = False
-            c.tracking_prefixes = None
+            self._switch(c)
         c.tracking = True
         c.tracking_broken_redir = False
         c.tracking_bcast = False
+        if c.tracking_redirect != redirect:
+            self._release(c.tracking_redirect)
+            if redirect:
+                t = self.srv.clients[redirect]
+                self._switch(t)
+                t.tracking_redirected_by += 1
         c.tracking_redirect = redirect
         if bcast:
             c.tracking_bcast = True
@@ -205,12 +220,33 @@ class Tracking:
             c.tracking_broken_redir = c.tracking_bcast = False
             c.tracking_optin = c.tracking_optout = False
             c.tracking_caching = c.tracking_noloop = False
-            base = getattr(type(c), "_tracking_base", None)
-            if base is not None:
-                c.__class__ = base
-            if self.current is c:
-                self.current = None
+            self._release(c.tracking_redirect)
+            c.tracking_redirect = 0
+            if not c.tracking_redirected_by:
+                self._unswitch(c)
         self._unhook_if_idle()
+
+    # A redirect client runs as the subclass too (while some tracking client redirects to
+    # it), so that it is known as the executing client: messages for it that its own command
+    # causes are then sent after its reply, as Redis defers pushes to the current client.
+    @staticmethod
+    def _switch(c) -> None:
+        if not hasattr(type(c), "_tracking_base"):
+            c.__class__ = _tracking_class(type(c))
+
+    def _unswitch(self, c) -> None:
+        base = getattr(type(c), "_tracking_base", None)
+        if base is not None:
+            c.__class__ = base
+        if self.current is c:
+            self.current = None
+
+    def _release(self, rid: int) -> None:
+        t = self.srv.clients.get(rid) if rid else None
+        if t is not None and t.tracking_redirected_by:
+            t.tracking_redirected_by -= 1
+            if not t.tracking_redirected_by and not t.tracking:
+                self._unswitch(t)
 
     def _hook(self) -> None:
         if not self.hooked:
@@ -285,11 +321,13 @@ class Tracking:
             self._unhook_if_idle()
 
     def flush_pending(self, c) -> None:
-        """trackingHandlePendingKeyInvalidations, after the executing client's reply."""
-        pending = self.pending
-        self.pending = []
+        """After the executing client's reply: the messages for it that its command caused,
+        then the invalidations of its own keys (trackingHandlePendingKeyInvalidations)."""
+        deferred, pending = self.deferred, self.pending
+        self.deferred, self.pending = [], []
         if c.closed:
             return
+        c.out.extend(deferred)
         for key in pending:
             self.send(c, _NULL[3 if c.resp == 3 else 2] if key is None else _key_array(key),
                       flush=False)
@@ -320,10 +358,9 @@ class Tracking:
             target = self.srv.clients.get(rid)
             if target is None or target.closed:
                 c.tracking_broken_redir = True
-                if c.resp > 2 and not c.closed:
-                    c.out.append(b">2\r\n$21\r\ntracking-redir-broken\r\n:%d\r\n" % rid)
-                    if flush:
-                        c.flush()
+                if c.resp > 2:
+                    self._write(c, b">2\r\n$21\r\ntracking-redir-broken\r\n:%d\r\n" % rid,
+                                flush)
                 return
             redirected = True
         if target.resp > 2:
@@ -332,11 +369,19 @@ class Tracking:
             head = _INVALIDATE2
         else:
             return   # RESP2 without a pub/sub redirect: nothing can carry the message
-        if target.closed:
+        self._write(target, head + payload, flush or target is not c)
+
+    def _write(self, c, data: bytes, now: bool) -> None:
+        """To the client's output: at once (with the output buffer limits, as pub/sub
+        messages), or behind the reply being built for it."""
+        if c.closed:
             return
-        target.out.append(head + payload)
-        if flush or target is not c:
-            target.flush()
+        if c is self.current:
+            self.deferred.append(data)   # it is running a command: after the reply
+        elif now:
+            self.srv.pubsub.deliver(c, data)
+        else:
+            c.out.append(data)
 
     # -- BCAST (trackingBroadcastInvalidationMessages) ------------------------------------------
     def _schedule_broadcast(self) -> None:
