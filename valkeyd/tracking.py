@@ -285,6 +285,14 @@ class Tracking:
                 self.items += 1
         self._hook()
 
+    def script_command(self, cmd, argv) -> None:
+        """For a command a script runs (redis.call): its keys are remembered for the client
+        that called the script, with that client's flags (Redis's ``current_client``).
+        The script engine calls this after each command while ``server.tracking`` exists."""
+        c = self.current
+        if c is not None and cmd.readonly and c.tracking and not c.tracking_bcast:
+            self.remember(c, cmd, argv)
+
     # -- invalidation (trackingInvalidateKey) ---------------------------------------------------
     def key_modified(self, dbid, key) -> None:
         """The keyspace hook: ``key`` changed (a write, an expiry, a deletion)."""
