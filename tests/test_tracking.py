@@ -429,6 +429,36 @@ def test_tracking_in_multi(server, ref):
     both(server, ref, scenario)
 
 
+# -- scripts --------------------------------------------------------------------------------------
+def _has_eval(port) -> bool:
+    c = Conn(port, 2)
+    try:
+        return c.cmd("EVAL", "return 1", "0") == b":1\r\n"
+    finally:
+        c.close()
+
+
+def test_tracking_in_scripts(server, ref):
+    """The keys a script reads are remembered for its caller (not EVAL_RO's own keys: only
+    what its commands read); in BCAST NOLOOP mode a script's writes are not the caller's."""
+    if not _has_eval(server.port):
+        pytest.skip("EVAL is not implemented yet")
+
+    def scenario(rec, port):
+        a, w = rec.conn(port), rec.conn(port)
+        rec(a.cmd("CLIENT", "TRACKING", "on", "NOLOOP"))
+        rec(a.cmd("EVAL", "return redis.call('get', KEYS[1])", "1", "k1"))
+        rec(a.cmd("EVAL_RO", "return redis.call('mget', 'k2', 'k3')", "1", "k9"))
+        rec(a.cmd("EVAL", "redis.call('get', 'k4'); return redis.call('set', 'k4', 'x')", "0"))
+        rec(w.cmd("MSET", "k1", "1", "k2", "2", "k3", "3", "k4", "4", "k9", "9"), *a.drain())
+        rec(a.cmd("CLIENT", "TRACKING", "off"))
+        rec(a.cmd("CLIENT", "TRACKING", "on", "NOLOOP", "BCAST"))
+        rec(a.cmd("EVAL", "return redis.call('set', 'k4', 'x')", "0"), a.cmd("SET", "k5", "1"))
+        rec(*a.drain())
+
+    both(server, ref, scenario)
+
+
 # -- INFO, CLIENT LIST, RESET, table limit ----------------------------------------------------------
 def _info(conn, field: str) -> int:
     text = conn.cmd("INFO", "everything")
@@ -487,9 +517,9 @@ def test_class_switch_is_undone():
     """Tracking clients and their redirect clients run as a subclass (zero cost for the
     others); OFF, RESET and a disconnect switch back."""
     from harness import inproc_client, inproc_server
-    from valkeyd.client import Client
 
     srv, _, _ = inproc_server()
+    from valkeyd.client import Client
     a, b = inproc_client(srv), inproc_client(srv)
     for c in (a, b):
         c.id = srv.next_client_id

@@ -62,6 +62,8 @@ _INVALIDATE2 = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
 _NULL = {2: b"$-1\r\n", 3: b"_\r\n"}
 # Read-only scripts are not tracked themselves, only the commands they run.
 _SCRIPT_RO = frozenset(("eval_ro", "evalsha_ro", "fcall_ro"))
+# Writes of a script come from the script's own client, not the caller (BCAST NOLOOP).
+_SCRIPTS = _SCRIPT_RO | {"eval", "evalsha", "fcall"}
 
 
 def _key_array(key: bytes) -> bytes:
@@ -116,10 +118,11 @@ def _tracking_class(base):
 
     def call(self, cmd, argv):
         tr = self.server.tracking
-        prev = tr.current
+        prev, prev_writer = tr.current, tr.writer
         tr.current = self
+        tr.writer = None if cmd.name in _SCRIPTS else self
         reply = base_call(self, cmd, argv)
-        tr.current = prev
+        tr.current, tr.writer = prev, prev_writer
         if (cmd.readonly and self.tracking and not self.tracking_bcast
                 and cmd.name not in _SCRIPT_RO):
             tr.remember(self, cmd, argv)
@@ -150,6 +153,7 @@ class Tracking:
         self.pending: list = []           # keys (None: flush) for the executing client
         self.deferred: list = []          # messages to the executing client (after its reply)
         self.current = None               # the tracking client running a command
+        self.writer = None                # ... and the writer for BCAST NOLOOP (not scripts)
         self.bcast_scheduled = False
         self.hooked = False
         self.timeout_counter = 0
@@ -239,7 +243,7 @@ class Tracking:
         if base is not None:
             c.__class__ = base
         if self.current is c:
-            self.current = None
+            self.current = self.writer = None
 
     def _release(self, rid: int) -> None:
         t = self.srv.clients.get(rid) if rid else None
@@ -302,9 +306,7 @@ class Tracking:
         if type(key) is not bytes:
             key = bytes(key)
         if bcast and self.prefixes:
-            writer = current
-            if writer is not None and getattr(writer, "in_script", False):
-                writer = None   # Redis records the script's own client as the writer
+            writer = self.writer if current is self.current else current
             for p, bs in self.prefixes.items():
                 if key.startswith(p):
                     bs.keys[key] = writer
