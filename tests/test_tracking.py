@@ -84,6 +84,14 @@ def both(server, ref, scenario):
     return ours
 
 
+def wait_gone(conn: Conn, cid: int) -> None:
+    """Until the server has noticed that client ``cid`` disconnected."""
+    deadline = time.time() + 10
+    while b"id=%d " % cid in conn.cmd("CLIENT", "LIST", "ID", str(cid)):
+        assert time.time() < deadline
+        time.sleep(0.02)
+
+
 def inv(*keys) -> bytes:
     out = b">2\r\n$10\r\ninvalidate\r\n*%d\r\n" % len(keys)
     for k in keys:
@@ -358,7 +366,7 @@ def test_broken_redirect(server, ref):
         rec(a.cmd("GET", "k"), a.cmd("GET", "j"))
         r.close()
         rec.conns.remove(r)
-        time.sleep(0.2)
+        wait_gone(w, r.id)
         rec(a.cmd("CLIENT", "TRACKINGINFO").replace(b":%d\r\n" % r.id, b":<r>\r\n"))
         rec(w.cmd("SET", "k", "1"))
         rec(*[m.replace(b":%d\r\n" % r.id, b":<r>\r\n") for m in a.drain()])
@@ -481,7 +489,7 @@ def test_info_and_client_list(server, ref):
         rec(w.cmd("CLIENT", "LIST", "ID", str(b.id)).split(b" ")[7])
         b.close()                              # a closed client's items stay (freed lazily)
         rec.conns.remove(b)
-        time.sleep(0.1)
+        wait_gone(w, b.id)
         rec([_info(w, f) for f in fields])
         rec(a.cmd("RESET"), a.cmd("CLIENT", "TRACKINGINFO"), [_info(w, f) for f in fields])
         rec(w.cmd("DEL", "b", "c"), [_info(w, f) for f in fields])
