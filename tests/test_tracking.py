@@ -11,13 +11,12 @@ Then redis-py: its RESP3 client-side cache, and the cache-aside pattern with inv
 """
 from __future__ import annotations
 
-import sys
 import time
 
 import pytest
 import redis
 
-from harness import RawClient, start_valkeyd
+from harness import RawClient
 
 PONG = (b"+PONG\r\n", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n")
 

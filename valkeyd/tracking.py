@@ -30,6 +30,8 @@ tracking clients pay for:
   EVAL_RO / EVALSHA_RO / FCALL_RO themselves) remembers the command's keys
   (``trackingRememberKeys``, with the OPTIN/OPTOUT + CLIENT CACHING rules). EXEC runs its
   commands through ``client.call``, so commands inside a transaction are tracked one by one.
+  Scripts run their commands on their own client: the script engine calls
+  :meth:`Tracking.script_command` after each one, which remembers the keys for the caller.
 * ``execute``: before the command, the table limit (``trackingLimitUsedSlots``); after it (the
   reply is already in the output buffer) the invalidations of the client's own keys that its
   command caused (``tracking_pending_keys``, sent after the reply as Redis does), and the end
@@ -50,12 +52,12 @@ Messages (``sendTrackingMessage``): RESP3 ``>2 invalidate [keys]`` (or ``_`` aft
 with REDIRECT the message goes to the redirect client: a RESP3 push, or, if that client is
 RESP2 and in pub/sub mode, a ``message`` on ``__redis__:invalidate``; a redirect client that
 is gone sets ``broken_redirect`` and sends ``>2 tracking-redir-broken <id>`` (RESP3) instead.
+Messages to clients other than the executing one go out at once through
+``server.pubsub.deliver`` (so the output buffer limits apply, as for pub/sub messages).
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-
-from .errors import ErrorReply
 
 _INVALIDATE3 = b">2\r\n$10\r\ninvalidate\r\n"
 _INVALIDATE2 = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
@@ -475,5 +477,3 @@ def prefix_collision(c, prefixes):
                         % (_cstr(p), _cstr(q))), i != 0
     return None, True
 
-
-__all__ = ["Tracking", "get", "prefix_collision", "ErrorReply"]
