@@ -277,6 +277,12 @@ def test_expiry_invalidates(server, ref):
             rec(b.cmd("SET", "k2", "v", "PX", "30"), a.cmd("GET", "k2"))
             time.sleep(0.1)
             rec(b.cmd("EXISTS", "k2"), *a.drain())    # expired by another client's lookup
+            # BCAST NOLOOP: its own write is left out, an expiry its read causes is not
+            n = rec.conn(port)
+            rec(n.cmd("CLIENT", "TRACKING", "on", "BCAST", "NOLOOP", "PREFIX", "e"))
+            rec(n.cmd("SET", "e1", "v", "PX", "30"), n.cmd("SET", "e2", "v", "PX", "30"))
+            time.sleep(0.1)
+            rec(n.cmd("GET", "e1"), b.cmd("GET", "e2"), *n.drain())
         finally:
             b.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "1")
         rec(b.cmd("SET", "k3", "v", "PX", "30"), a.cmd("GET", "k3"))

@@ -167,6 +167,18 @@ class Tracking:
         srv.client_close_hooks.append(self.disable)
         srv.reset_hooks.append(self.disable)
         srv.cron_hooks.append(self.cron)
+        engine = srv.engine
+        expired = engine.on_expired
+
+        def on_expired(dbid, key):
+            # An expiry has no writing client (Redis passes NULL): BCAST NOLOOP clients get
+            # the key even when their own command found it expired.
+            writer = self.writer
+            self.writer = None
+            expired(dbid, key)
+            self.writer = writer
+
+        engine.on_expired = on_expired
 
     # -- INFO ------------------------------------------------------------------------------------
     def total_keys(self) -> int:
