@@ -224,6 +224,20 @@ def test_other_readonly_commands(server, ref):
         rec(a.cmd("LRANGE", "l", "0", "-1"), a.cmd("SMEMBERS", "s"), a.cmd("ZSCORE", "z", "m"))
         rec(a.cmd("HGETALL", "h"), a.cmd("GETRANGE", "str", "0", "1"), a.cmd("TYPE", "l"))
         rec(a.cmd("SINTER", "s", "s2"), a.cmd("ZUNION", "2", "z", "z2"))
+        # malformed key counts: the command fails, and which keys count is Redis's
+        for args in (("ZUNION", "x", "z"), ("ZUNION", "5", "z", "z3"), ("ZINTERCARD", "-1", "z"),
+                     ("ZUNION", "1x", "z3"), ("XREAD", "STREAMS", "x3", "x4", "0", "0", "0"),
+                     ("ZDIFF", "0", "z"), ("XREAD", "STREAMS", "x1"),
+                     ("XREAD", "COUNT", "x", "STREAMS", "x2", "0"),
+                     ("XREAD", "STREAMS", "x3", "x4", "0"), ("SORT_RO", "x5", "BY"),
+                     ("SORT_RO", "x6", "LIMIT", "0"), ("MGET", "x7", "x7"),
+                     ("GEORADIUS_RO", "x8", "0", "0", "1", "km", "STORE", "x9"),
+                     ("LCS", "x10", "x11", "nonsense")):
+            rec(a.cmd(*args))
+        rec(b.cmd("MSET", "z", "1", "z3", "1", "x1", "1", "x2", "1", "x3", "1", "x4", "1", "x5",
+                  "1", "x6", "1", "x7", "1", "x8", "1", "x9", "1", "x10", "1", "x11", "1"))
+        rec(*a.drain())
+        rec(b.cmd("DEL", "z"), b.cmd("ZADD", "z", "1", "m"))
         for args in (("LPUSH", "l", "0"), ("SADD", "s", "n"), ("ZINCRBY", "z", "1", "m"),
                      ("HDEL", "h", "f"), ("SETRANGE", "str", "0", "x"), ("SADD", "s2", "x"),
                      ("ZADD", "z2", "1", "x"), ("EXPIRE", "l", "100"), ("PERSIST", "l")):

@@ -59,6 +59,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from .commands.command_cmd import GETKEYS_PROC as _GETKEYS_PROC, getkeys_proc as _getkeys_proc
+
 _INVALIDATE3 = b">2\r\n$10\r\ninvalidate\r\n"
 _INVALIDATE2 = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
 _NULL = {2: b"$-1\r\n", 3: b"_\r\n"}
@@ -286,7 +288,10 @@ class Tracking:
                 return
         elif c.tracking_optout and c.tracking_caching:
             return
-        positions = cmd.get_keys(argv)
+        if cmd.fullname in _GETKEYS_PROC:   # getKeysFromCommand: the command's procedure,
+            positions = [p for p, _f in _getkeys_proc(cmd, argv)]
+        else:                                # else the legacy first/last/step range
+            positions = cmd.get_keys(argv)
         if not positions or "pubsub" in cmd.flags:
             return
         table = self.table
