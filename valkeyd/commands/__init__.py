@@ -6,6 +6,7 @@ from . import keys  # noqa: F401
 from . import server  # noqa: F401
 from . import config_cmd  # noqa: F401
 from . import client_cmds  # noqa: F401
+from . import tracking_cmds  # noqa: F401
 from . import command_cmd  # noqa: F401
 from . import hashes  # noqa: F401
 from . import lists  # noqa: F401

@@ -1,8 +1,8 @@
 """CLIENT and its subcommands (networking.c clientCommand in Redis 7.2.4).
 
 ID SETNAME GETNAME LIST INFO KILL SETINFO REPLY NO-EVICT NO-TOUCH PAUSE UNPAUSE UNBLOCK
-GETREDIR TRACKINGINFO HELP. CLIENT LIST / CLIENT INFO lines follow catClientInfoString field
-for field.
+HELP (TRACKING CACHING GETREDIR TRACKINGINFO are in tracking_cmds.py). CLIENT LIST / CLIENT
+INFO lines follow catClientInfoString field for field.
 
 Optional client attributes other subsystems may set (read with getattr, absent = off):
 ``is_master`` / ``is_replica`` (replication links), ``tracking``, ``tracking_redirect``,
@@ -18,7 +18,6 @@ from .. import errors
 from ..errors import ErrorReply
 from ..protocol import string2ll
 from ..resp import OK, Simple, Verbatim
-from .command_cmd import OSet, _raw
 from .connection import validate_client_name
 from .registry import command, container
 
@@ -472,31 +471,6 @@ def client_unblock(c, argv):
         if hook(target, error) is not False:
             return 1
     return 0
-
-
-@command("client|getredir", 2, "noscript loading stale sentinel", "connection")
-def client_getredir(c, argv):
-    if getattr(c, "tracking", False):
-        return getattr(c, "tracking_redirect", 0)
-    return -1
-
-
-@command("client|trackinginfo", 2, "noscript loading stale sentinel", "connection")
-def client_trackinginfo(c, argv):
-    tracking = getattr(c, "tracking", False)
-    flags = [b"on" if tracking else b"off"]
-    if tracking:
-        for attr, name in (("tracking_bcast", b"bcast"), ("tracking_optin", b"optin"),
-                           ("tracking_optout", b"optout"), ("tracking_noloop", b"noloop"),
-                           ("tracking_broken_redir", b"broken_redirect")):
-            if getattr(c, attr, False):
-                flags.append(name)
-    prefixes = list(getattr(c, "tracking_prefixes", None) or ()) if tracking else []
-    return {
-        b"flags": _raw(OSet(flags), c.resp),
-        b"redirect": getattr(c, "tracking_redirect", 0) if tracking else -1,
-        b"prefixes": prefixes,
-    }
 
 
 HELP = [Simple(s.encode()) for s in (

@@ -305,21 +305,29 @@ def keys_and_flags(cmd, argv):
         if r is not None:
             return r
     if cmd.fullname in GETKEYS_PROC:
-        if cmd.fullname in ("command|getkeys", "command|getkeysandflags"):
-            inner = lookup_argv(argv[2:]) if len(argv) > 2 else None
-            if inner is None or not _has_keys(inner) or not inner.arity_ok(len(argv) - 2):
-                return []
-            return [(p + 2, f) for p, f in keys_and_flags(inner, argv[2:]) or ()]
-        if cmd.fullname == "sort":
-            return _sort_keys(argv)
-        if cmd.fullname == "migrate":
-            return _migrate_keys(argv)
-        kn = [ks for ks in specs if ks["find_keys"]["type"] == "keynum"
-              and ks["begin_search"]["type"] == "index"]
-        if kn:
-            return _generic_keynum(specs, kn[0], argv)
-        return [(p, _fallback_flags(cmd, specs, argv, p)) for p in cmd.get_keys(argv)]
+        return getkeys_proc(cmd, argv)
     return []
+
+
+def getkeys_proc(cmd, argv):
+    """The command's own key-finding procedure (Redis's ``getkeys_proc``, for the commands in
+    GETKEYS_PROC): [(position, [flag names])]. Client-side caching uses it as Redis's
+    getKeysFromCommand does."""
+    if cmd.fullname in ("command|getkeys", "command|getkeysandflags"):
+        inner = lookup_argv(argv[2:]) if len(argv) > 2 else None
+        if inner is None or not _has_keys(inner) or not inner.arity_ok(len(argv) - 2):
+            return []
+        return [(p + 2, f) for p, f in keys_and_flags(inner, argv[2:]) or ()]
+    if cmd.fullname == "sort":
+        return _sort_keys(argv)
+    if cmd.fullname == "migrate":
+        return _migrate_keys(argv)
+    specs = doc(cmd)["key_specs"]
+    kn = [ks for ks in specs if ks["find_keys"]["type"] == "keynum"
+          and ks["begin_search"]["type"] == "index"]
+    if kn:
+        return _generic_keynum(specs, kn[0], argv)
+    return [(p, _fallback_flags(cmd, specs, argv, p)) for p in cmd.get_keys(argv)]
 
 
 def _sort_keys(argv):

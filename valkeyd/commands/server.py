@@ -370,6 +370,7 @@ def sec_persistence(srv) -> list:
 
 def sec_stats(srv) -> list:
     s = srv.stats
+    tr = getattr(srv, "tracking", None)
     nin, nout = srv.total_net()
     return [
         "total_connections_received:%d" % s.total_connections_received,
@@ -410,9 +411,9 @@ def sec_stats(srv) -> list:
         "active_defrag_key_misses:0",
         "total_active_defrag_time:0",
         "current_active_defrag_time:0",
-        "tracking_total_keys:%d" % _g(srv, "tracking_total_keys"),
-        "tracking_total_items:%d" % _g(srv, "tracking_total_items"),
-        "tracking_total_prefixes:%d" % _g(srv, "tracking_total_prefixes"),
+        "tracking_total_keys:%d" % (tr.total_keys() if tr is not None else 0),
+        "tracking_total_items:%d" % (tr.total_items() if tr is not None else 0),
+        "tracking_total_prefixes:%d" % (tr.total_prefixes() if tr is not None else 0),
         "unexpected_error_replies:%d" % _g(s, "unexpected_error_replies"),
         "total_error_replies:%d" % s.total_error_replies,
         "dump_payload_sanitizations:%d" % _g(s, "dump_payload_sanitizations"),
