@@ -698,3 +698,21 @@ def test_cache_aside_with_redirect_resp2(server):
         ps.close()
         data.close()
         writer.close()
+
+
+def test_tracking_and_resp3_subscription_together(server, ref):
+    """A RESP3 client that tracks keys and is subscribed gets the messages its own commands
+    cause after their replies, before and after tracking is turned off (its pub/sub and
+    tracking states are independent)."""
+    def scenario(rec, port):
+        a = rec.conn(port)
+        rec(a.cmd("CLIENT", "TRACKING", "on"), a.cmd("SUBSCRIBE", "ch"))
+        rec(a.cmd("GET", "k"), a.cmd("SET", "k", "1"), a.read())     # reply, then invalidation
+        rec(a.cmd("PUBLISH", "ch", "m1"), a.read())                   # :1, then the message
+        rec(a.cmd("CLIENT", "TRACKING", "off"))
+        rec(a.cmd("PUBLISH", "ch", "m2"), a.read())
+        rec(a.cmd("CLIENT", "TRACKING", "on"), a.cmd("UNSUBSCRIBE", "ch"))
+        rec(a.cmd("SUBSCRIBE", "ch2"), a.cmd("CLIENT", "TRACKING", "off"))
+        rec(a.cmd("PUBLISH", "ch2", "m3"), a.read())
+
+    both(server, ref, scenario)

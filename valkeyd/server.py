@@ -143,6 +143,7 @@ class Server:
         self.resetstat_hooks: list = []    # fn() on CONFIG RESETSTAT
         self.last_signal = None
         self.replica_of = None
+        self.tracking = None               # valkeyd.tracking.Tracking, from the first CLIENT TRACKING
         self._apply_config()
         self.pubsub = PubSub(self)          # channels, patterns, delivery (valkeyd/pubsub.py)
         apply_notify_config(self)

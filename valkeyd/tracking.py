@@ -255,9 +255,14 @@ class Tracking:
             c.__class__ = _tracking_class(type(c))
 
     def _unswitch(self, c) -> None:
-        base = getattr(type(c), "_tracking_base", None)
+        cls = type(c)
+        base = getattr(cls, "_tracking_base", None)
         if base is not None:
-            c.__class__ = base
+            if "_tracking_base" in cls.__dict__:   # the tracking layer is the outermost
+                c.__class__ = base
+            else:   # a RESP3 subscriber's layer (valkeyd/pubsub.py) over it: keep that one
+                from .pubsub import _executing_class
+                c.__class__ = _executing_class(base)
         if self.current is c:
             self.current = self.writer = None
 

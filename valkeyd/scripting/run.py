@@ -228,6 +228,9 @@ class ScriptCtx:
             del srv.prop_pending[mark:]
         else:
             reply = sc.call(cmd, argv)
+        tr = srv.tracking
+        if tr is not None and tr.current is not None:   # keys read for the caller's cache
+            tr.script_command(cmd, argv)
         if srv.monitors and not cmd.skip_monitor and not cmd.admin:
             srv.feed_monitors(sc, argv)
         return reply
