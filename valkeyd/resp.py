@@ -248,13 +248,18 @@ def fpconv_dtoa(d: float) -> bytes:
         return b"-0" if math.copysign(1.0, d) < 0 else b"0"
     neg = d < 0
     dl, K = _grisu2(-d if neg else d)
-    digits = "".join(map(str, dl))
+    return _emit_digits("".join(map(str, dl)), K, neg)
+
+
+def _emit_digits(digits: str, k: int, neg: bool) -> bytes:
+    """fpconv's emit_digits: the decimal ``digits`` times 10**k, as plain digits, a decimal
+    fraction or d.ddde+x, whichever fpconv picks."""
     n = len(digits)
-    exp = abs(K + n - 1)
-    if K >= 0 and exp < n + 7:
-        s = digits + "0" * K
-    elif K < 0 and (K > -7 or exp < 4):
-        off = n + K
+    exp = abs(k + n - 1)
+    if k >= 0 and exp < n + 7:
+        s = digits + "0" * k
+    elif k < 0 and (k > -7 or exp < 4):
+        off = n + k
         if off <= 0:
             s = "0." + "0" * (-off) + digits
         else:
@@ -263,7 +268,7 @@ def fpconv_dtoa(d: float) -> bytes:
         s = digits[0]
         if n > 1:
             s += "." + digits[1:]
-        s += "e" + ("-" if K + n - 1 < 0 else "+") + str(exp)
+        s += "e" + ("-" if k + n - 1 < 0 else "+") + str(exp)
     return (("-" + s) if neg else s).encode()
 
 
@@ -285,24 +290,7 @@ def _fpconv_shortest(d: float) -> bytes:
     digits = digits.lstrip("0")
     t = digits.rstrip("0")
     e += len(digits) - len(t)
-    digits = t
-    n = len(digits)
-    k = e
-    exp = abs(k + n - 1)
-    if k >= 0 and exp < n + 7:
-        s = digits + "0" * k
-    elif k < 0 and (k > -7 or exp < 4):
-        off = n + k
-        if off <= 0:
-            s = "0." + "0" * (-off) + digits
-        else:
-            s = digits[:off] + "." + digits[off:]
-    else:
-        s = digits[0]
-        if n > 1:
-            s += "." + digits[1:]
-        s += "e" + ("-" if k + n - 1 < 0 else "+") + str(exp)
-    return (("-" + s) if neg else s).encode()
+    return _emit_digits(t, e, neg)
 
 
 _OK2 = b"+OK\r\n"
