@@ -630,6 +630,19 @@ hook = function()
     end
 end
 
+-- The nk first arguments (the keys) and the others.
+local function split_args(nk, ...)
+    local all = {...}
+    local keys, argv = {}, {}
+    for i = 1, nk do
+        keys[i] = all[i]
+    end
+    for i = nk + 1, #all do
+        argv[i - nk] = all[i]
+    end
+    return keys, argv
+end
+
 local api = {}
 
 -- Compile a script body: the function, or nil and the error message.
@@ -640,14 +653,7 @@ end
 -- Run an EVAL script: KEYS and ARGV are globals, made of the nk first and the other
 -- arguments after name. cr: the caller's protocol; name: the SHA (for error messages).
 api.run_eval = function(f, cr, name, nk, ...)
-    local all = {...}
-    local keys, argv = {}, {}
-    for i = 1, nk do
-        keys[i] = all[i]
-    end
-    for i = nk + 1, #all do
-        argv[i - nk] = all[i]
-    end
+    local keys, argv = split_args(nk, ...)
     rawset(H, "KEYS", keys)
     rawset(H, "ARGV", argv)
     state.resp = 2
@@ -659,14 +665,7 @@ end
 
 -- Run a function (FCALL): f(keys, args), same arguments as run_eval.
 api.run_function = function(f, cr, name, nk, ...)
-    local all = {...}
-    local keys, argv = {}, {}
-    for i = 1, nk do
-        keys[i] = all[i]
-    end
-    for i = nk + 1, #all do
-        argv[i - nk] = all[i]
-    end
+    local keys, argv = split_args(nk, ...)
     state.resp = 2
     sethook(hook, "", 100000)
     local ok, r = xpcall(function()
