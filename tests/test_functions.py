@@ -580,8 +580,6 @@ redis.register_function('band', function(keys, args) return bit.band(args[1], 3)
 
 
 def test_lua_libraries_in_functions(fpair):
-    if fpair[0].cmd("EVAL", "return type(cjson)", "0") != b"$5\r\ntable\r\n":
-        pytest.skip("cjson is not implemented yet")
     same(fpair, "FUNCTION", "LOAD", JSON_LIB)
     same(fpair, "FCALL", "dec", "0", "[1,2,3]")
     same(fpair, "FCALL", "dec", "0", "{bad")           # the error names user_function:2

@@ -32,8 +32,7 @@ def has_command(r, name: str) -> bool:
 
 def need(r, *names):
     for n in names:
-        if not has_command(r, n):
-            pytest.skip(f"{n.upper()} is not implemented in valkeyd yet")
+        assert has_command(r, n), f"{n.upper()} is missing from valkeyd"
 
 
 # -- GET / SET ------------------------------------------------------------------------------------

@@ -398,18 +398,7 @@ def test_broken_redirect(server, ref):
     both(server, ref, scenario)
 
 
-def _has_pubsub(port) -> bool:
-    c = Conn(port, 2)
-    try:
-        return not c.cmd("SUBSCRIBE", "x").startswith(b"-")
-    finally:
-        c.close()
-
-
 def test_redirect_resp2_pubsub(server, ref):
-    if not _has_pubsub(server.port):
-        pytest.skip("SUBSCRIBE is not implemented yet")
-
     def scenario(rec, port):
         a, r, w = rec.conn(port, 2), rec.conn(port, 2), rec.conn(port)
         rec(r.cmd("SUBSCRIBE", "__redis__:invalidate"))
@@ -430,18 +419,7 @@ def test_redirect_resp2_pubsub(server, ref):
 
 
 # -- transactions ---------------------------------------------------------------------------------
-def _has_multi(port) -> bool:
-    c = Conn(port, 2)
-    try:
-        return c.cmd("MULTI") == b"+OK\r\n"
-    finally:
-        c.close()
-
-
 def test_tracking_in_multi(server, ref):
-    if not _has_multi(server.port):
-        pytest.skip("MULTI is not implemented yet")
-
     def scenario(rec, port):
         a, b = rec.conn(port), rec.conn(port)
         rec(a.cmd("CLIENT", "TRACKING", "on"))
@@ -457,20 +435,9 @@ def test_tracking_in_multi(server, ref):
 
 
 # -- scripts --------------------------------------------------------------------------------------
-def _has_eval(port) -> bool:
-    c = Conn(port, 2)
-    try:
-        return c.cmd("EVAL", "return 1", "0") == b":1\r\n"
-    finally:
-        c.close()
-
-
 def test_tracking_in_scripts(server, ref):
     """The keys a script reads are remembered for its caller (not EVAL_RO's own keys: only
     what its commands read); in BCAST NOLOOP mode a script's writes are not the caller's."""
-    if not _has_eval(server.port):
-        pytest.skip("EVAL is not implemented yet")
-
     def scenario(rec, port):
         a, w = rec.conn(port), rec.conn(port)
         rec(a.cmd("CLIENT", "TRACKING", "on", "NOLOOP"))
@@ -661,8 +628,6 @@ def test_cache_aside_with_invalidation_resp3(server):
 def test_cache_aside_with_redirect_resp2(server):
     """The RESP2 form: invalidations redirected to a pub/sub connection subscribed to
     __redis__:invalidate (redis-py's public API only)."""
-    if not _has_pubsub(server.port):
-        pytest.skip("SUBSCRIBE is not implemented yet")
     data = redis.Redis(port=server.port, single_connection_client=True)
     writer = server.client(2)
     ps = writer.pubsub()

@@ -603,8 +603,6 @@ def test_setops(pair):
 
 
 def test_setops_with_sets(pair, server):
-    if not has_command(server.port, "sadd"):
-        pytest.skip("SADD is not in this branch (sets are merged separately)")
     script(pair, """
         ZADD u1 1 a 2 b 3 c
         SADD s1 a d x
