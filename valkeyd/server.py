@@ -139,13 +139,15 @@ class Server:
         self.flush_hooks: list = []         # fn(dbid) after FLUSHDB, fn(-1) after FLUSHALL
         self.swapdb_hooks: list = []        # fn(a, b) after SWAPDB a b
         self.expire_cycle_state = [0, False]  # activeExpireCycle: next db, time limit hit
-        self.load_hooks: list = []         # fn(client) on RESET
+        self.load_hooks: list = []         # async fn() at startup (Server.load_data)
         self.resetstat_hooks: list = []    # fn() on CONFIG RESETSTAT
         self.last_signal = None
         self.replica_of = None
         self.tracking = None               # valkeyd.tracking.Tracking, from the first CLIENT TRACKING
         self._apply_config()
         self.pubsub = PubSub(self)          # channels, patterns, delivery (valkeyd/pubsub.py)
+        from persistence.rdb_load import install as _rdb_install
+        _rdb_install(self)                  # startup RDB load (load_hooks)
         apply_notify_config(self)
         config.on_change("notify-keyspace-events", lambda _v: apply_notify_config(self))
         for name in ("requirepass", "proto-max-bulk-len", "client-query-buffer-limit",

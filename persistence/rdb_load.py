@@ -1,0 +1,921 @@
+"""The RDB reader: whole files (startup, AOF preamble, DEBUG RELOAD) and single values (RESTORE).
+
+Design
+------
+* Input is a byte buffer read by :class:`persistence.rdb_primitives.Reader` (the file is read
+  into memory in one go: RDB files are parsed sequentially and a bytes object gives the
+  fastest slicing in Python). :func:`load_rdb` accepts a path, a bytes-like object or a binary
+  file object; for a file object the data after the RDB (an AOF tail after an RDB preamble) is
+  left unread: the stream is positioned right after the checksum when it is seekable.
+* Every failure (truncation, bad encoding, a listpack that does not parse, duplicate members,
+  a wrong checksum, a module type) raises :class:`RDBLoadError`, which carries the file name
+  and the byte offset where the bad item started. Nothing else escapes: the decoders are
+  wrapped so that an unexpected Python exception on corrupt data becomes an RDBLoadError too.
+* Values are built through the memory engine's value classes and then given the encoding
+  Redis 7.2.4's rdbLoadObject would give them (rdb.c): a serialized listpack/intset/ziplist
+  keeps its compact encoding unless it has more entries than the ``*-max-*-entries`` limit
+  (element sizes are not checked, as in Redis); a plain (hashtable/skiplist-era) value is
+  converted by the same rules as the commands apply while adding (sets and hashes element by
+  element, sorted sets after the whole set is read); a quicklist keeps its node layout and
+  becomes a listpack only when it is one node that fits (listTypeTryConversion AUTO); a
+  version-1 ziplist list stays a quicklist.
+* Formats: RDB versions 1..11 (Redis 7.2 and Valkey 8.0 both write 11). Types 0-5, 9-21;
+  module types (6, 7) are refused naming the module (the 9-character name packed in the
+  module id). Opcodes SELECTDB, RESIZEDB, AUX, FUNCTION2 (FUNCTION pre-GA refused as Redis
+  does), MODULE_AUX (refused), IDLE, FREQ, EXPIRETIME, EXPIRETIME_MS, EOF, then the CRC-64
+  (version >= 5; a stored 0 means "saved with rdbchecksum no": not checked).
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import struct
+import time
+
+from engines.base import clock
+from engines.limits import limits
+
+from . import rdb_primitives as rdbp
+from .crc64 import crc64
+from .rdb_primitives import RDBError, Reader
+
+# Value types (rdb.h)
+T_STRING, T_LIST, T_SET, T_ZSET, T_HASH, T_ZSET_2 = 0, 1, 2, 3, 4, 5
+T_MODULE_PRE_GA, T_MODULE_2 = 6, 7
+T_HASH_ZIPMAP, T_LIST_ZIPLIST, T_SET_INTSET, T_ZSET_ZIPLIST, T_HASH_ZIPLIST = 9, 10, 11, 12, 13
+T_LIST_QUICKLIST, T_STREAM_LISTPACKS, T_HASH_LISTPACK, T_ZSET_LISTPACK = 14, 15, 16, 17
+T_LIST_QUICKLIST_2, T_STREAM_LISTPACKS_2, T_SET_LISTPACK, T_STREAM_LISTPACKS_3 = 18, 19, 20, 21
+VALUE_TYPES = frozenset((0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                         20, 21))
+
+MODULE_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+LISTPACK_MAX_SAFETY_SIZE = 1 << 30
+QL_PLAIN, QL_PACKED = 1, 2
+SHORT_READ = "Short read or OOM loading DB. Unrecoverable error, aborting now."
+
+
+class RDBLoadError(Exception):
+    """A corrupt, truncated or unsupported RDB. ``name`` is the file (or payload) name,
+    ``offset`` the byte offset of the failing item, ``reason`` what was wrong."""
+
+    def __init__(self, reason: str, name: str = "", offset: int = -1):
+        self.reason = reason
+        self.name = name
+        self.offset = offset
+        where = f" in {name}" if name else ""
+        at = f" at offset {offset}" if offset >= 0 else ""
+        super().__init__(f"{reason}{where}{at}")
+
+
+class EmptyKey(Exception):
+    """rdbLoadObject's RDB_LOAD_ERR_EMPTY_KEY: the value has no elements."""
+
+
+def module_name(moduleid: int) -> str:
+    """moduleTypeNameByID: the 9-character type name packed in a module id."""
+    moduleid >>= 10
+    out = []
+    for _ in range(9):
+        out.append(MODULE_CHARSET[moduleid & 63])
+        moduleid >>= 6
+    return "".join(reversed(out))
+
+
+# -- compact encodings -----------------------------------------------------------------------
+def _backlen_size(n: int) -> int:
+    if n <= 127:
+        return 1
+    if n < 16383:
+        return 2
+    if n < 2097151:
+        return 3
+    if n < 268435455:
+        return 4
+    return 5
+
+
+def listpack_entries(lp: bytes) -> list:
+    """The elements of a listpack: bytes for strings, int for integers."""
+    n = len(lp)
+    if n < 7 or int.from_bytes(lp[0:4], "little") != n or lp[-1] != 0xFF:
+        raise RDBError("Listpack integrity check failed.")
+    out = []
+    p = 6
+    end = n - 1
+    while p < end:
+        b = lp[p]
+        if b < 0x80:                    # 7-bit uint
+            v = b
+            ln = 1
+        elif b < 0xC0:                  # 6-bit str
+            ln = 1 + (b & 0x3F)
+            v = lp[p + 1:p + ln]
+        elif b < 0xE0:                  # 13-bit int
+            v = ((b & 0x1F) << 8) | lp[p + 1]
+            if v >= 1 << 12:
+                v -= 1 << 13
+            ln = 2
+        elif b < 0xF0:                  # 12-bit str
+            sl = ((b & 0x0F) << 8) | lp[p + 1]
+            ln = 2 + sl
+            v = lp[p + 2:p + ln]
+        elif b == 0xF0:                 # 32-bit str
+            sl = int.from_bytes(lp[p + 1:p + 5], "little")
+            ln = 5 + sl
+            v = lp[p + 5:p + ln]
+        elif b in (0xF1, 0xF2, 0xF3, 0xF4):
+            w = {0xF1: 2, 0xF2: 3, 0xF3: 4, 0xF4: 8}[b]
+            v = int.from_bytes(lp[p + 1:p + 1 + w], "little", signed=True)
+            ln = 1 + w
+        else:
+            raise RDBError("Listpack integrity check failed.")
+        if p + ln > end:
+            raise RDBError("Listpack integrity check failed.")
+        out.append(v)
+        p += ln + _backlen_size(ln)
+    if p != end:
+        raise RDBError("Listpack integrity check failed.")
+    count = lp[4] | (lp[5] << 8)
+    if count != 65535 and count != len(out):
+        raise RDBError("Listpack integrity check failed.")
+    return out
+
+
+def ziplist_entries(zl: bytes) -> list:
+    """The elements of a (legacy) ziplist: bytes or int."""
+    n = len(zl)
+    if n < 11 or int.from_bytes(zl[0:4], "little") != n or zl[-1] != 0xFF:
+        raise RDBError("Ziplist integrity check failed.")
+    out = []
+    p = 10
+    end = n - 1
+    while p < end:
+        p += 5 if zl[p] == 0xFE else 1          # prevlen
+        if p >= end:
+            raise RDBError("Ziplist integrity check failed.")
+        b = zl[p]
+        top = b >> 6
+        if top == 0:
+            sl = b & 0x3F
+            v = zl[p + 1:p + 1 + sl]
+            p += 1 + sl
+        elif top == 1:
+            sl = ((b & 0x3F) << 8) | zl[p + 1]
+            v = zl[p + 2:p + 2 + sl]
+            p += 2 + sl
+        elif top == 2:
+            sl = int.from_bytes(zl[p + 1:p + 5], "big")
+            v = zl[p + 5:p + 5 + sl]
+            p += 5 + sl
+        else:
+            w = {0xC0: 2, 0xD0: 4, 0xE0: 8, 0xF0: 3, 0xFE: 1}.get(b)
+            if w is not None:
+                v = int.from_bytes(zl[p + 1:p + 1 + w], "little", signed=True)
+                p += 1 + w
+            elif 0xF1 <= b <= 0xFD:
+                v = (b & 0x0F) - 1
+                p += 1
+            else:
+                raise RDBError("Ziplist integrity check failed.")
+        if p > end:
+            raise RDBError("Ziplist integrity check failed.")
+        out.append(v)
+    if p != end:
+        raise RDBError("Ziplist integrity check failed.")
+    return out
+
+
+def intset_members(data: bytes) -> list:
+    if len(data) < 8:
+        raise RDBError("Intset integrity check failed.")
+    enc = int.from_bytes(data[0:4], "little")
+    cnt = int.from_bytes(data[4:8], "little")
+    if enc not in (2, 4, 8) or len(data) != 8 + enc * cnt:
+        raise RDBError("Intset integrity check failed.")
+    fmt = {2: "h", 4: "i", 8: "q"}[enc]
+    vals = struct.unpack_from("<%d%s" % (cnt, fmt), data, 8)
+    for i in range(1, cnt):
+        if vals[i - 1] >= vals[i]:
+            raise RDBError("Intset integrity check failed.")
+    return list(vals)
+
+
+def zipmap_pairs(zm: bytes) -> list:
+    """A Redis 2.x zipmap: [field, value, ...]."""
+    out = []
+    n = len(zm)
+    p = 1
+    try:
+        while True:
+            if zm[p] == 0xFF:
+                p += 1
+                break
+            for is_val in (False, True):
+                b = zm[p]
+                if b < 254:
+                    ln = b
+                    p += 1
+                elif b == 254:
+                    ln = int.from_bytes(zm[p + 1:p + 5], "little")
+                    p += 5
+                else:
+                    raise RDBError("Zipmap integrity check failed.")
+                free = 0
+                if is_val:
+                    free = zm[p]
+                    p += 1
+                if p + ln > n:
+                    raise RDBError("Zipmap integrity check failed.")
+                out.append(zm[p:p + ln])
+                p += ln + free
+    except IndexError:
+        raise RDBError("Zipmap integrity check failed.") from None
+    if p != n:
+        raise RDBError("Zipmap integrity check failed.")
+    return out
+
+
+def _s(v) -> bytes:
+    return v if type(v) is bytes else b"%d" % v
+
+
+# -- value builders (rdbLoadObject's encoding decisions) ---------------------------------------
+def _new(tname: str):
+    from engines.memory import new_value
+    return new_value(tname)
+
+
+def _build_hash(pairs: list, compact: bool, check_dups: bool = True):
+    """``compact``: loaded from a listpack/ziplist/zipmap: stays listpack unless over the
+    entries limit; else plain: the HSET rules, element by element."""
+    h = _new("hash")
+    n = len(pairs) // 2
+    if n == 0:
+        raise EmptyKey()
+    it = iter(pairs)
+    for f in it:
+        v = next(it)
+        if not h.set(_s(f), _s(v)):
+            raise RDBError("Duplicate hash fields detected")
+    if compact:
+        h.lp = n <= limits.hash_max_listpack_entries
+    elif n > limits.hash_max_listpack_entries:
+        h.lp = False
+    return h
+
+
+def _build_set(members: list, enc_name: str | None):
+    """``enc_name``: "intset"/"listpack" for compact payloads, None for a plain set."""
+    from engines import mem_set
+    n = len(members)
+    if n == 0:
+        raise EmptyKey()
+    s = mem_set.MemorySet(mem_set.HT)
+    d = s.d
+    a = s.a
+    for m in members:
+        m = _s(m)
+        if m in d:
+            raise RDBError("Duplicate set members detected")
+        d[m] = len(a)
+        a.append(m)
+    if enc_name == "intset":
+        s.enc = mem_set.INTSET if n <= limits.set_max_intset_entries else mem_set.HT
+    elif enc_name == "listpack":
+        s.enc = mem_set.LISTPACK if n <= limits.set_max_listpack_entries else mem_set.HT
+    else:
+        # the plain loop: intset while every member is an integer; then listpack while small
+        from valkeyd.protocol import string2ll
+        max_intset = min(limits.set_max_intset_entries, 1 << 30)
+        enc = mem_set.HT if n > max_intset else mem_set.INTSET
+        maxlen = total = 0
+        size = 0
+        for m in a:
+            ln = len(m)
+            total += ln
+            maxlen = max(maxlen, ln)
+            if enc == mem_set.INTSET and string2ll(m) is None:
+                if (size < limits.set_max_listpack_entries
+                        and maxlen <= limits.set_max_listpack_value
+                        and total <= LISTPACK_MAX_SAFETY_SIZE):
+                    enc = mem_set.LISTPACK
+                else:
+                    enc = mem_set.HT
+            if enc == mem_set.LISTPACK and not (
+                    size < limits.set_max_listpack_entries
+                    and ln <= limits.set_max_listpack_value):
+                enc = mem_set.HT
+            size += 1
+            if enc == mem_set.HT:
+                break
+        s.enc = enc
+        if enc == mem_set.LISTPACK:
+            # an intset converted to listpack keeps the integers first in ascending order
+            pass
+    return s
+
+
+def _build_zset(pairs: list, compact: bool):
+    z = _new("zset")
+    n = len(pairs)
+    if n == 0:
+        raise EmptyKey()
+    maxlen = total = 0
+    for m, score in pairs:
+        m = _s(m)
+        if math.isnan(score):
+            raise RDBError("Zset with NAN score detected")
+        ln = len(m)
+        total += ln
+        if ln > maxlen:
+            maxlen = ln
+        if z.add(m, score) is not None:
+            raise RDBError("Duplicate zset fields detected")
+    if compact:
+        z.lp = n <= limits.zset_max_listpack_entries
+    else:
+        z.lp = (n <= limits.zset_max_listpack_entries
+                and maxlen <= limits.zset_max_listpack_value
+                and total <= LISTPACK_MAX_SAFETY_SIZE)
+    return z
+
+
+def _zset_from_flat(elems: list):
+    if len(elems) % 2:
+        raise RDBError("Zset listpack integrity check failed.")
+    pairs = []
+    for i in range(0, len(elems), 2):
+        sc = elems[i + 1]
+        if type(sc) is int:
+            score = float(sc)
+        else:
+            try:
+                score = float(sc)
+            except ValueError:
+                raise RDBError("Zset listpack integrity check failed.") from None
+        pairs.append((elems[i], score))
+    return _build_zset(pairs, True)
+
+
+def _build_list_nodes(nodes: list, auto_convert: bool):
+    """A quicklist with the given nodes (lists of elements); listTypeTryConversion AUTO."""
+    from collections import deque
+    from engines.mem_list import MemoryList, _LP_EMPTY, esize
+    nodes = [nd for nd in nodes if nd]
+    if not nodes:
+        raise EmptyKey()
+    ml = MemoryList()
+    d = deque()
+    layout = []
+    for nd in nodes:
+        vals = [_s(v) for v in nd]
+        d.extend(vals)
+        sz = _LP_EMPTY
+        for v in vals:
+            sz += esize(v)
+        layout.append([len(vals), sz])
+    ml.d = d
+    ml.nodes = layout
+    ml.cum = None
+    if auto_convert:
+        ml.try_convert(None)
+    return ml
+
+
+def _build_list_pushed(items: list, auto_convert: bool):
+    """quicklistPushTail of each element into a new quicklist (RDB_TYPE_LIST, ziplist lists)."""
+    from engines.mem_list import MemoryList
+    if not items:
+        raise EmptyKey()
+    ml = MemoryList()
+    ml.nodes = []
+    ml.push_right([_s(v) for v in items])
+    if auto_convert:
+        ml.try_convert(None)
+    return ml
+
+
+# -- the value decoder -------------------------------------------------------------------------
+def _double(r: Reader) -> float:
+    """rdbLoadDoubleValue (ZSET type 3): length-prefixed ASCII, 253 nan, 254 +inf, 255 -inf."""
+    n = r.byte()
+    if n == 255:
+        return -math.inf
+    if n == 254:
+        return math.inf
+    if n == 253:
+        return math.nan
+    try:
+        return float(r.read(n))
+    except ValueError:
+        raise RDBError("bad double value") from None
+
+
+def _bin_double(r: Reader) -> float:
+    return struct.unpack("<d", r.read(8))[0]
+
+
+def _stream_id(raw: bytes) -> int:
+    if len(raw) != 16:
+        raise RDBError("Stream node key entry is not the size of a stream ID")
+    return int.from_bytes(raw[:8], "big") << 64 | int.from_bytes(raw[8:], "big")
+
+
+def _ms_time(r: Reader) -> int:
+    return int.from_bytes(r.read(8), "little", signed=True)
+
+
+def _stream_listpack(s, master: int, lp: bytes) -> None:
+    """Append the live entries of one stream node to ``s``."""
+    el = listpack_entries(lp)
+    if not el:
+        raise RDBError("Empty listpack inside stream")
+    try:
+        count, deleted, nmaster = el[0], el[1], el[2]
+        mfields = el[3:3 + nmaster]
+        p = 3 + nmaster
+        if el[p] != 0:
+            raise RDBError("Stream listpack integrity check failed.")
+        p += 1
+        mms = master >> 64
+        mseq = master & ((1 << 64) - 1)
+        for _ in range(count + deleted):
+            flags = el[p]
+            ms = mms + el[p + 1]
+            seq = mseq + el[p + 2]
+            p += 3
+            if flags & 2:               # SAMEFIELDS
+                vals = el[p:p + nmaster]
+                p += nmaster
+                fv = []
+                for f, v in zip(mfields, vals):
+                    fv.append(_s(f))
+                    fv.append(_s(v))
+                if len(vals) != nmaster:
+                    raise RDBError("Stream listpack integrity check failed.")
+            else:
+                nf = el[p]
+                p += 1
+                fv = [_s(x) for x in el[p:p + 2 * nf]]
+                if len(fv) != 2 * nf:
+                    raise RDBError("Stream listpack integrity check failed.")
+                p += 2 * nf
+            p += 1                       # lp-count
+            if not flags & 1:
+                ident = ms << 64 | seq
+                if s.length and ident <= s.last_id:
+                    raise RDBError("Stream listpack integrity check failed.")
+                s.append(ident, fv)
+        if p != len(el):
+            raise RDBError("Stream listpack integrity check failed.")
+    except (IndexError, TypeError):
+        raise RDBError("Stream listpack integrity check failed.") from None
+
+
+def _load_stream(t: int, r: Reader):
+    from engines.mem_stream_groups import MemoryConsumerGroup
+    s = _new("stream")
+    nlp = r.length()
+    prev = -1
+    for _ in range(nlp):
+        master = _stream_id(r.string())
+        lp = r.string()
+        if master <= prev:
+            raise RDBError("Listpack re-added with existing key")
+        prev = master
+        _stream_listpack(s, master, lp)
+    length = r.length()
+    last = r.length() << 64 | r.length()
+    if t >= T_STREAM_LISTPACKS_2:
+        first = r.length() << 64 | r.length()
+        maxdel = r.length() << 64 | r.length()
+        added = r.length()
+    else:
+        first = s.first_id if s.length else 0
+        maxdel = 0
+        added = length
+    if length != s.length:
+        raise RDBError("Stream length inconsistent with rax entries")
+    s.last_id = last
+    s.first_id = first if s.length else 0
+    s.max_deleted_entry_id = maxdel
+    s.entries_added = added
+    for _ in range(r.length()):
+        name = r.string()
+        gid = r.length() << 64 | r.length()
+        if t >= T_STREAM_LISTPACKS_2:
+            er = r.length()
+            if er == (1 << 64) - 1:
+                er = -1
+        else:
+            er = -1 if gid > 0 else 0    # streamEstimateDistanceFromFirstEverEntry, roughly
+            if gid == last and s.length == added:
+                er = added
+        if name in s.groups:
+            raise RDBError(f"Duplicated consumer group name {name.decode('latin-1')}")
+        g = MemoryConsumerGroup(gid, er)
+        s.groups[name] = g
+        pel = {}
+        for _ in range(r.length()):
+            pid = _stream_id(r.read(16))
+            tm = _ms_time(r)
+            cnt = r.length()
+            if pid in pel:
+                raise RDBError("Duplicated global PEL entry loading stream consumer group")
+            pel[pid] = (tm, cnt)
+        owned = set()
+        for _ in range(r.length()):
+            cname = r.string()
+            seen = _ms_time(r)
+            active = _ms_time(r) if t >= T_STREAM_LISTPACKS_3 else seen
+            if not g.consumer_create(cname, seen):
+                raise RDBError("Duplicate stream consumer detected.")
+            g.consumer_set_times(cname, seen, active)
+            for _ in range(r.length()):
+                pid = _stream_id(r.read(16))
+                nack = pel.get(pid)
+                if nack is None:
+                    raise RDBError("Consumer entry not found in group global PEL")
+                if pid in owned:
+                    raise RDBError("Duplicated consumer PEL entry loading a stream "
+                                   "consumer group")
+                owned.add(pid)
+                g.pel_put(pid, cname, nack[0], nack[1])
+        if len(owned) != len(pel):
+            raise RDBError("Stream CG PEL entry without consumer")
+    return s
+
+
+def decode_value(t: int, r: Reader):
+    """rdbLoadObject: read one value of RDB type ``t`` from ``r`` and return the engine value.
+    Raises RDBError (corrupt), EmptyKey (a collection without elements)."""
+    if t == T_STRING:
+        return r.string()
+    if t == T_LIST:
+        n = r.length()
+        return _build_list_pushed([r.string() for _ in range(n)], True)
+    if t == T_SET:
+        n = r.length()
+        return _build_set([r.string() for _ in range(n)], None)
+    if t == T_ZSET or t == T_ZSET_2:
+        n = r.length()
+        rd = _bin_double if t == T_ZSET_2 else _double
+        pairs = []
+        for _ in range(n):
+            m = r.string()
+            pairs.append((m, rd(r)))
+        return _build_zset(pairs, False)
+    if t == T_HASH:
+        n = r.length()
+        pairs = []
+        for _ in range(2 * n):
+            pairs.append(r.string())
+        return _build_hash(pairs, False)
+    if t == T_LIST_QUICKLIST or t == T_LIST_QUICKLIST_2:
+        n = r.length()
+        nodes = []
+        for _ in range(n):
+            container = QL_PACKED
+            if t == T_LIST_QUICKLIST_2:
+                container = r.length()
+                if container not in (QL_PACKED, QL_PLAIN):
+                    raise RDBError("Quicklist integrity check failed.")
+            data = r.string()
+            if not data:
+                raise RDBError("Quicklist integrity check failed.")
+            if container == QL_PLAIN:
+                nodes.append([data])
+            elif t == T_LIST_QUICKLIST_2:
+                nodes.append(listpack_entries(data))
+            else:
+                nodes.append(ziplist_entries(data))
+        return _build_list_nodes(nodes, True)
+    if t in (T_HASH_ZIPMAP, T_LIST_ZIPLIST, T_SET_INTSET, T_ZSET_ZIPLIST, T_HASH_ZIPLIST,
+             T_HASH_LISTPACK, T_ZSET_LISTPACK, T_SET_LISTPACK):
+        data = r.string()
+        if t == T_HASH_ZIPMAP:
+            pairs = zipmap_pairs(data)
+            h = _build_hash(pairs, True)
+            maxlen = max(len(x) for x in pairs)
+            if maxlen > limits.hash_max_listpack_value:
+                h.lp = False
+            return h
+        if t == T_LIST_ZIPLIST:
+            return _build_list_pushed(ziplist_entries(data), False)
+        if t == T_SET_INTSET:
+            return _build_set(intset_members(data), "intset")
+        if t == T_SET_LISTPACK:
+            return _build_set(listpack_entries(data), "listpack")
+        if t == T_ZSET_ZIPLIST:
+            return _zset_from_flat(ziplist_entries(data))
+        if t == T_ZSET_LISTPACK:
+            return _zset_from_flat(listpack_entries(data))
+        elems = ziplist_entries(data) if t == T_HASH_ZIPLIST else listpack_entries(data)
+        if len(elems) % 2:
+            raise RDBError("Hash listpack integrity check failed.")
+        return _build_hash(elems, True)
+    if t in (T_STREAM_LISTPACKS, T_STREAM_LISTPACKS_2, T_STREAM_LISTPACKS_3):
+        return _load_stream(t, r)
+    if t == T_MODULE_PRE_GA:
+        raise RDBError("Pre-release module format not supported")
+    if t == T_MODULE_2:
+        mid = r.length()
+        raise RDBError("The RDB file contains module data I can't load: no matching module "
+                       f"type '{module_name(mid)}'")
+    raise RDBError(f"Unknown RDB encoding type {t}")
+
+
+def decode_value_safe(t: int, r: Reader):
+    """decode_value, with any unexpected exception on corrupt data turned into RDBError."""
+    try:
+        return decode_value(t, r)
+    except (RDBError, EmptyKey):
+        raise
+    except (ValueError, IndexError, KeyError, TypeError, OverflowError, StopIteration,
+            MemoryError, struct.error) as e:
+        raise RDBError(f"Bad data format ({type(e).__name__})") from None
+
+
+# -- whole files -------------------------------------------------------------------------------
+class LoadInfo(dict):
+    """What :func:`load_rdb` returns: ``version``, ``keys_loaded``, ``keys_expired``,
+    ``empty_keys_skipped``, ``aux`` (every AUX field, bytes -> bytes), ``repl_id``,
+    ``repl_offset``, ``repl_stream_db``, ``aof_base``, ``functions`` (library count),
+    ``end`` (offset just after the checksum), ``checksum`` ("ok", "disabled", "none")."""
+
+
+def _read_source(source):
+    """(data bytes, name, file object or None, start offset in the file)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "<payload>", None, 0
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
+            return fh.read(), os.fspath(source), None, 0
+    start = 0
+    try:
+        start = source.tell()
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        pass
+    name = getattr(source, "name", "<stream>")
+    return source.read(), str(name), source, start
+
+
+def load_rdb(server, source, *, name: str | None = None, aof_preamble: bool = False,
+             allow_dup: bool = False, log=None) -> LoadInfo:
+    """Load a whole RDB into ``server`` (every db, expiry, function library). ``source``: a
+    path, a bytes-like object or a binary file object (left positioned after the checksum
+    when seekable). Keys already expired are skipped on a primary, except in an AOF preamble
+    (``aof_preamble``). Raises :class:`RDBLoadError`."""
+    data, src_name, fh, start = _read_source(source)
+    name = name or src_name
+    info = LoadInfo(version=0, keys_loaded=0, keys_expired=0, empty_keys_skipped=0, aux={},
+                    repl_id=None, repl_offset=None, repl_stream_db=None, aof_base=False,
+                    functions=0, end=0, checksum="none")
+    r = Reader(data)
+    try:
+        _load(server, r, info, aof_preamble, allow_dup, log)
+    except RDBLoadError as e:
+        e.name = e.name or name
+        raise RDBLoadError(e.reason, name, e.offset) from None
+    if fh is not None:
+        try:
+            fh.seek(start + info["end"])
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            pass
+    return info
+
+
+def _fail(r: Reader, at: int, msg: str):
+    raise RDBLoadError(msg, "", at)
+
+
+def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool, log):
+    data = r.data
+    if len(data) < 9:
+        _fail(r, 0, SHORT_READ)
+    if data[:5] != b"REDIS":
+        _fail(r, 0, "Wrong signature trying to load DB from file")
+    try:
+        ver = int(data[5:9])
+    except ValueError:
+        ver = 0
+    if ver < 1 or ver > rdbp.RDB_VERSION:
+        _fail(r, 5, f"Can't handle RDB format version {ver}")
+    info["version"] = ver
+    r.pos = 9
+    engine = server.engine
+    ndb = engine.databases
+    dbid = 0
+    ks = engine.db(0)
+    now = clock.ms()
+    primary = getattr(server, "replica_of", None) is None
+    lfu = getattr(engine, "lfu", None)
+    expire = idle = freq = -1
+    fctx = None
+    funcs = None
+    item = 9
+    try:
+        while True:
+            item = r.pos
+            t = r.type()
+            if t == rdbp.RDB_OPCODE_EXPIRETIME:
+                expire = int.from_bytes(r.read(4), "little", signed=True) * 1000
+                continue
+            if t == rdbp.RDB_OPCODE_EXPIRETIME_MS:
+                expire = _ms_time(r)
+                continue
+            if t == rdbp.RDB_OPCODE_FREQ:
+                freq = r.byte()
+                continue
+            if t == rdbp.RDB_OPCODE_IDLE:
+                idle = r.length()
+                continue
+            if t == rdbp.RDB_OPCODE_EOF:
+                break
+            if t == rdbp.RDB_OPCODE_SELECTDB:
+                dbid = r.length()
+                if dbid >= ndb:
+                    _fail(r, item, "FATAL: Data file was created with a Redis server "
+                                   f"configured to handle more than {ndb} databases.")
+                ks = engine.db(dbid)
+                continue
+            if t == rdbp.RDB_OPCODE_RESIZEDB:
+                r.length()
+                r.length()
+                continue
+            if t == rdbp.RDB_OPCODE_AUX:
+                k = r.string()
+                v = r.string()
+                info["aux"][k] = v
+                lk = k.lower()
+                if lk == b"repl-stream-db":
+                    info["repl_stream_db"] = _atoi(v)
+                elif lk == b"repl-id":
+                    if len(v) == 40:
+                        info["repl_id"] = v
+                elif lk == b"repl-offset":
+                    info["repl_offset"] = _atoi(v)
+                elif lk == b"aof-base":
+                    info["aof_base"] = bool(_atoi(v))
+                if log is not None:
+                    if k[:1] == b"%":
+                        log.notice(f"RDB '{_d(k)}': {_d(v)}")
+                    elif lk == b"redis-ver":
+                        log.notice(f"Loading RDB produced by version {_d(v)}")
+                    elif lk == b"ctime":
+                        age = max(0, int(time.time()) - _atoi(v))
+                        log.notice(f"RDB age {age} seconds")
+                    elif lk == b"used-mem":
+                        log.notice("RDB memory usage when created %.2f Mb"
+                                   % (_atoi(v) / (1024 * 1024)))
+                    elif lk == b"aof-base" and _atoi(v):
+                        log.notice("RDB is base AOF")
+                continue
+            if t == rdbp.RDB_OPCODE_MODULE_AUX:
+                mid = r.length()
+                _fail(r, item, "The RDB file contains AUX module data I can't load: no "
+                               f"matching module '{module_name(mid)}'")
+            if t == rdbp.RDB_OPCODE_FUNCTION_PRE_GA:
+                _fail(r, item, "Pre-release function format not supported.")
+            if t == rdbp.RDB_OPCODE_FUNCTION2:
+                if funcs is None:
+                    from valkeyd.scripting.functions import functions_of
+                    funcs = functions_of(server)
+                    fctx = funcs.new_ctx()
+                try:
+                    funcs.load_rdb_library(r, fctx, allow_dup)
+                except Exception as e:   # FunctionError or a Lua error from the engine
+                    _fail(r, item, f"Failed loading library, {e}")
+                info["functions"] += 1
+                continue
+            if t not in VALUE_TYPES:
+                _fail(r, item, f"Unknown RDB encoding type {t}")
+            key = r.string()
+            try:
+                val = decode_value_safe(t, r)
+            except EmptyKey:
+                info["empty_keys_skipped"] += 1
+                if log is not None and info["empty_keys_skipped"] <= 10:
+                    log.notice(f"rdbLoadObject skipping empty key: {_d(key)}")
+                expire = idle = freq = -1
+                continue
+            if primary and not aof_preamble and expire != -1 and expire < now:
+                info["keys_expired"] += 1
+            else:
+                if ks.exists(key):
+                    if not allow_dup:
+                        _fail(r, item, f"RDB has duplicated key '{_d(key)}' in DB {dbid}")
+                    ks.delete(key)
+                ks.set(key, val)
+                info["keys_loaded"] += 1
+                if expire != -1:
+                    ks.set_expire(key, expire)
+                set_lru_lfu(ks, key, lfu, idle, freq)
+            expire = idle = freq = -1
+        item = r.pos
+        if ver >= 5:
+            end = r.pos
+            stored = int.from_bytes(r.read(8), "little")
+            if stored == 0:
+                info["checksum"] = "disabled"
+                if log is not None:
+                    log.notice("RDB file was saved with checksum disabled: no check performed.")
+            elif server is None or _checksum_on(server):
+                want = crc64(0, memoryview(data)[:end])
+                if want != stored:
+                    if log is not None:
+                        log.warning("Wrong RDB checksum expected: (%x) but got (%x). "
+                                    "Aborting now." % (want, stored))
+                    _fail(r, end, "RDB CRC error")
+                info["checksum"] = "ok"
+        info["end"] = r.pos
+        if fctx is not None:
+            funcs.ctx.join(fctx, True)
+    except RDBError as e:
+        msg = str(e)
+        if msg == "unexpected end of data":
+            msg = SHORT_READ
+        raise RDBLoadError(msg, "", item) from None
+    finally:
+        if fctx is not None:
+            fctx.clear()
+            funcs.sync_info()
+
+
+def _checksum_on(server) -> bool:
+    try:
+        return server.config.get("rdbchecksum") != "no"
+    except Exception:
+        return True
+
+
+def set_lru_lfu(ks, key, lfu, idle: int, freq: int) -> None:
+    """objectSetLRUOrLFU: FREQ sets the LFU counter under an LFU policy, IDLE the access time
+    otherwise (the memory engine keeps both in ``atime``)."""
+    atime = getattr(ks, "atime", None)
+    if atime is None:
+        return
+    if lfu is not None:
+        if freq >= 0:
+            from engines.memory import lfu_minutes
+            atime[key] = (lfu_minutes() << 8) | min(freq, 255)
+    elif idle >= 0:
+        atime[key] = clock.lru - idle
+
+
+def _atoi(v: bytes) -> int:
+    """strtoll-like: the leading integer, 0 when none."""
+    import re
+    m = re.match(rb"\s*([+-]?\d+)", v)
+    return int(m.group(1)) if m else 0
+
+
+def _d(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+# -- startup -----------------------------------------------------------------------------------
+def install(server) -> None:
+    """Register the startup load (``server.load_hooks``): the RDB at ``dir``/``dbfilename``
+    when ``appendonly`` is no (the AOF loader handles appendonly yes)."""
+    async def load_rdb_at_startup():
+        cfg = server.config
+        if cfg.get("appendonly") == "yes":
+            return
+        path = os.path.join(cfg.get("dir") or ".", cfg.get("dbfilename"))
+        if not os.path.exists(path):
+            return
+        startup_load(server, path)
+    server.load_hooks.append(load_rdb_at_startup)
+
+
+def startup_load(server, path: str) -> LoadInfo:
+    """rdbLoad at startup (loadDataFromDisk): Redis's log lines; a corrupt file stops the
+    server with exit code 1 (SystemExit)."""
+    from valkeyd.log import log
+    t0 = time.monotonic()
+    server.loading = True
+    try:
+        info = load_rdb(server, path, name=os.path.basename(path), log=log)
+    except RDBLoadError as e:
+        log.warning(f"{SHORT_READ if e.reason == SHORT_READ else e.reason} "
+                    f"(file {path}, offset {e.offset})")
+        log.warning(f"Fatal error loading the DB: {e}. Exiting.")
+        server.exit_code = 1
+        raise SystemExit(1) from None
+    except OSError as e:
+        log.warning(f"Fatal error loading the DB, check server logs. Exiting. ({e.strerror})")
+        raise SystemExit(1) from None
+    finally:
+        server.loading = False
+    if info["empty_keys_skipped"]:
+        log.notice(f"Done loading RDB, keys loaded: {info['keys_loaded']}, keys expired: "
+                   f"{info['keys_expired']}, empty keys skipped: {info['empty_keys_skipped']}.")
+    else:
+        log.notice(f"Done loading RDB, keys loaded: {info['keys_loaded']}, keys expired: "
+                   f"{info['keys_expired']}.")
+    log.notice("DB loaded from disk: %.3f seconds" % (time.monotonic() - t0))
+    server.rdb_last_load_keys_loaded = info["keys_loaded"]
+    server.rdb_last_load_keys_expired = info["keys_expired"]
+    return info
