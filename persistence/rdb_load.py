@@ -473,6 +473,24 @@ def _stream_listpack(s, master: int, lp: bytes) -> None:
         raise RDBError("Stream listpack integrity check failed.") from None
 
 
+def _estimate_entries_read(s, ident: int) -> int:
+    """streamEstimateDistanceFromFirstEverEntry (a group loaded from a version-1 stream)."""
+    if not s.entries_added:
+        return 0
+    if not s.length and ident <= s.last_id:
+        return s.entries_added
+    if ident == s.last_id:
+        return s.entries_added
+    if ident > s.last_id:
+        return -1
+    if s.max_deleted_entry_id == 0 or s.max_deleted_entry_id < s.first_id:
+        if ident < s.first_id:
+            return s.entries_added - s.length
+        if ident == s.first_id:
+            return s.entries_added - s.length + 1
+    return -1
+
+
 def _load_stream(t: int, r: Reader):
     from engines.mem_stream_groups import MemoryConsumerGroup
     s = _new("stream")
@@ -509,9 +527,7 @@ def _load_stream(t: int, r: Reader):
             if er == (1 << 64) - 1:
                 er = -1
         else:
-            er = -1 if gid > 0 else 0    # streamEstimateDistanceFromFirstEverEntry, roughly
-            if gid == last and s.length == added:
-                er = added
+            er = _estimate_entries_read(s, gid)
         if name in s.groups:
             raise RDBError(f"Duplicated consumer group name {name.decode('latin-1')}")
         g = MemoryConsumerGroup(gid, er)
