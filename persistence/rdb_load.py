@@ -55,6 +55,26 @@ QL_PLAIN, QL_PACKED = 1, 2
 SHORT_READ = "Short read or OOM loading DB. Unrecoverable error, aborting now."
 
 
+class LoadReader(Reader):
+    """The Reader of the loader: a corrupt LZF header cannot make it allocate more than the
+    compressed data could expand to (LZF expands at most ~88x: a 3-byte back reference makes
+    264 bytes)."""
+
+    __slots__ = ()
+
+    def string(self) -> bytes:
+        p = self.pos
+        data = self.data
+        if p < len(data) and data[p] == 0xC3:
+            self.pos = p + 1
+            clen = self.length()
+            ulen = self.length()
+            if ulen > clen * 100 + 64:
+                raise RDBError("Invalid LZF compressed string")
+            self.pos = p
+        return Reader.string(self)
+
+
 class RDBLoadError(Exception):
     """A corrupt, truncated or unsupported RDB. ``name`` is the file (or payload) name,
     ``offset`` the byte offset of the failing item, ``reason`` what was wrong."""
@@ -688,7 +708,7 @@ def load_rdb(server, source, *, name: str | None = None, aof_preamble: bool = Fa
     info = LoadInfo(version=0, keys_loaded=0, keys_expired=0, empty_keys_skipped=0, aux={},
                     repl_id=None, repl_offset=None, repl_stream_db=None, aof_base=False,
                     functions=0, end=0, checksum="none")
-    r = Reader(data)
+    r = LoadReader(data)
     try:
         _load(server, r, info, aof_preamble, allow_dup, log)
     except RDBLoadError as e:

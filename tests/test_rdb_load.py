@@ -689,3 +689,26 @@ def test_restore_propagation_and_events():
     c.execute([b"RESTORE", b"x", b"1", payload, b"ABSTTL"])
     assert len(props) == n and not srv.dbs[0].exists(b"x")
     assert ("g", "restore", b"k") in events and ("g", "del", b"k") in events
+
+
+# -- Redis's own test assets (when the Redis source mirror is on this machine) ----------------
+REDIS_MIRROR = Path("/work/.mirror/redis+redis/repo")
+ASSETS = ("encodings.rdb", "hash-zipmap.rdb", "hash-ziplist.rdb", "list-quicklist.rdb",
+          "zset-ziplist.rdb", "scriptbackup.rdb")
+
+
+@needs_valkey
+@pytest.mark.parametrize("asset", ASSETS)
+def test_redis_test_assets_same_as_valkey(asset):
+    import subprocess
+    if not REDIS_MIRROR.exists():
+        pytest.skip("the Redis source mirror is not on this machine")
+    try:
+        data = subprocess.run(["git", "-C", str(REDIS_MIRROR), "show",
+                               f"7.2.4:tests/assets/{asset}"], capture_output=True,
+                              check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("asset not available")
+    sa, sb, fa, fb = load_both(data)
+    assert sa == sb
+    assert fa == fb

@@ -47,7 +47,7 @@ FORMATS = """\
 | format | status |
 |---|---|
 | redis.conf (every Redis 7.2.4 directive accepted; see tests/test_config.py) | yes |
-| RDB version 11 (read and write, Redis 7.2 ↔ valkeyd) | planned: #6 |
+| RDB versions 1-11 (read: every type and encoding, Redis 7.2 / Valkey 8 files, RESTORE) | read: yes; write: #6 in progress |
 | AOF multi-part (manifest, RDB or AOF base, incr files) | planned: #6 |
 """
 

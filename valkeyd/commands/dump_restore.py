@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from engines.base import clock
 from persistence import rdb_primitives as rdbp
-from persistence.rdb_load import (EmptyKey, RDBError, VALUE_TYPES, decode_value_safe,
-                                  set_lru_lfu)
+from persistence.rdb_load import (EmptyKey, LoadReader, RDBError, VALUE_TYPES,
+                                  decode_value_safe, set_lru_lfu)
 
 from .. import errors
 from ..errors import ErrorReply
@@ -27,7 +27,7 @@ BAD_FORMAT = "ERR Bad data format"
 def restore_value(payload: bytes):
     """The value in a DUMP payload (footer already verified); ErrorReply(BAD_FORMAT) when it
     does not decode (rdbLoadObjectType + rdbLoadObject)."""
-    r = rdbp.Reader(payload)
+    r = LoadReader(payload)
     try:
         t = r.type()
         if t not in VALUE_TYPES or t == 8:
