@@ -751,10 +751,68 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
     fctx = None
     funcs = None
     item = 9
+    loaded = 0
+    crc_job = None
+    if len(data) >= _CRC_FORK_MIN and ver >= 5 and (server is None or _checksum_on(server)):
+        crc_job = _CrcJob(data)
     try:
+        n = len(data)
+        kdata = getattr(ks, "data", None)   # the memory keyspace's dict: a cheap dup check
         while True:
-            item = r.pos
-            t = r.type()
+            item = p = r.pos
+            if p >= n:
+                raise RDBError("unexpected end of data")
+            t = data[p]
+            r.pos = p = p + 1
+            if t < 0xF5:                                  # a key/value pair: the hot path
+                if t not in VALUE_TYPES:
+                    _fail(r, item, f"Unknown RDB encoding type {t}")
+                b = data[p] if p < n else 0xFF
+                if b < 0x40:                              # a short plain key
+                    e = p + 1 + b
+                    if e > n:
+                        raise RDBError("unexpected end of data")
+                    key = data[p + 1:e]
+                    r.pos = p = e
+                else:
+                    key = r.string()
+                    p = r.pos
+                try:
+                    if t == 0:
+                        b = data[p] if p < n else 0xFF
+                        if b < 0x40:
+                            e = p + 1 + b
+                            if e > n:
+                                raise RDBError("unexpected end of data")
+                            val = data[p + 1:e]
+                            r.pos = e
+                        else:
+                            val = r.string()
+                    else:
+                        val = decode_value_safe(t, r)
+                except EmptyKey:
+                    info["empty_keys_skipped"] += 1
+                    if log is not None and info["empty_keys_skipped"] <= 10:
+                        log.notice(f"rdbLoadObject skipping empty key: {_d(key)}")
+                    expire = idle = freq = -1
+                    continue
+                if expire != -1 and primary and not aof_preamble and expire < now:
+                    info["keys_expired"] += 1
+                else:
+                    if (key in kdata) if kdata is not None else ks.exists(key):
+                        if not allow_dup:
+                            _fail(r, item, f"RDB has duplicated key '{_d(key)}' in DB {dbid}")
+                        ks.delete(key)
+                    ks.set(key, val)
+                    loaded += 1
+                    if expire != -1:
+                        ks.set_expire(key, expire)
+                        expire = -1
+                    if idle != -1 or freq != -1:
+                        set_lru_lfu(ks, key, lfu, idle, freq)
+                        idle = freq = -1
+                expire = -1
+                continue
             if t == rdbp.RDB_OPCODE_EXPIRETIME:
                 expire = int.from_bytes(r.read(4), "little", signed=True) * 1000
                 continue
@@ -775,6 +833,7 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     _fail(r, item, "FATAL: Data file was created with a Redis server "
                                    f"configured to handle more than {ndb} databases.")
                 ks = engine.db(dbid)
+                kdata = getattr(ks, "data", None)
                 continue
             if t == rdbp.RDB_OPCODE_RESIZEDB:
                 r.length()
@@ -825,30 +884,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     _fail(r, item, f"Failed loading library, {e}")
                 info["functions"] += 1
                 continue
-            if t not in VALUE_TYPES:
-                _fail(r, item, f"Unknown RDB encoding type {t}")
-            key = r.string()
-            try:
-                val = decode_value_safe(t, r)
-            except EmptyKey:
-                info["empty_keys_skipped"] += 1
-                if log is not None and info["empty_keys_skipped"] <= 10:
-                    log.notice(f"rdbLoadObject skipping empty key: {_d(key)}")
-                expire = idle = freq = -1
-                continue
-            if primary and not aof_preamble and expire != -1 and expire < now:
-                info["keys_expired"] += 1
-            else:
-                if ks.exists(key):
-                    if not allow_dup:
-                        _fail(r, item, f"RDB has duplicated key '{_d(key)}' in DB {dbid}")
-                    ks.delete(key)
-                ks.set(key, val)
-                info["keys_loaded"] += 1
-                if expire != -1:
-                    ks.set_expire(key, expire)
-                set_lru_lfu(ks, key, lfu, idle, freq)
-            expire = idle = freq = -1
+            _fail(r, item, f"Unknown RDB encoding type {t}")
+        info["keys_loaded"] = loaded
         item = r.pos
         if ver >= 5:
             end = r.pos
@@ -858,7 +895,12 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 if log is not None:
                     log.notice("RDB file was saved with checksum disabled: no check performed.")
             elif server is None or _checksum_on(server):
-                want = crc64(0, memoryview(data)[:end])
+                want = None
+                if crc_job is not None and end == len(data) - 8:
+                    want = crc_job.result()
+                    crc_job = None
+                if want is None:
+                    want = crc64(0, memoryview(data)[:end])
                 if want != stored:
                     if log is not None:
                         log.warning("Wrong RDB checksum expected: (%x) but got (%x). "
@@ -874,9 +916,74 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
             msg = SHORT_READ
         raise RDBLoadError(msg, "", item) from None
     finally:
+        if crc_job is not None:
+            crc_job.cancel()
         if fctx is not None:
             fctx.clear()
             funcs.sync_info()
+
+
+_CRC_FORK_MIN = 4 << 20
+
+
+class _CrcJob:
+    """The CRC-64 of a big file's body (all but the last 8 bytes) computed by a forked child
+    on the other CPU while this process parses: the pure-Python CRC costs about as much as
+    the parse itself. ``result()`` is None when the child could not be used."""
+
+    def __init__(self, data: bytes):
+        self.pid = None
+        self.fd = None
+        if not hasattr(os, "fork"):
+            return
+        try:
+            rfd, wfd = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return
+        if pid == 0:                      # the child: compute, write 8 bytes, leave
+            try:
+                os.close(rfd)
+                c = crc64(0, memoryview(data)[:len(data) - 8])
+                os.write(wfd, c.to_bytes(8, "little"))
+            finally:
+                os._exit(0)
+        os.close(wfd)
+        self.pid = pid
+        self.fd = rfd
+
+    def result(self):
+        if self.fd is None:
+            return None
+        try:
+            buf = b""
+            while len(buf) < 8:
+                chunk = os.read(self.fd, 8 - len(buf))
+                if not chunk:
+                    break
+                buf += chunk
+        finally:
+            self._reap()
+        return int.from_bytes(buf, "little") if len(buf) == 8 else None
+
+    def cancel(self):
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, 9)
+            except OSError:
+                pass
+        self._reap()
+
+    def _reap(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.pid is not None:
+            try:
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = None
 
 
 def _checksum_on(server) -> bool:
