@@ -757,7 +757,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         crc_job = _CrcJob(data)
     try:
         n = len(data)
-        kdata = getattr(ks, "data", None)   # the memory keyspace's dict: a cheap dup check
+        fast_put, atime0 = _fast_put_ok(engine, lfu)
+        kdata, scan_added, katime = _fast_put_db(ks, fast_put)
         while True:
             item = p = r.pos
             if p >= n:
@@ -799,11 +800,24 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 if expire != -1 and primary and not aof_preamble and expire < now:
                     info["keys_expired"] += 1
                 else:
-                    if (key in kdata) if kdata is not None else ks.exists(key):
-                        if not allow_dup:
-                            _fail(r, item, f"RDB has duplicated key '{_d(key)}' in DB {dbid}")
-                        ks.delete(key)
-                    ks.set(key, val)
+                    if kdata is not None and fast_put:
+                        # MemoryKeyspace.set for a key that is new, in a fresh load: the
+                        # dict, the SCAN order and the access time (no "new" event hook)
+                        if key in kdata:
+                            if not allow_dup:
+                                _fail(r, item, f"RDB has duplicated key '{_d(key)}' in DB "
+                                               f"{dbid}")
+                            ks.delete(key)
+                        kdata[key] = val
+                        scan_added(key)
+                        katime[key] = atime0
+                    else:
+                        if ks.exists(key):
+                            if not allow_dup:
+                                _fail(r, item, f"RDB has duplicated key '{_d(key)}' in DB "
+                                               f"{dbid}")
+                            ks.delete(key)
+                        ks.set(key, val)
                     loaded += 1
                     if expire != -1:
                         ks.set_expire(key, expire)
@@ -833,7 +847,7 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     _fail(r, item, "FATAL: Data file was created with a Redis server "
                                    f"configured to handle more than {ndb} databases.")
                 ks = engine.db(dbid)
-                kdata = getattr(ks, "data", None)
+                kdata, scan_added, katime = _fast_put_db(ks, fast_put)
                 continue
             if t == rdbp.RDB_OPCODE_RESIZEDB:
                 r.length()
@@ -886,6 +900,9 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 continue
             _fail(r, item, f"Unknown RDB encoding type {t}")
         info["keys_loaded"] = loaded
+        if fast_put:
+            for i in range(ndb):
+                engine.db(i).version += 1     # RANDOMKEY's pool is stale
         item = r.pos
         if ver >= 5:
             end = r.pos
@@ -921,6 +938,23 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         if fctx is not None:
             fctx.clear()
             funcs.sync_info()
+
+
+def _fast_put_ok(engine, lfu):
+    """Whether keys may go straight into the memory keyspace's structures (the memory engine,
+    no "new"-event hook), and the access word a new key gets (MemoryKeyspace.set)."""
+    from engines.memory import LFU_INIT_VAL, MemoryEngine, lfu_minutes
+    if type(engine) is not MemoryEngine or engine.on_new is not None:
+        return False, 0
+    if lfu is None:
+        return True, clock.lru
+    return True, (lfu_minutes() << 8) | LFU_INIT_VAL
+
+
+def _fast_put_db(ks, fast_put):
+    if not fast_put:
+        return None, None, None
+    return ks.data, ks._scan.added, ks.atime
 
 
 _CRC_FORK_MIN = 4 << 20

@@ -712,3 +712,28 @@ def test_redis_test_assets_same_as_valkey(asset):
     sa, sb, fa, fb = load_both(data)
     assert sa == sb
     assert fa == fb
+
+
+@needs_valkey
+def test_restore_freq_and_idletime_same_as_valkey():
+    ref = start_valkey()
+    ours = start_valkeyd()
+    try:
+        r, o = ref.client(), ours.client()
+        r.set("k", "v")
+        payload = r.dump("k")
+        for c in (r, o):
+            c.config_set("maxmemory-policy", "allkeys-lfu")
+        for cmd in (("RESTORE", "f", 0, payload, "FREQ", 100), ("OBJECT", "FREQ", "f"),
+                    ("RESTORE", "g", 0, payload, "IDLETIME", 10),
+                    ("RESTORE", "h", 0, payload), ("OBJECT", "FREQ", "h")):
+            assert _reply(o, *cmd) == _reply(r, *cmd), cmd
+        for c in (r, o):
+            c.config_set("maxmemory-policy", "noeviction")
+        for cmd in (("RESTORE", "i", 0, payload, "IDLETIME", 500, "FREQ", 1),
+                    ("RESTORE", "j", 0, payload, "IDLETIME", 500)):
+            assert _reply(o, *cmd) == _reply(r, *cmd), cmd
+        assert 500 <= o.object("idletime", "j") < 600
+    finally:
+        ref.stop()
+        ours.stop()
