@@ -703,30 +703,64 @@ def load_rdb(server, source, *, name: str | None = None, aof_preamble: bool = Fa
     path, a bytes-like object or a binary file object (left positioned after the checksum
     when seekable). Keys already expired are skipped on a primary, except in an AOF preamble
     (``aof_preamble``). Raises :class:`RDBLoadError`."""
-    data, src_name, fh, start = _read_source(source)
-    name = name or src_name
-    info = LoadInfo(version=0, keys_loaded=0, keys_expired=0, empty_keys_skipped=0, aux={},
-                    repl_id=None, repl_offset=None, repl_stream_db=None, aof_base=False,
-                    functions=0, end=0, checksum="none")
-    r = LoadReader(data)
-    try:
-        _load(server, r, info, aof_preamble, allow_dup, log)
-    except RDBLoadError as e:
-        e.name = e.name or name
-        raise RDBLoadError(e.reason, name, e.offset) from None
-    if fh is not None:
+    steps = _load_steps(server, source, name, aof_preamble, allow_dup, log, 0)
+    for _ in steps:
+        pass
+    return steps.info
+
+
+async def load_rdb_async(server, source, *, name: str | None = None,
+                         aof_preamble: bool = False, allow_dup: bool = False, log=None,
+                         chunk: int = 2 << 20) -> LoadInfo:
+    """:func:`load_rdb` that returns to the event loop after every ``chunk`` bytes (Redis's
+    loading-process-events-interval-bytes), so clients are answered (-LOADING) meanwhile.
+    ``server.loading_progress`` is ``[start time, total bytes, bytes loaded]``."""
+    import asyncio
+    steps = _load_steps(server, source, name, aof_preamble, allow_dup, log, chunk)
+    for pos in steps:
+        prog = getattr(server, "loading_progress", None)
+        if prog:
+            prog[2] = pos
+        await asyncio.sleep(0)
+    return steps.info
+
+
+class _load_steps:
+    """The load as an iterator: yields the byte offset reached every ``chunk`` bytes (never
+    when ``chunk`` is 0); ``info`` holds the result once exhausted."""
+
+    def __init__(self, server, source, name, aof_preamble, allow_dup, log, chunk):
+        data, src_name, fh, start = _read_source(source)
+        self.name = name or src_name
+        self.fh = fh
+        self.start = start
+        if server is not None and chunk:
+            server.loading_progress = [time.time(), len(data), 0]
+        self.info = LoadInfo(version=0, keys_loaded=0, keys_expired=0, empty_keys_skipped=0,
+                             aux={}, repl_id=None, repl_offset=None, repl_stream_db=None,
+                             aof_base=False, functions=0, end=0, checksum="none")
+        self.gen = _load(server, LoadReader(data), self.info, aof_preamble, allow_dup, log,
+                         chunk or (1 << 62))
+
+    def __iter__(self):
         try:
-            fh.seek(start + info["end"])
-        except (OSError, AttributeError, io.UnsupportedOperation):
-            pass
-    return info
+            yield from self.gen
+        except RDBLoadError as e:
+            raise RDBLoadError(e.reason, self.name, e.offset) from None
+        fh = self.fh
+        if fh is not None:
+            try:
+                fh.seek(self.start + self.info["end"])
+            except (OSError, AttributeError, io.UnsupportedOperation):
+                pass
 
 
 def _fail(r: Reader, at: int, msg: str):
     raise RDBLoadError(msg, "", at)
 
 
-def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool, log):
+def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool, log,
+          chunk: int):
     data = r.data
     if len(data) < 9:
         _fail(r, 0, SHORT_READ)
@@ -759,8 +793,18 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         n = len(data)
         fast_put, atime0 = _fast_put_ok(engine, lfu)
         kdata, scan_added, katime = _fast_put_db(ks, fast_put)
+        next_yield = chunk
+        key_delay = 0    # key-load-delay (microseconds per key; a testing aid, as in Redis)
+        if server is not None and chunk < (1 << 62):
+            try:
+                key_delay = max(0, server.config.get_int("key-load-delay"))
+            except Exception:
+                key_delay = 0
         while True:
             item = p = r.pos
+            if p >= next_yield:
+                yield p
+                next_yield = p + chunk
             if p >= n:
                 raise RDBError("unexpected end of data")
             t = data[p]
@@ -826,6 +870,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                         set_lru_lfu(ks, key, lfu, idle, freq)
                         idle = freq = -1
                 expire = -1
+                if key_delay:
+                    time.sleep(key_delay / 1e6)
                 continue
             if t == rdbp.RDB_OPCODE_EXPIRETIME:
                 expire = int.from_bytes(r.read(4), "little", signed=True) * 1000
@@ -1063,18 +1109,20 @@ def install(server) -> None:
         path = os.path.join(cfg.get("dir") or ".", cfg.get("dbfilename"))
         if not os.path.exists(path):
             return
-        startup_load(server, path)
+        await startup_load(server, path)
     server.load_hooks.append(load_rdb_at_startup)
 
 
-def startup_load(server, path: str) -> LoadInfo:
+async def startup_load(server, path: str) -> LoadInfo:
     """rdbLoad at startup (loadDataFromDisk): Redis's log lines; a corrupt file stops the
     server with exit code 1 (SystemExit)."""
     from valkeyd.log import log
     t0 = time.monotonic()
     server.loading = True
     try:
-        info = load_rdb(server, path, name=os.path.basename(path), log=log)
+        chunk = server.config.get_int("loading-process-events-interval-bytes")
+        info = await load_rdb_async(server, path, name=os.path.basename(path), log=log,
+                                    chunk=chunk)
     except RDBLoadError as e:
         log.warning(f"{SHORT_READ if e.reason == SHORT_READ else e.reason} "
                     f"(file {path}, offset {e.offset})")

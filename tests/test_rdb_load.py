@@ -737,3 +737,24 @@ def test_restore_freq_and_idletime_same_as_valkey():
     finally:
         ref.stop()
         ours.stop()
+
+
+def test_clients_get_loading_while_the_rdb_loads():
+    """With key-load-delay (a testing aid, as in Redis) the load takes seconds and yields to
+    the event loop every loading-process-events-interval-bytes: clients get -LOADING, INFO
+    answers with loading:1, and afterwards the data is there."""
+    d = _fixture_dir((FIXTURES / "dump.rdb").read_bytes())
+    srv = start_valkeyd("--key-load-delay", "100000",
+                        "--loading-process-events-interval-bytes", "1024", workdir=d)
+    try:
+        get = b"*2\r\n$3\r\nGET\r\n$9\r\nstr:small\r\n"
+        assert srv.raw(get, wait=1.5) == b"-LOADING Redis is loading the dataset in memory\r\n"
+        assert b"loading:1" in srv.raw(b"*2\r\n$4\r\nINFO\r\n$11\r\npersistence\r\n", wait=1.5)
+        deadline = time.time() + 60
+        while srv.raw(get).startswith(b"-LOADING"):
+            assert time.time() < deadline
+            time.sleep(0.1)
+        c = srv.client()
+        assert c.get("str:small") is not None and c.dbsize() == 32
+    finally:
+        srv.stop()

@@ -436,8 +436,8 @@ class Server:
 
     def cron_tick(self):
         self.unixtime = now = time.time()
-        if self._script_busy is not None:
-            return   # a busy script owns the dataset (valkeyd/scripting/run.py)
+        if self._script_busy is not None or self._loading:
+            return   # a busy script / the loader owns the dataset (no expiry, no save points)
         clock.tick()
         self.cron_loops += 1
         if self.active_expire_enabled and not self.is_replica():
