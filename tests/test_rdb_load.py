@@ -18,7 +18,6 @@ import base64
 import json
 import os
 import random
-import shutil
 import struct
 import sys
 import tempfile
@@ -400,7 +399,8 @@ def legacy_body() -> bytes:
 def stream_v1_body() -> bytes:
     """A type-15 stream (Redis 5 format): one node, one deleted entry, a group with PEL."""
     ms = 1000
-    # master: count, deleted, nfields, fields..., 0; entries: flags, ms-diff, seq-diff, values, lp-count
+    # master: count, deleted, nfields, fields..., 0
+    # entries: flags, ms-diff, seq-diff, [nfields, fields+]values, lp-count
     items = [2, 1, 2, b"a", b"b", 0]
     items += [2, 0, 0, b"1", b"2", 5]           # 1000-0 same fields
     items += [3, 0, 1, b"x", b"y", 5]           # 1000-1 deleted
