@@ -310,12 +310,13 @@ def _build_set(members: list, enc_name: str | None):
         max_intset = min(limits.set_max_intset_entries, 1 << 30)
         enc = mem_set.HT if n > max_intset else mem_set.INTSET
         maxlen = total = 0
-        size = 0
+        size = conv_at = 0
         for m in a:
             ln = len(m)
             total += ln
             maxlen = max(maxlen, ln)
             if enc == mem_set.INTSET and string2ll(m) is None:
+                conv_at = size
                 if (size < limits.set_max_listpack_entries
                         and maxlen <= limits.set_max_listpack_value
                         and total <= LISTPACK_MAX_SAFETY_SIZE):
@@ -330,9 +331,10 @@ def _build_set(members: list, enc_name: str | None):
             if enc == mem_set.HT:
                 break
         s.enc = enc
-        if enc == mem_set.LISTPACK:
-            # an intset converted to listpack keeps the integers first in ascending order
-            pass
+        if enc == mem_set.LISTPACK and conv_at:
+            # the intset converted to a listpack lists its integers first, ascending
+            a[:conv_at] = sorted(a[:conv_at], key=int)
+            s.d = {m: i for i, m in enumerate(a)}
     return s
 
 

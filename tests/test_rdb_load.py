@@ -758,3 +758,23 @@ def test_clients_get_loading_while_the_rdb_loads():
         assert c.get("str:small") is not None and c.dbsize() == 32
     finally:
         srv.stop()
+
+
+@needs_valkey
+def test_plain_set_member_order_same_as_valkey():
+    """A plain (type 2) set that starts with integers and turns into a listpack lists the
+    integers first in ascending order (the intset it was converted from)."""
+    members = [b"30", b"-2", b"7", b"abc", b"5", b"zz"]
+    body = b"\xfe\x00" + kv(2, b"s", enc_len(len(members)) + b"".join(enc_str(m) for m in members))
+    data = rdb_file(9, body)
+    ours = start_valkeyd(workdir=_fixture_dir(data))
+    ref = start_valkey(workdir=_fixture_dir(data))
+    try:
+        a, b = ours.client(), ref.client()
+        smembers = b"*2\r\n$8\r\nSMEMBERS\r\n$1\r\ns\r\n"
+        x = ours.raw(smembers)
+        assert x == ref.raw(smembers) and x.index(b"-2") < x.index(b"30") < x.index(b"abc")
+        assert a.object("encoding", "s") == b.object("encoding", "s") == b"listpack"
+    finally:
+        ours.stop()
+        ref.stop()
