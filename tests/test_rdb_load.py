@@ -778,3 +778,22 @@ def test_plain_set_member_order_same_as_valkey():
     finally:
         ours.stop()
         ref.stop()
+
+
+def test_big_file_checksum_checked_in_parallel():
+    """Files over 4 MB have their CRC-64 computed by a forked child: a good file loads, a
+    changed byte inside a value (still parseable) is refused with "RDB CRC error"."""
+    from persistence import rdb_load
+    body = b"\xfe\x00" + b"".join(kv(0, b"k%d" % i, enc_str(b"%08d" % i * 40))
+                                  for i in range(16000))
+    data = rdb_file(11, body)
+    assert len(data) > rdb_load._CRC_FORK_MIN
+    srv, info = _load(data)
+    assert info["keys_loaded"] == 16000 and info["checksum"] == "ok"
+    bad = bytearray(data)
+    pos = len(data) // 2
+    while bad[pos] not in b"0123456789":
+        pos += 1
+    bad[pos] = ord("x") if bad[pos] != ord("x") else ord("y")
+    with pytest.raises(rdb_load.RDBLoadError, match="RDB CRC error"):
+        _load(bytes(bad))
