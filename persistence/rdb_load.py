@@ -37,7 +37,7 @@ from engines.base import clock
 from engines.limits import limits
 
 from . import rdb_primitives as rdbp
-from .crc64 import crc64
+from .crc64 import crc64, crc64_lanes
 from .rdb_primitives import RDBError, Reader
 
 # Value types (rdb.h)
@@ -965,7 +965,7 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     want = crc_job.result()
                     crc_job = None
                 if want is None:
-                    want = crc64(0, memoryview(data)[:end])
+                    want = crc64_lanes(0, memoryview(data)[:end])
                 if want != stored:
                     if log is not None:
                         log.warning("Wrong RDB checksum expected: (%x) but got (%x). "
@@ -1026,7 +1026,7 @@ class _CrcJob:
         if pid == 0:                      # the child: compute, write 8 bytes, leave
             try:
                 os.close(rfd)
-                c = crc64(0, memoryview(data)[:len(data) - 8])
+                c = crc64_lanes(0, memoryview(data)[:len(data) - 8])
                 os.write(wfd, c.to_bytes(8, "little"))
             finally:
                 os._exit(0)

@@ -797,3 +797,13 @@ def test_big_file_checksum_checked_in_parallel():
     bad[pos] = ord("x") if bad[pos] != ord("x") else ord("y")
     with pytest.raises(rdb_load.RDBLoadError, match="RDB CRC error"):
         _load(bytes(bad))
+
+
+def test_crc64_lanes_matches_crc64():
+    from persistence.crc64 import crc64_lanes
+    rnd = random.Random(64)
+    for n in (0, 9, 1000, 16384 * 64 - 1, 16384 * 64, 16384 * 70 + 13):
+        data = rnd.randbytes(n)
+        for start in (0, 0x1234567890ABCDEF):
+            assert crc64_lanes(start, data) == crc64(start, data), n
+    assert crc64_lanes(0, b"123456789") == 0xE9C6D914C4B8D9CA
