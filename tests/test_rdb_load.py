@@ -634,6 +634,7 @@ def test_restore_errors_same_as_valkey():
         garbage = rdbp.payload_footer(b"\x12\x05\x00")        # quicklist2 cut short
         wrong_type = rdbp.payload_footer(b"\x08" + b"\x00")
         empty_set = rdbp.payload_footer(b"\x02\x00")
+        module = rdbp.payload_footer(b"\x07" + enc_len(0x1234567890ABC00 | 3) + b"\x00")
         o.set("busy", 1)
         r.set("busy", 1)
         cases = [
@@ -643,6 +644,7 @@ def test_restore_errors_same_as_valkey():
             ("RESTORE", "n", 0, bad_crc), ("RESTORE", "n", 0, newer),
             ("RESTORE", "n", 0, b"short"), ("RESTORE", "n", 0, garbage),
             ("RESTORE", "n", 0, wrong_type), ("RESTORE", "n", 0, empty_set),
+            ("RESTORE", "n", 0, module),
             ("RESTORE", "n", 0, good, "IDLETIME", -1), ("RESTORE", "n", 0, good, "FREQ", 256),
             ("RESTORE", "n", 0, good, "IDLETIME", 5, "FREQ", 3),
             ("RESTORE", "n", 0, good, "FREQ", 3, "IDLETIME", 5),
@@ -807,3 +809,31 @@ def test_crc64_lanes_matches_crc64():
         for start in (0, 0x1234567890ABCDEF):
             assert crc64_lanes(start, data) == crc64(start, data), n
     assert crc64_lanes(0, b"123456789") == 0xE9C6D914C4B8D9CA
+
+
+def test_fuzz_restore_payloads():
+    """Bit flips in DUMP payloads (footer recomputed): RESTORE's decoder returns a value or
+    "Bad data format", never another exception."""
+    from valkeyd.commands.dump_restore import BAD_FORMAT, restore_value
+    from valkeyd.errors import ErrorReply
+    bodies = [
+        b"\x10" + enc_str(listpack([b"f", b"v", b"n", 12, b"x" * 70, -5000])),
+        b"\x0c" + enc_str(ziplist([b"a", 1, b"b", b"2.5"])),
+        b"\x0b" + enc_str(intset([1, 5, 900])),
+        b"\x12" + enc_len(2) + enc_len(2) + enc_str(listpack([b"a", 1]))
+        + enc_len(1) + enc_str(b"plain"),
+        b"\x09" + enc_str(zipmap([b"f", b"v"])),
+        stream_v1_body()[2:][len(enc_str(b"stream1")) + 1:],
+    ]
+    bodies[-1] = b"\x0f" + bodies[-1]
+    rnd = random.Random(7)
+    for body in bodies:
+        restore_value(rdbp.payload_footer(body))   # the intact payload decodes
+        for _ in range(150):
+            d = bytearray(body)
+            p = rnd.randrange(1, len(d))
+            d[p] ^= 1 << rnd.randrange(8)
+            try:
+                restore_value(rdbp.payload_footer(bytes(d)))
+            except ErrorReply as e:
+                assert str(e) == BAD_FORMAT
