@@ -347,7 +347,8 @@ def sec_persistence(srv) -> list:
         "rdb_last_save_time:%d" % srv.lastsave,
         "rdb_last_bgsave_status:" + _g(srv, "lastbgsave_status", "ok"),
         "rdb_last_bgsave_time_sec:%d" % _g(srv, "rdb_save_time_last", -1),
-        "rdb_current_bgsave_time_sec:-1",
+        "rdb_current_bgsave_time_sec:%d" % (srv.snapshots.current_time_sec()
+                                            if hasattr(srv, "snapshots") else -1),
         "rdb_saves:%d" % _g(srv, "rdb_saves"),
         "rdb_last_cow_size:0",
         "rdb_last_load_keys_expired:%d" % _g(srv, "rdb_last_load_keys_expired"),
@@ -693,6 +694,43 @@ def time_(c, argv):
 @command("lastsave", 1, "loading stale fast", "admin dangerous")
 def lastsave(c, argv):
     return c.server.lastsave
+
+
+# -- SAVE BGSAVE (persistence/snapshot.py does the work) -------------------------------------
+
+@command("save", 1, "admin noscript no_async_loading no_multi", "admin dangerous")
+def save(c, argv):
+    snap = c.server.snapshots
+    if snap.child_pid is not None:
+        raise ErrorReply("ERR Background save already in progress")
+    c.server.rdb_saves += 1
+    if snap.save():
+        return OK
+    raise ErrorReply("ERR")
+
+
+@command("bgsave", -1, "admin noscript no_async_loading", "admin dangerous")
+def bgsave(c, argv):
+    srv = c.server
+    snap = srv.snapshots
+    schedule = False
+    if len(argv) > 1:
+        if len(argv) == 2 and argv[1].lower() == b"schedule":
+            schedule = True
+        else:
+            raise ErrorReply(errors.SYNTAX)
+    in_exec = getattr(c, "in_exec", False)
+    if snap.child_pid is not None:
+        raise ErrorReply("ERR Background save already in progress")
+    if snap.has_child() or in_exec:
+        if schedule or in_exec:
+            snap.scheduled = True
+            return Simple(b"Background saving scheduled")
+        raise ErrorReply("ERR Another child process is active (AOF?): can't BGSAVE right now. "
+                         "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
+    if snap.bgsave():
+        return Simple(b"Background saving started")
+    raise ErrorReply("ERR")
 
 
 @command("role", 1, "noscript loading stale fast sentinel", "admin dangerous")
