@@ -38,6 +38,7 @@ from __future__ import annotations
 import resource
 import struct
 import time
+import zlib
 
 from valkeyd.protocol import string2ll
 from valkeyd.resp import format_double
@@ -65,6 +66,7 @@ STREAM_ITEM_FLAG_SAMEFIELDS = 2
 
 _enc_len = rdbp.encode_len
 _pack_d = struct.Struct("<d").pack
+_TYPE_BYTE = [bytes((i,)) for i in range(256)]
 
 
 # -- listpack ---------------------------------------------------------------------------------
@@ -288,9 +290,10 @@ def _aux(key: bytes, val, compress: bool) -> bytes:
 
 
 class _CRCWriter:
-    """Writes to ``f`` while computing the CRC-64 in large blocks."""
+    """Writes to ``f`` in 1 MB blocks, computing the CRC-64 (when ``check``) and, for the
+    read-back verification, a zlib CRC-32 and the size of everything written."""
 
-    __slots__ = ("f", "buf", "crc", "check", "size")
+    __slots__ = ("f", "buf", "crc", "check", "size", "crc32", "total")
 
     def __init__(self, f, check: bool):
         self.f = f
@@ -298,6 +301,8 @@ class _CRCWriter:
         self.size = 0
         self.crc = 0
         self.check = check
+        self.crc32 = 0
+        self.total = 0
 
     def write(self, b: bytes) -> None:
         self.buf.append(b)
@@ -305,22 +310,26 @@ class _CRCWriter:
         if self.size >= 1 << 20:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, tail: bool = False) -> None:
         if self.buf:
             data = b"".join(self.buf)
             self.buf = []
             self.size = 0
-            if self.check:
+            if self.check and not tail:
                 self.crc = crc64(self.crc, data)
+            self.crc32 = zlib.crc32(data, self.crc32)
+            self.total += len(data)
             self.f.write(data)
 
 
-def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = False) -> int:
+def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = False,
+              stats: dict | None = None) -> int:
     """Write the whole dataset of ``server`` to ``fileobj`` (anything with ``write``) as an
     RDB version 11 file. ``rsi``: None, or a dict with ``repl_stream_db`` (the replication AUX
     fields are then written with the server's ``replid`` and ``master_repl_offset``);
     ``aux_extra``: more (key, value) AUX pairs written after ``aof-base``. Returns the number
-    of keys written."""
+    of keys written; ``stats``, when given, receives ``size``, ``crc32`` (zlib's, of every
+    byte written) and ``crc64`` (the trailer's value) for the read-back verification."""
     cfg = server.config
     compress = cfg.get_bool("rdbcompression")
     check = cfg.get_bool("rdbchecksum")
@@ -354,15 +363,30 @@ def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = Fal
         out(b"\xfe" + _enc_len(dbid))
         out(b"\xfb" + _enc_len(len(data)) + _enc_len(len(expires)))
         for key, v in data.items():
+            if type(v) is bytes:   # the common case, inlined
+                if len(v) <= 11 or (compress and len(v) > 20):
+                    body = es(v, compress)
+                else:
+                    body = _enc_len(len(v)) + v
+                typ = 0
+            else:
+                typ, body = encode_object(v, compress)
+            kb = key if type(key) is bytes else bytes(key)
+            if len(kb) <= 11 or (compress and len(kb) > 20):
+                kb = es(kb, compress)
+            else:
+                kb = _enc_len(len(kb)) + kb
             when = expires.get(key)
-            typ, body = encode_object(v, compress)
             if when is not None:
                 out(b"\xfc" + (when & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
-                    + bytes((typ,)) + es(bytes(key), compress) + body)
+                    + _TYPE_BYTE[typ] + kb + body)
             else:
-                out(bytes((typ,)) + es(bytes(key), compress) + body)
+                out(_TYPE_BYTE[typ] + kb + body)
             nkeys += 1
     out(b"\xff")
     w.flush()
-    fileobj.write(crc64_bytes(w.crc) if check else b"\x00" * 8)
+    w.write(crc64_bytes(w.crc) if check else b"\x00" * 8)
+    w.flush(tail=True)
+    if stats is not None:
+        stats.update(size=w.total, crc32=w.crc32, crc64=w.crc if check else None)
     return nkeys

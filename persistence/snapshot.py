@@ -6,9 +6,11 @@ follows Redis 7.2.4's rdb.c / server.c:
 * **Durable write** (rdbSave): the dataset goes to ``temp-<pid>.rdb`` in the working
   directory (the server chdirs to ``dir``), which is flushed and fsynced, then renamed over
   ``dbfilename``, then the directory is fsynced. **Beyond Redis**, before the rename the new
-  file is read back and verified: magic, the CRC-64 trailer (when ``rdbchecksum`` is on) and
-  the number of keys found by walking the file (:func:`count_keys`) against the number
-  written. A file that fails is deleted and the previous RDB kept (logged; the save fails).
+  file is read back and verified (:func:`verify_file`): its size and zlib CRC-32 equal those
+  of the stream written (whose CRC-64 is the trailer, so equal bytes mean a valid CRC-64;
+  the CRC-64 itself is pure Python and too slow to run twice), the trailer, and the number
+  of keys found by walking the file (:func:`count_keys`) against the number written. A file
+  that fails is deleted and the previous RDB kept (logged; the save fails).
 * **BGSAVE**: ``os.fork()``; the child writes the file as above and leaves with
   ``os._exit`` (0 on success). ``gc.freeze()`` just before the fork moves every object to
   the permanent generation, so neither process's collector writes to the shared pages
@@ -36,12 +38,13 @@ import gc
 import os
 import signal
 import time
+import zlib
 
 from valkeyd import errors
 from valkeyd.log import log
 
 from . import rdb_primitives as rdbp
-from .crc64 import crc64, crc64_bytes
+from .crc64 import crc64_bytes
 from .rdb_save import write_rdb
 
 BGSAVE_RETRY_DELAY = 5
@@ -52,31 +55,42 @@ class SaveError(Exception):
 
 
 # -- verification -----------------------------------------------------------------------------
-def _skip_string(r) -> None:
-    n, enc = r.length_ex()
-    if not enc:
-        r.pos += n
-    elif n == rdbp.RDB_ENC_INT8:
-        r.pos += 1
-    elif n == rdbp.RDB_ENC_INT16:
-        r.pos += 2
-    elif n == rdbp.RDB_ENC_INT32:
-        r.pos += 4
-    elif n == rdbp.RDB_ENC_LZF:
+def _str_end(data: bytes, p: int) -> int:
+    """The offset just past the RDB string that starts at ``p``."""
+    b = data[p]
+    t = b >> 6
+    if t == 0:
+        return p + 1 + b
+    if t == 1:
+        return p + 2 + (((b & 0x3F) << 8) | data[p + 1])
+    if t == 2:
+        if b == 0x80:
+            return p + 5 + int.from_bytes(data[p + 1:p + 5], "big")
+        if b == 0x81:
+            return p + 9 + int.from_bytes(data[p + 1:p + 9], "big")
+        raise rdbp.RDBError(f"bad length byte at offset {p}")
+    enc = b & 0x3F
+    if enc == rdbp.RDB_ENC_INT8:
+        return p + 2
+    if enc == rdbp.RDB_ENC_INT16:
+        return p + 3
+    if enc == rdbp.RDB_ENC_INT32:
+        return p + 5
+    if enc == rdbp.RDB_ENC_LZF:
+        r = rdbp.Reader(data, p + 1)
         clen = r.length()
         r.length()
-        r.pos += clen
-    else:
-        raise rdbp.RDBError("bad string encoding")
-    if r.pos > len(r.data):
-        raise rdbp.RDBError("unexpected end of data")
+        return r.pos + clen
+    raise rdbp.RDBError(f"bad string encoding at offset {p}")
 
 
 def _skip_value(r, t: int) -> None:
-    s = _skip_string
-    if t in (0, 11, 16, 17, 20):
-        s(r)
-    elif t == 18:
+    data = r.data
+
+    def s(r):
+        r.pos = _str_end(data, r.pos)
+
+    if t == 18:
         for _ in range(r.length()):
             r.length()
             s(r)
@@ -110,55 +124,73 @@ def _skip_value(r, t: int) -> None:
                 r.pos += 16
                 for _ in range(r.length()):
                     r.pos += 16
+    elif t in (11, 16, 17, 20):
+        s(r)
     else:
-        raise rdbp.RDBError(f"unexpected value type {t}")
-    if r.pos > len(r.data):
-        raise rdbp.RDBError("unexpected end of data")
+        raise rdbp.RDBError(f"unexpected value type {t} at offset {r.pos - 1}")
 
 
 def count_keys(data: bytes) -> int:
     """Walk an RDB file as this writer produces it and count its keys (RDBError if the
-    structure is broken)."""
-    if data[:5] != b"REDIS":
+    structure is broken or does not end exactly at EOF + 8 checksum bytes)."""
+    if data[:9] != b"REDIS%04d" % rdbp.RDB_VERSION:
         raise rdbp.RDBError("wrong signature")
     r = rdbp.Reader(data, 9)
+    end = _str_end
     n = 0
-    while True:
-        t = r.byte()
-        if t == rdbp.RDB_OPCODE_EOF:
-            break
-        if t == rdbp.RDB_OPCODE_AUX:
-            _skip_string(r)
-            _skip_string(r)
-        elif t == rdbp.RDB_OPCODE_FUNCTION2:
-            _skip_string(r)
-        elif t == rdbp.RDB_OPCODE_SELECTDB:
-            r.length()
-        elif t == rdbp.RDB_OPCODE_RESIZEDB:
-            r.length()
-            r.length()
-        elif t == rdbp.RDB_OPCODE_EXPIRETIME_MS:
-            r.pos += 8
-        else:
-            _skip_string(r)
-            _skip_value(r, t)
-            n += 1
-    if len(data) - r.pos != 8:
-        raise rdbp.RDBError("trailing bytes after EOF")
+    p = 9
+    try:
+        while True:
+            t = data[p]
+            if t == 0:                 # a string key: the common case, kept inline
+                p = end(data, end(data, p + 1))
+                n += 1
+                continue
+            if t == rdbp.RDB_OPCODE_EXPIRETIME_MS:
+                p += 9
+                continue
+            if t == rdbp.RDB_OPCODE_EOF:
+                p += 1
+                break
+            if t == rdbp.RDB_OPCODE_AUX:
+                p = end(data, end(data, p + 1))
+            elif t == rdbp.RDB_OPCODE_FUNCTION2:
+                p = end(data, p + 1)
+            elif t == rdbp.RDB_OPCODE_SELECTDB:
+                r.pos = p + 1
+                r.length()
+                p = r.pos
+            elif t == rdbp.RDB_OPCODE_RESIZEDB:
+                r.pos = p + 1
+                r.length()
+                r.length()
+                p = r.pos
+            else:
+                r.pos = end(data, p + 1)
+                _skip_value(r, t)
+                p = r.pos
+                n += 1
+    except IndexError:
+        raise rdbp.RDBError("unexpected end of data") from None
+    if len(data) - p != 8:
+        raise rdbp.RDBError(f"{len(data) - p} bytes after EOF (8 expected)")
     return n
 
 
-def verify_file(path: str, nkeys: int, checksum: bool) -> None:
+def verify_file(path: str, nkeys: int, stats: dict) -> None:
+    """Read the new file back: the same size and bytes as written (zlib CRC-32 of the
+    written stream; with the CRC-64 trailer computed over that same stream, equal bytes
+    mean a valid CRC-64), the trailer, and the key count found by walking the file."""
     with open(path, "rb") as f:
         data = f.read()
-    if len(data) < 18:
-        raise SaveError("file too short")
-    if checksum and crc64_bytes(crc64(0, memoryview(data)[:-8])) != data[-8:]:
-        raise SaveError("CRC-64 mismatch")
+    if len(data) != stats["size"] or zlib.crc32(data) != stats["crc32"]:
+        raise SaveError("the file read back differs from what was written")
+    if stats["crc64"] is not None and data[-8:] != crc64_bytes(stats["crc64"]):
+        raise SaveError("CRC-64 trailer mismatch")
     try:
         found = count_keys(data)
     except rdbp.RDBError as e:
-        raise SaveError(f"unreadable at offset: {e}") from None
+        raise SaveError(f"unreadable: {e}") from None
     if found != nkeys:
         raise SaveError(f"{found} keys in the file, {nkeys} written")
 
@@ -186,7 +218,8 @@ def save_to(server, filename: str) -> None:
     try:
         with f:
             step = "rdbSaveRio"
-            nkeys = write_rdb(server, f)
+            stats = {}
+            nkeys = write_rdb(server, f, stats=stats)
             step = "fflush"
             f.flush()
             step = "fsync"
@@ -196,7 +229,7 @@ def save_to(server, filename: str) -> None:
         _unlink(tmp)
         raise SaveError(str(e)) from None
     try:
-        verify_file(tmp, nkeys, server.config.get_bool("rdbchecksum"))
+        verify_file(tmp, nkeys, stats)
     except (SaveError, OSError) as e:
         log.warning("The new RDB file %s failed verification (%s): keeping the previous %s"
                     % (tmp, e, filename))
