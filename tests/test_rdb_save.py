@@ -304,6 +304,23 @@ def test_misconf_after_failed_bgsave():
         with pytest.raises(redis.ResponseError, match="^MISCONF"):
             c.ping()
         assert c.get("k") == b"v"           # reads still work
+        # scripts: a script that may write is refused before it runs (shebang scripts) or at
+        # its first write (EVAL without flags); read-only scripts run
+        with pytest.raises(redis.ResponseError) as ei:
+            c.eval("#!lua\nreturn redis.call('set', KEYS[1], 'x')", 1, "k")
+        assert str(ei.value) == ("MISCONF Redis is configured to save RDB snapshots, but it's "
+                                 "currently unable to persist to disk. Writable scripts are "
+                                 "blocked. Use 'no-writes' flag for read only scripts.")
+        with pytest.raises(redis.ResponseError, match="^MISCONF Redis is configured to save"):
+            c.eval("return redis.call('set', KEYS[1], 'x')", 1, "k")
+        assert c.eval("#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", 1, "k") == b"v"
+        assert c.eval("return redis.call('get', KEYS[1])", 1, "k") == b"v"
+        # in MULTI the write is refused when queued, and EXEC aborts
+        reply = ours.raw(b"MULTI\r\nSET k y\r\nEXEC\r\n")
+        assert reply.startswith(b"+OK\r\n-MISCONF Redis is configured")
+        assert reply.endswith(b"-EXECABORT Transaction discarded because of previous errors."
+                              b"\r\n")
+        assert c.get("k") == b"v"
         c.config_set("stop-writes-on-bgsave-error", "no")
         assert c.set("k", "w") is True
         c.config_set("stop-writes-on-bgsave-error", "yes")
