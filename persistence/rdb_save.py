@@ -30,8 +30,10 @@ Listpacks are built by :func:`listpack`: the 6-byte header (total bytes, element
 at 65535), each element as lpAppend stores it (strings that are canonical int64 become
 integers, in the smallest of the 7/13/16/24/32/64-bit forms), its back-length, and 0xFF.
 
+Under an LRU (LFU) ``maxmemory-policy`` each key is preceded by IDLE (FREQ), as in Redis.
+
 Not written: list-compress-depth LZF nodes (valid either way: loaders accept plain nodes),
-LRU/LFU opcodes, hash field TTLs (Valkey 9 only; Redis 7.2 has no format for them).
+hash field TTLs (Valkey 9 only; Redis 7.2 has no format for them).
 """
 from __future__ import annotations
 
@@ -289,6 +291,19 @@ def _aux(key: bytes, val, compress: bool) -> bytes:
     return b"\xfa" + rdbp.encode_string(key, compress) + rdbp.encode_string(val, compress)
 
 
+def _lru_opcodes(db, key, when, lru: bool) -> bytes:
+    """EXPIRETIME_MS (if any), then IDLE (seconds) under an LRU maxmemory-policy or FREQ (the
+    decayed LFU counter) under an LFU one, as rdbSaveKeyValuePair writes them."""
+    out = b""
+    if when is not None:
+        out = b"\xfc" + (when & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
+    if lru:
+        idle = db.idle_seconds(key)
+        return out + b"\xf8" + _enc_len(idle or 0)
+    freq = db.lfu_freq(key)
+    return out + b"\xf9" + bytes(((freq if freq is not None else 5) & 0xFF,))
+
+
 class _CRCWriter:
     """Writes to ``f`` in 1 MB blocks, computing the CRC-64 (when ``check``) and, for the
     read-back verification, a zlib CRC-32 and the size of everything written."""
@@ -354,6 +369,9 @@ def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = Fal
         out(fbody)
     nkeys = 0
     es = rdbp.encode_string
+    policy = cfg.get("maxmemory-policy")
+    savelru = "lru" in policy
+    savelfu = "lfu" in policy
     for dbid in range(server.engine.databases):
         db = server.engine.db(dbid)
         data = db.data
@@ -377,7 +395,10 @@ def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = Fal
             else:
                 kb = _enc_len(len(kb)) + kb
             when = expires.get(key)
-            if when is not None:
+            if savelru or savelfu:
+                out(_lru_opcodes(db, key, when, savelru))
+                out(_TYPE_BYTE[typ] + kb + body)
+            elif when is not None:
                 out(b"\xfc" + (when & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
                     + _TYPE_BYTE[typ] + kb + body)
             else:

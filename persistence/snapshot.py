@@ -149,6 +149,14 @@ def count_keys(data: bytes) -> int:
             if t == rdbp.RDB_OPCODE_EXPIRETIME_MS:
                 p += 9
                 continue
+            if t == rdbp.RDB_OPCODE_FREQ:
+                p += 2
+                continue
+            if t == rdbp.RDB_OPCODE_IDLE:
+                r.pos = p + 1
+                r.length()
+                p = r.pos
+                continue
             if t == rdbp.RDB_OPCODE_EOF:
                 p += 1
                 break

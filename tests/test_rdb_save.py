@@ -540,3 +540,38 @@ def test_count_keys_matches_check_rdb():
         assert count_keys(data) == c.dbsize() + select_client(ours, 1).dbsize()
     finally:
         ours.stop()
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lfu", "allkeys-lru"])
+def test_lru_lfu_opcodes(policy):
+    """Under an LFU policy each key carries its FREQ counter, under LRU its IDLE time."""
+    ours = start_valkeyd("--save", "", "--maxmemory-policy", policy)
+    try:
+        c = ours.client()
+        c.set("hot", "v")
+        c.set("cold", "v", px=3_600_000)
+        if policy.endswith("lru"):
+            time.sleep(2.2)              # "cold" idles; without IDLE a loader resets it
+        for _ in range(300):
+            c.get("hot")
+        c.save()
+        out = check_rdb(ours.dir / "dump.rdb")
+        assert "[info] 2 keys read" in out
+        data = (ours.dir / "dump.rdb").read_bytes()
+        assert (b"\xf9" if policy.endswith("lfu") else b"\xf8") in data
+        ref = start_valkey("--dir", str(ours.dir), "--dbfilename", "dump.rdb",
+                           "--maxmemory-policy", policy)
+        try:
+            r = ref.client()
+            if policy.endswith("lfu"):   # before any read: reads bump the counters
+                assert r.object("freq", "hot") == c.object("freq", "hot")
+                assert r.object("freq", "cold") == c.object("freq", "cold")
+                assert c.object("freq", "hot") > c.object("freq", "cold")
+            else:
+                assert r.object("idletime", "cold") >= 2
+                assert r.object("idletime", "hot") <= 1
+            assert r.get("cold") == b"v" and r.pexpiretime("cold") == c.pexpiretime("cold")
+        finally:
+            ref.stop()
+    finally:
+        ours.stop()
