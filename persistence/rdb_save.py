@@ -32,8 +32,8 @@ integers, in the smallest of the 7/13/16/24/32/64-bit forms), its back-length, a
 
 Under an LRU (LFU) ``maxmemory-policy`` each key is preceded by IDLE (FREQ), as in Redis.
 
-Not written: list-compress-depth LZF nodes (valid either way: loaders accept plain nodes),
-hash field TTLs (Valkey 9 only; Redis 7.2 has no format for them).
+Under ``list-compress-depth`` the inner quicklist nodes are written as the LZF blobs the
+quicklist holds. Not written: hash field TTLs (Valkey 9 only; Redis 7.2 has no format for them).
 """
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ import struct
 import time
 import zlib
 
+import lzf
+
+from engines.limits import limits
 from valkeyd.protocol import string2ll
 from valkeyd.resp import format_double
 
@@ -223,10 +226,22 @@ def _list(v, compress: bool) -> bytes:
         return (b"\x01\x02" + es(listpack([lp_str(x) for x in d], len(d)), compress))
     out = [_enc_len(len(nodes))]
     it = iter(d)
-    for cnt, _ in nodes:
-        els = [lp_str(next(it)) for _ in range(cnt)]
+    depth = limits.list_compress_depth
+    nn = len(nodes)
+    if depth <= 0 or nn <= depth * 2:
+        depth = nn    # no node is compressed
+    for i, (cnt, _) in enumerate(nodes):
+        lp = listpack([lp_str(next(it)) for _ in range(cnt)], cnt)
         out.append(b"\x02")
-        out.append(es(listpack(els, cnt), compress))
+        if depth <= i < nn - depth:
+            # an inner node, LZF-compressed in the quicklist (__quicklistCompressNode: at
+            # least 48 bytes, and only when that saves more than 8): written as that blob
+            n = len(lp)
+            c = lzf.compress(lp, n) if n >= 48 else None
+            if c and len(c) + 8 < n:
+                out.append(b"\xc3" + _enc_len(len(c)) + _enc_len(n) + c)
+                continue
+        out.append(es(lp, compress))
     return b"".join(out)
 
 

@@ -469,6 +469,31 @@ def test_dump_payload_identical(cmd, compression, ref):
         ours.stop()
 
 
+@pytest.mark.parametrize("depth", [1, 2])
+def test_dump_compressed_quicklist_identical(depth, ref):
+    """Under list-compress-depth the inner nodes are the quicklist's LZF blobs."""
+    ours = start_valkeyd("--save", "", "--list-compress-depth", str(depth))
+    try:
+        a, b = ours.client(), ref.client()
+        b.config_set("list-compress-depth", depth)
+        b.delete("k", "short", "k2")
+        tail = [os.urandom(40).hex() for _ in range(2)]
+        for c in (a, b):
+            c.rpush("k", *[("item-%d-" % i) * (1 + i % 5) for i in range(3000)])
+            c.rpush("k", *tail)
+            c.lpush("short", *[str(i) * 30 for i in range(300)])
+        for k in ("k", "short"):
+            assert a.object("encoding", k) == b.object("encoding", k) == b"quicklist"
+        assert a.dump("short") == b.dump("short")
+        pa = a.dump("k")
+        assert pa == b.dump("k")
+        b.restore("k2", 0, pa)
+        assert b.lrange("k2", 0, -1) == a.lrange("k", 0, -1)
+    finally:
+        b.config_set("list-compress-depth", 0)
+        ours.stop()
+
+
 def test_dump_stream_with_groups_identical_but_times(ref):
     """Stream payloads match byte for byte once the (clock-dependent) delivery and seen times
     are set the same way on both sides (XCLAIM ... TIME, XGROUP CREATECONSUMER order)."""
