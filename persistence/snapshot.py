@@ -347,6 +347,7 @@ class Snapshots:
                 try:
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
                     signal.signal(signal.SIGINT, signal.SIG_DFL)
+                    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
                 except (ValueError, OSError):
                     pass
                 save_to(srv, filename)

@@ -600,3 +600,32 @@ def test_lru_lfu_opcodes(policy):
             ref.stop()
     finally:
         ours.stop()
+
+
+def test_sigterm_saves_with_save_points():
+    ours = start_valkeyd("--save", "3600 1000")
+    c = ours.client()
+    c.set("k", "v")
+    c.close()
+    assert ours.stop() == 0
+    assert "Saving the final RDB snapshot before exiting." in ours.log()
+    assert "DB saved on disk" in ours.log()
+    out = check_rdb(ours.dir / "dump.rdb")
+    assert "[info] 1 keys read" in out
+
+
+def test_bgsave_child_killed_on_shutdown():
+    """SHUTDOWN while a BGSAVE child runs kills it and saves in the foreground."""
+    ours = start_valkeyd("--save", "3600 1000", "--enable-debug-command", "yes")
+    c = ours.client()
+    c.execute_command("DEBUG", "POPULATE", 200000)
+    c.bgsave()
+    c.shutdown()
+    ours.proc.wait(60)
+    log = ours.log()
+    if "Background saving terminated" not in log.split("User requested shutdown")[0]:
+        assert "There is a child saving an .rdb. Killing it!" in log
+    assert not list(ours.dir.glob("temp-*.rdb"))
+    out = check_rdb(ours.dir / "dump.rdb")
+    assert "[info] 200000 keys read" in out
+    ours.stop()
