@@ -72,6 +72,9 @@ STREAM_ITEM_FLAG_SAMEFIELDS = 2
 _enc_len = rdbp.encode_len
 _pack_d = struct.Struct("<d").pack
 _TYPE_BYTE = [bytes((i,)) for i in range(256)]
+_LEN1 = [bytes((i,)) for i in range(64)]          # 6-bit lengths
+_INT_START = frozenset(b"-0123456789")
+_int_enc = rdbp._int_encoding
 
 
 # -- listpack ---------------------------------------------------------------------------------
@@ -395,30 +398,55 @@ def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = Fal
         expires = db.expires
         out(b"\xfe" + _enc_len(dbid))
         out(b"\xfb" + _enc_len(len(data)) + _enc_len(len(expires)))
+        chunk = []
+        add = chunk.append
         for key, v in data.items():
-            if type(v) is bytes:   # the common case, inlined
-                if len(v) <= 11 or (compress and len(v) > 20):
-                    body = es(v, compress)
+            if type(v) is bytes:   # the common case, inlined (rdbSaveRawString)
+                n = len(v)
+                if n <= 11:
+                    body = None
+                    if n and v[0] in _INT_START:
+                        body = _int_enc(v)
+                    if body is None:
+                        body = _LEN1[n] + v
+                elif n > 20 and compress:
+                    body = es(v, True)
+                elif n < 64:
+                    body = _LEN1[n] + v
                 else:
-                    body = _enc_len(len(v)) + v
+                    body = _enc_len(n) + v
                 typ = 0
             else:
                 typ, body = encode_object(v, compress)
             kb = key if type(key) is bytes else bytes(key)
-            if len(kb) <= 11 or (compress and len(kb) > 20):
-                kb = es(kb, compress)
+            n = len(kb)
+            if n <= 11:
+                enc = None
+                if n and kb[0] in _INT_START:
+                    enc = _int_enc(kb)
+                kb = _LEN1[n] + kb if enc is None else enc
+            elif n > 20 and compress:
+                kb = es(kb, True)
+            elif n < 64:
+                kb = _LEN1[n] + kb
             else:
-                kb = _enc_len(len(kb)) + kb
-            when = expires.get(key)
+                kb = _enc_len(n) + kb
             if savelru or savelfu:
-                out(_lru_opcodes(db, key, when, savelru))
-                out(_TYPE_BYTE[typ] + kb + body)
-            elif when is not None:
-                out(b"\xfc" + (when & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
-                    + _TYPE_BYTE[typ] + kb + body)
+                add(_lru_opcodes(db, key, expires.get(key), savelru))
+                add(_TYPE_BYTE[typ] + kb + body)
             else:
-                out(_TYPE_BYTE[typ] + kb + body)
+                when = expires.get(key) if expires else None
+                if when is not None:
+                    add(b"\xfc" + (when & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
+                        + _TYPE_BYTE[typ] + kb + body)
+                else:
+                    add(_TYPE_BYTE[typ] + kb + body)
             nkeys += 1
+            if len(chunk) >= 4096:
+                out(b"".join(chunk))
+                chunk.clear()
+        if chunk:
+            out(b"".join(chunk))
     out(b"\xff")
     w.flush()
     w.write(crc64_bytes(w.crc) if check else b"\x00" * 8)
