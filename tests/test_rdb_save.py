@@ -5,6 +5,7 @@ points, MISCONF, SHUTDOWN and FLUSHALL saves; the verification step of a durable
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import time
@@ -31,7 +32,7 @@ def populate(c, db1=None):
     c.set("s:big", "123456789012345")
     c.set("s:emb", "hello world")
     c.set("s:raw", "x" * 100)                       # LZF-compressible
-    c.set("s:rand", os.urandom(64))                 # not compressible
+    c.set("s:rand", random.Random(6).randbytes(64))  # not compressible
     c.set("s:empty", "")
     c.setrange("s:appended", 0, "abc")              # raw
     c.rpush("l:lp", "a", "b", "1", "-5", "300", "70000", "9999999999", "z" * 70, "")
@@ -149,7 +150,7 @@ def select_client(srv, db):
 @pytest.mark.parametrize("opts", [(), ("--rdbcompression", "no"), ("--rdbchecksum", "no")],
                          ids=["default", "nocompression", "nochecksum"])
 def test_save_loads_into_valkey(opts):
-    ours = start_valkeyd("--save", "", *opts)
+    ours = start_valkeyd("--save", "", "--enable-debug-command", "yes", *opts)
     try:
         c = ours.client()
         populate(c, select_client(ours, 1))
@@ -167,10 +168,35 @@ def test_save_loads_into_valkey(opts):
             assert f"AUX FIELD {aux} =" in out
         ref = start_valkey("--dir", str(ours.dir), "--dbfilename", "dump.rdb")
         try:
-            compare_datasets(c, ref.client(), dbs=(0, 1))
+            r = ref.client()
+            compare_datasets(c, r, dbs=(0, 1))
+            # Redis's whole-dataset digest (every key, value and expiry flag) agrees too
+            assert c.execute_command("DEBUG", "DIGEST") == r.execute_command("DEBUG", "DIGEST")
         finally:
             ref.stop()
     finally:
+        ours.stop()
+
+
+def test_debug_digest_value_every_type(ref):
+    """DEBUG DIGEST-VALUE per key and DEBUG DIGEST, same commands on both servers."""
+    ours = start_valkeyd("--save", "", "--enable-debug-command", "yes")
+    try:
+        a, b = ours.client(), ref.client()
+        b.flushall()
+        b.function_flush()
+        for c in (a, b):
+            populate(c)
+        keys = sorted(a.keys())
+        assert keys == sorted(b.keys())
+        for k in keys:
+            assert (a.execute_command("DEBUG", "DIGEST-VALUE", k)
+                    == b.execute_command("DEBUG", "DIGEST-VALUE", k)), k
+        assert a.execute_command("DEBUG", "DIGEST") == b.execute_command("DEBUG", "DIGEST")
+        assert a.execute_command("DEBUG", "DIGEST") != b"0" * 40
+    finally:
+        b.flushall()
+        b.function_flush()
         ours.stop()
 
 

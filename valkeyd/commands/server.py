@@ -1739,13 +1739,42 @@ def object_digest(db, key: bytes, v, digest: bytearray) -> None:
     if t is bytes or t is bytearray:
         mix_digest(digest, v)
     else:
-        fn = getattr(v, "debug_digest", None)
-        if fn is None:
-            raise ErrorReply("ERR DEBUG DIGEST is not supported for %s values yet"
-                             % value_type(v))
-        fn(digest, mix_digest, xor_digest)
+        _collection_digest(v, value_type(v), digest)
     if db.get_expire(key) is not None:
         xor_digest(digest, b"!!expire!!")
+
+
+def _collection_digest(v, tname: str, digest: bytearray) -> None:
+    """xorObjectDigest's per-type part: list elements mixed in order; set members xored;
+    sorted set members and hash fields as a digest each (member then fpconv_dtoa(score), or
+    field then value) xored in; stream entries mixed in order as "<ms>.<seq>" then their
+    fields and values (consumer groups are not part of it)."""
+    from ..resp import fpconv_dtoa
+    if tname == "list":
+        for x in v:
+            mix_digest(digest, x)
+    elif tname == "set":
+        for m in v:
+            xor_digest(digest, m)
+    elif tname == "zset":
+        for score, m in v.sl:
+            ele = bytearray(20)
+            mix_digest(ele, m)
+            mix_digest(ele, fpconv_dtoa(score))
+            xor_digest(digest, ele)
+    elif tname == "hash":
+        for f, x in v.d.items():
+            ele = bytearray(20)
+            mix_digest(ele, f)
+            mix_digest(ele, x)
+            xor_digest(digest, ele)
+    elif tname == "stream":
+        for ident, fields in v.entries():
+            mix_digest(digest, b"%d.%d" % (ident >> 64, ident & 0xFFFFFFFFFFFFFFFF))
+            for x in fields:
+                mix_digest(digest, x)
+    else:
+        raise ErrorReply("ERR DEBUG DIGEST is not supported for %s values yet" % tname)
 
 
 def dataset_digest(srv) -> bytes:
