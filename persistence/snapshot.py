@@ -344,6 +344,7 @@ class Snapshots:
             code = 1
             try:
                 gc.disable()
+                log.role = "C"   # the child's log lines, as Redis's
                 try:
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
                     signal.signal(signal.SIGINT, signal.SIG_DFL)

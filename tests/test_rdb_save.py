@@ -233,6 +233,8 @@ def test_bgsave_loads_into_valkey():
         log = ours.log()
         assert "Background saving started by pid" in log
         assert "Background saving terminated with success" in log
+        child = log.split("Background saving started by pid ")[1].split()[0]
+        assert f"{child}:C " in log and "DB saved on disk" in log
         ref = start_valkey("--dir", str(ours.dir), "--dbfilename", "dump.rdb")
         try:
             compare_datasets(c, ref.client())
