@@ -282,6 +282,7 @@ class Snapshots:
         server.cron_hooks.append(self.cron)
         server.shutdown_hooks.append(self.on_shutdown)
         server.flush_hooks.append(self.on_flush)
+        server.debug_reload = self.debug_reload
         cfg = server.config
         for name in ("save", "stop-writes-on-bgsave-error"):
             cfg.on_change(name, lambda _v: self._update_write_error())
@@ -459,6 +460,36 @@ class Snapshots:
                 log.warning("Error trying to save the DB, can't exit.")
                 return False
         return True
+
+    def debug_reload(self, c, opts: list):
+        """DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save (unless NOSAVE), empty the dataset
+        and the function libraries (unless NOFLUSH), load dbfilename back through the RDB
+        reader (persistence/rdb_load.py; MERGE lets loaded keys and libraries replace
+        existing ones)."""
+        from valkeyd.errors import ErrorReply
+        from valkeyd.resp import OK
+        try:
+            from .rdb_load import RDBLoadError, load_rdb
+        except ImportError:
+            raise ErrorReply("ERR DEBUG RELOAD is not supported by valkeyd") from None
+        srv = self.server
+        if "nosave" not in opts and not self.save():
+            raise ErrorReply("ERR")
+        if "noflush" not in opts:
+            srv.engine.flushall()
+            from valkeyd.scripting.functions import functions_of
+            functions_of(srv).flush()
+            for hook in srv.flush_hooks:
+                if hook != self.on_flush:
+                    hook(-1)
+        try:
+            load_rdb(srv, self.filename, name=self.filename, allow_dup="merge" in opts)
+        except (RDBLoadError, OSError) as e:
+            log.warning("Error loading %s: %s" % (self.filename, e))
+            raise ErrorReply("ERR Error trying to load the RDB dump, check server logs.") \
+                from None
+        log.notice("DB reloaded by DEBUG RELOAD")
+        return OK
 
     def on_flush(self, dbid: int) -> None:
         if dbid != -1:

@@ -657,3 +657,47 @@ def test_bgsave_child_killed_on_shutdown():
     out = check_rdb(ours.dir / "dump.rdb")
     assert "[info] 200000 keys read" in out
     ours.stop()
+
+
+def _have_loader() -> bool:
+    try:
+        import persistence.rdb_load  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _have_loader(), reason="DEBUG RELOAD needs persistence/rdb_load.py")
+def test_debug_reload(ref):
+    """DEBUG RELOAD saves, empties and loads back: same digest; NOSAVE reloads the old file;
+    NOFLUSH MERGE keeps keys not in the file; errors as Redis's."""
+    ours = start_valkeyd("--save", "", "--enable-debug-command", "yes")
+    try:
+        c = ours.client()
+        populate(c)
+        d0 = c.execute_command("DEBUG", "DIGEST")
+        assert c.execute_command("DEBUG", "RELOAD") == b"OK"
+        assert c.execute_command("DEBUG", "DIGEST") == d0
+        assert libraries(c)[0][b"library_name"] == b"savelib"
+        c.set("after", "1")
+        assert c.execute_command("DEBUG", "RELOAD", "NOSAVE") == b"OK"
+        assert c.exists("after") == 0
+        assert c.execute_command("DEBUG", "DIGEST") == d0
+        c.set("after", "1")
+        c.set("s:int", "changed")
+        assert c.execute_command("DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE") == b"OK"
+        assert c.get("after") == b"1" and c.get("s:int") == b"12345"
+        assert "DB reloaded by DEBUG RELOAD" in ours.log()
+        r = ref.client()
+        for args in (("DEBUG", "RELOAD", "BAD"),):
+            with pytest.raises(redis.ResponseError) as ea:
+                c.execute_command(*args)
+            with pytest.raises(redis.ResponseError) as eb:
+                r.execute_command(*args)
+            assert str(ea.value) == str(eb.value)
+        (ours.dir / "dump.rdb").write_bytes(b"REDIS0011garbage")
+        with pytest.raises(redis.ResponseError,
+                           match="^Error trying to load the RDB dump, check server logs."):
+            c.execute_command("DEBUG", "RELOAD", "NOSAVE")
+    finally:
+        ours.stop()
