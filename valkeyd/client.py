@@ -276,6 +276,9 @@ class Client(asyncio.Protocol):
                 return self.reject(cmd, errors.LOADING)
             if srv.script_busy is not None and not cmd.allow_busy:
                 return self.reject(cmd, srv.script_busy.busy_error)
+            if srv.write_error is not None and (cmd.write or cmd.name == "ping") \
+                    and not getattr(self, "must_obey", False):
+                return self.reject(cmd, srv.write_error)
             if self.monitor and (cmd.write or cmd.readonly or cmd.may_replicate):
                 return self.reject(cmd, errors.REPLICA_KEYSPACE)
             if srv.client_pause_end and srv.pause_check(self, cmd, argv):

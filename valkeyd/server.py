@@ -103,6 +103,7 @@ class Server:
         self._loading = False
         self._client_pause_end = 0
         self._script_busy = None
+        self._write_error = None          # MISCONF text while writes are refused (snapshots)
         self.script_running = None        # ScriptCtx of the running script (valkeyd.scripting)
         self.loading = False
         self.lastsave = int(time.time())
@@ -148,6 +149,8 @@ class Server:
         self.pubsub = PubSub(self)          # channels, patterns, delivery (valkeyd/pubsub.py)
         from persistence.rdb_load import install as _rdb_install
         _rdb_install(self)                  # startup RDB load (load_hooks)
+        from persistence.snapshot import Snapshots
+        Snapshots(self)                     # SAVE/BGSAVE/save points (persistence/snapshot.py)
         apply_notify_config(self)
         config.on_change("notify-keyspace-events", lambda _v: apply_notify_config(self))
         for name in ("requirepass", "proto-max-bulk-len", "client-query-buffer-limit",
@@ -166,7 +169,7 @@ class Server:
     @loading.setter
     def loading(self, v):
         self._loading = v
-        self.hold = bool(v or self._client_pause_end or self._script_busy is not None)
+        self._update_hold()
 
     @property
     def client_pause_end(self):
@@ -175,7 +178,7 @@ class Server:
     @client_pause_end.setter
     def client_pause_end(self, v):
         self._client_pause_end = v
-        self.hold = bool(self._loading or v or self._script_busy is not None)
+        self._update_hold()
 
     @property
     def script_busy(self):
@@ -184,7 +187,21 @@ class Server:
     @script_busy.setter
     def script_busy(self, v):
         self._script_busy = v
-        self.hold = bool(self._loading or self._client_pause_end or v is not None)
+        self._update_hold()
+
+    @property
+    def write_error(self):
+        """The error text write commands get (MISCONF after a failed BGSAVE), or None."""
+        return self._write_error
+
+    @write_error.setter
+    def write_error(self, v):
+        self._write_error = v
+        self._update_hold()
+
+    def _update_hold(self):
+        self.hold = bool(self._loading or self._client_pause_end or self._script_busy is not None
+                         or self._write_error is not None)
 
     # -- configuration ---------------------------------------------------------------------------
     def _apply_config(self):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from engines.base import clock
 from persistence import rdb_primitives as rdbp
+from persistence.rdb_save import encode_value
 from persistence.rdb_load import (EmptyKey, LoadReader, RDBError, VALUE_TYPES,
                                   decode_value_safe, set_lru_lfu)
 
@@ -16,7 +17,17 @@ from .. import errors
 from ..errors import ErrorReply
 from ..resp import OK
 from .registry import command
-from .util import get_int
+from .util import count_lookup, get_int
+
+# ---- DUMP ------------------------------------------------------------------------------------
+@command("dump", 2, "readonly", "keyspace", keys=(1, 1, 1))
+def dump(c, argv):
+    v = c.db.get(argv[1])
+    count_lookup(c, v is not None, argv[1])
+    if v is None:
+        return None
+    return encode_value(v, c.server.config.get_bool("rdbcompression"))
+
 
 # ---- RESTORE ---------------------------------------------------------------------------------
 BUSYKEY = "BUSYKEY Target key name already exists."

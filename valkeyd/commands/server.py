@@ -347,7 +347,8 @@ def sec_persistence(srv) -> list:
         "rdb_last_save_time:%d" % srv.lastsave,
         "rdb_last_bgsave_status:" + _g(srv, "lastbgsave_status", "ok"),
         "rdb_last_bgsave_time_sec:%d" % _g(srv, "rdb_save_time_last", -1),
-        "rdb_current_bgsave_time_sec:-1",
+        "rdb_current_bgsave_time_sec:%d" % (srv.snapshots.current_time_sec()
+                                            if hasattr(srv, "snapshots") else -1),
         "rdb_saves:%d" % _g(srv, "rdb_saves"),
         "rdb_last_cow_size:0",
         "rdb_last_load_keys_expired:%d" % _g(srv, "rdb_last_load_keys_expired"),
@@ -693,6 +694,43 @@ def time_(c, argv):
 @command("lastsave", 1, "loading stale fast", "admin dangerous")
 def lastsave(c, argv):
     return c.server.lastsave
+
+
+# -- SAVE BGSAVE (persistence/snapshot.py does the work) -------------------------------------
+
+@command("save", 1, "admin noscript no_async_loading no_multi", "admin dangerous")
+def save(c, argv):
+    snap = c.server.snapshots
+    if snap.child_pid is not None:
+        raise ErrorReply("ERR Background save already in progress")
+    c.server.rdb_saves += 1
+    if snap.save():
+        return OK
+    raise ErrorReply("ERR")
+
+
+@command("bgsave", -1, "admin noscript no_async_loading", "admin dangerous")
+def bgsave(c, argv):
+    srv = c.server
+    snap = srv.snapshots
+    schedule = False
+    if len(argv) > 1:
+        if len(argv) == 2 and argv[1].lower() == b"schedule":
+            schedule = True
+        else:
+            raise ErrorReply(errors.SYNTAX)
+    in_exec = getattr(c, "in_exec", False)
+    if snap.child_pid is not None:
+        raise ErrorReply("ERR Background save already in progress")
+    if snap.has_child() or in_exec:
+        if schedule or in_exec:
+            snap.scheduled = True
+            return Simple(b"Background saving scheduled")
+        raise ErrorReply("ERR Another child process is active (AOF?): can't BGSAVE right now. "
+                         "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
+    if snap.bgsave():
+        return Simple(b"Background saving started")
+    raise ErrorReply("ERR")
 
 
 @command("role", 1, "noscript loading stale fast sentinel", "admin dangerous")
@@ -1701,13 +1739,42 @@ def object_digest(db, key: bytes, v, digest: bytearray) -> None:
     if t is bytes or t is bytearray:
         mix_digest(digest, v)
     else:
-        fn = getattr(v, "debug_digest", None)
-        if fn is None:
-            raise ErrorReply("ERR DEBUG DIGEST is not supported for %s values yet"
-                             % value_type(v))
-        fn(digest, mix_digest, xor_digest)
+        _collection_digest(v, value_type(v), digest)
     if db.get_expire(key) is not None:
         xor_digest(digest, b"!!expire!!")
+
+
+def _collection_digest(v, tname: str, digest: bytearray) -> None:
+    """xorObjectDigest's per-type part: list elements mixed in order; set members xored;
+    sorted set members and hash fields as a digest each (member then fpconv_dtoa(score), or
+    field then value) xored in; stream entries mixed in order as "<ms>.<seq>" then their
+    fields and values (consumer groups are not part of it)."""
+    from ..resp import fpconv_dtoa
+    if tname == "list":
+        for x in v:
+            mix_digest(digest, x)
+    elif tname == "set":
+        for m in v:
+            xor_digest(digest, m)
+    elif tname == "zset":
+        for score, m in v.sl:
+            ele = bytearray(20)
+            mix_digest(ele, m)
+            mix_digest(ele, fpconv_dtoa(score))
+            xor_digest(digest, ele)
+    elif tname == "hash":
+        for f, x in v.d.items():
+            ele = bytearray(20)
+            mix_digest(ele, f)
+            mix_digest(ele, x)
+            xor_digest(digest, ele)
+    elif tname == "stream":
+        for ident, fields in v.entries():
+            mix_digest(digest, b"%d.%d" % (ident >> 64, ident & 0xFFFFFFFFFFFFFFFF))
+            for x in fields:
+                mix_digest(digest, x)
+    else:
+        raise ErrorReply("ERR DEBUG DIGEST is not supported for %s values yet" % tname)
 
 
 def dataset_digest(srv) -> bytes:

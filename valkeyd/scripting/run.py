@@ -39,7 +39,7 @@ from engines.base import clock as _clock
 
 from ..client import Client
 from ..commands.registry import TABLE, lookup
-from ..errors import ErrorReply
+from ..errors import MISCONF, ErrorReply
 from ..log import log
 from ..resp import Raw
 from .engine import lua_arg
@@ -76,6 +76,9 @@ ERR_UNKNOWN = "Unknown Redis command called from script"
 ERR_NOSCRIPT = "This Redis command is not allowed from script"
 ERR_RO_SCRIPT = "Write commands are not allowed from read-only scripts."
 ERR_RO_REPLICA = "-READONLY You can't write against a read only replica."
+MISCONF_SCRIPT = ("MISCONF Redis is configured to save RDB snapshots, but it's currently unable "
+                  "to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for "
+                  "read only scripts.")
 
 
 class NoStatsError(ErrorReply):
@@ -218,6 +221,8 @@ class ScriptCtx:
                     srv.config.get("replica-read-only") == "yes" and \
                     not getattr(self.caller, "must_obey", False):
                 return ERR_RO_REPLICA
+            if cmd.write and not self.write_dirty and srv.write_error is not None:
+                return "-" + srv.write_error
         if cmd.write:
             self.write_dirty = True
         sc = self.engine.client
@@ -277,6 +282,9 @@ def prepare(c, engine, name: str, script_flags: int, ro: bool, eval_mode: bool, 
         if not script_flags & FLAG_NO_WRITES:
             if srv.is_replica() and srv.config.get("replica-read-only") == "yes" and not obey:
                 return ErrorReply(RO_REPLICA)
+            if srv.write_error is not None and not obey:   # a failed BGSAVE (MISCONF)
+                return ErrorReply(MISCONF_SCRIPT if srv.write_error == MISCONF
+                                  else srv.write_error)
             if ro:
                 return ErrorReply(RO_WRITE_FLAG)
     readonly = ro or bool(not script_flags & FLAG_EVAL_COMPAT and script_flags & FLAG_NO_WRITES)
