@@ -95,6 +95,9 @@ class Client(asyncio.Protocol):
         self.net_in = 0
         self.net_out = 0
         self.cmds = 0
+        self.held_aof = False             # replies wait for the AOF write (persistence/aof.py)
+        self.must_obey = False            # the AOF loader / a primary: no limits, no refusals
+        self.deny_blocking = False
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
     def connection_made(self, transport):
@@ -370,6 +373,8 @@ class Client(asyncio.Protocol):
     def flush(self) -> None:
         out = self.out
         if out:
+            if self.server.aof_pending:   # group commit: replies leave after the AOF write
+                return self.server.aof.hold(self)
             data = out[0] if len(out) == 1 else _join(out)
             out.clear()
             self.net_out += len(data)

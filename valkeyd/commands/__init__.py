@@ -23,3 +23,4 @@ from . import transactions  # noqa: F401
 from . import scripting  # noqa: F401
 from . import functions  # noqa: F401
 from . import pubsub_cmds  # noqa: F401
+from . import aof_cmds  # noqa: F401
