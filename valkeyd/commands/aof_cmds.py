@@ -3,8 +3,9 @@
 BGREWRITEAOF replies "Background append only file rewriting started" and the rewrite runs
 right after, in-process (see persistence/aof.py). WAITAOF: at ``appendfsync always`` every
 acknowledged write is already fsynced, so the local part is satisfied at once; at
-``everysec``/``no`` WAITAOF fsyncs the AOF before replying (stronger than waiting for the
-next background fsync, same reply). Replicas do not exist yet: ``numreplicas > 0`` blocks
+``everysec``/``no`` WAITAOF with numlocal 1 fsyncs the AOF before replying (instead of
+waiting for the next background fsync: same reply, sooner); numlocal 0 reports whether the
+client's writes are fsynced yet. Replicas do not exist yet: ``numreplicas > 0`` blocks
 until the timeout (0: forever) and then replies ``[numlocal acked, 0]``, as Redis does with no
 replica acknowledging.
 """
@@ -47,8 +48,11 @@ def waitaof(c, argv):
     srv = c.server
     numlocal = _get_long(argv[1])
     if numlocal < 0 or numlocal > 1:
-        raise ErrorReply("ERR value is out of range, must be between 0 and 1")
-    numreplicas = _get_long(argv[2])
+        raise ErrorReply("ERR value is out of range, value must between 0 and 1")
+    try:   # getPositiveLongFromObjectOrReply: one message for both failures
+        numreplicas = get_int(argv[2])
+    except ErrorReply:
+        numreplicas = -1
     if numreplicas < 0:
         raise ErrorReply("ERR value is out of range, must be positive")
     try:
@@ -66,10 +70,10 @@ def waitaof(c, argv):
     acklocal = 0
     if enabled:
         aof.write_buffer()
-        if aof.fd >= 0 and aof.fsynced_size < aof.written_size:
+        if numlocal and aof.fd >= 0 and aof.fsynced_size < aof.written_size:
             os.fsync(aof.fd)
             aof.fsynced_size = aof.written_size
-        acklocal = 1
+        acklocal = 1 if aof.fsynced_size >= aof.written_size else 0
     if numreplicas == 0 or deny_blocking(c):
         return [acklocal, 0]
     from engines.base import clock
