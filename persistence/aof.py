@@ -41,6 +41,7 @@ refuses to start, logging the file name and the offset.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -294,7 +295,7 @@ class Loader:
         c.deny_blocking = True
         c.id = -1
 
-    def load_file(self, name: str, truncated_ok: bool) -> int:
+    async def load_file(self, name: str, truncated_ok: bool) -> int:
         path = os.path.join(self.dirname, name)
         try:
             with open(path, "rb") as fh:
@@ -339,8 +340,12 @@ class Loader:
         valid_up_to = pos
         valid_before_multi = pos
         multi = None
+        loops = 0
         try:
             while True:
+                loops += 1
+                if not loops & 1023 and srv.loop is not None:
+                    await asyncio.sleep(0)   # serve clients (-LOADING) now and then
                 line, pos = _fgets(data, pos)
                 if line is None:
                     break
@@ -427,7 +432,7 @@ class Loader:
         return AOF_FAILED
 
 
-def load_dir(server, dirname: str, manifest: Manifest) -> tuple[int, int, int]:
+async def load_dir(server, dirname: str, manifest: Manifest) -> tuple[int, int, int]:
     """loadAppendOnlyFiles: returns (status, total size, base size)."""
     files = ([manifest.base] if manifest.base else []) + manifest.incr
     if not files:
@@ -449,7 +454,7 @@ def load_dir(server, dirname: str, manifest: Manifest) -> tuple[int, int, int]:
         t0 = time.perf_counter()
         if typ == "b":
             base_size = os.path.getsize(os.path.join(dirname, name))
-        ret = loader.load_file(name, last)
+        ret = await loader.load_file(name, last)
         if ret == AOF_OK or (ret == AOF_TRUNCATED and last):
             log.notice("DB loaded from %s file %s: %.3f seconds" % (
                 "base" if typ == "b" else "incr", name, time.perf_counter() - t0))
@@ -926,7 +931,7 @@ class Aof:
         t0 = time.perf_counter()
         srv.loading = True
         try:
-            ret, total, base = load_dir(srv, self.dirname, self.manifest)
+            ret, total, base = await load_dir(srv, self.dirname, self.manifest)
         finally:
             srv.loading = False
         if ret in (AOF_FAILED, AOF_OPEN_ERR):

@@ -599,3 +599,34 @@ def test_bgrewriteaof_with_appendonly_off():
         assert r.info("persistence")["aof_rewrites"] == 1
     finally:
         srv.stop()
+
+
+def test_loading_reply_while_a_large_aof_loads():
+    work = Path(tempfile.mkdtemp(prefix="valkeyd-aofbig-"))
+    d = work / "appendonlydir"
+    d.mkdir()
+    buf = []
+    cat_command(buf, [b"SELECT", b"0"])
+    for i in range(300000):
+        cat_command(buf, [b"SET", b"key:%d" % i, b"v"])
+    (d / "appendonly.aof.1.incr.aof").write_bytes(b"".join(buf))
+    (d / "appendonly.aof.manifest").write_bytes(b"file appendonly.aof.1.incr.aof seq 1 type i\n")
+    srv = start_valkeyd("--appendonly", "yes", workdir=work)
+    try:
+        import socket
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        s.sendall(b"GET key:1\r\n")
+        assert s.recv(100) == b"-LOADING Redis is loading the dataset in memory\r\n"
+        s.sendall(b"INFO persistence\r\n")
+        assert b"loading:1" in s.recv(10000)
+        for _ in range(600):
+            s.sendall(b"DBSIZE\r\n")
+            if s.recv(100) == b":300000\r\n":
+                break
+            time.sleep(0.1)
+        s.sendall(b"GET key:299999\r\n")
+        assert s.recv(100) == b"$1\r\nv\r\n"
+        s.close()
+    finally:
+        srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
