@@ -48,7 +48,7 @@ FORMATS = """\
 |---|---|
 | redis.conf (every Redis 7.2.4 directive accepted; see tests/test_config.py) | yes |
 | RDB version 11 (read and write, Redis 7.2 ↔ valkeyd) | planned: #6 |
-| AOF multi-part (manifest, RDB or AOF base, incr files) | planned: #6 |
+| AOF multi-part (manifest, RDB or AOF base, incr files): Redis 7.2 AOF directories load (AOF base; RDB base with the RDB reader), incr files byte-identical to valkey-server's; rewrite in-process (see notes) | yes |
 """
 
 
