@@ -788,8 +788,11 @@ class Aof:
             self.write_buffer()
             if self.fd >= 0:
                 os.fsync(self.fd)
-            if self.state == AOF_ON and self.fd < 0:
-                self.manifest = self.read_manifest()
+            if self.fd < 0:   # not appending: the manifest on disk (aofLoadManifestFromDisk)
+                try:
+                    self.manifest = self.read_manifest()
+                except ManifestError:
+                    self.manifest = Manifest()
             self.write_base()
             if self.state != AOF_OFF:
                 name = self.open_incr(True)

@@ -630,3 +630,22 @@ def test_loading_reply_while_a_large_aof_loads():
     finally:
         srv.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_rewrite_with_appendonly_off_continues_the_sequence():
+    srv = start_valkeyd()
+    try:
+        r = srv.client()
+        r.set("x", "1")
+        for n in (1, 2):
+            assert r.bgrewriteaof() is True
+            for _ in range(50):
+                if r.info("persistence")["aof_rewrites"] == n:
+                    break
+                time.sleep(0.05)
+        d = aof_dir(srv)
+        m = Manifest.parse((d / "appendonly.aof.manifest").read_bytes())
+        assert m.base[1] == 2 and m.incr == [] and m.history == []
+        assert sorted(p.name for p in d.iterdir()) == [m.base[0], "appendonly.aof.manifest"]
+    finally:
+        srv.stop()
