@@ -567,7 +567,11 @@ class Aof:
         self.manifest = Manifest()
         self.fd = -1
         self.buf: list = []
-        self.held: list = []
+        self.held: list = []           # clients whose replies wait for the next commit
+        self.waiting: list = []        # (file offset, clients) waiting for an fsync
+        self.commit_scheduled = False
+        self.fsync_inflight = False
+        self.gen = 0                   # bumped when the incr file changes
         self.selected_db = -1
         self.cur_ts = 0
         self.current_size = 0
@@ -617,58 +621,143 @@ class Aof:
             buf.append(b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n" % (len(s), s))
             self.selected_db = dbid
         cat_command(buf, argv)
+        if not self.commit_scheduled:
+            self._schedule_commit()
+
+    def _schedule_commit(self):
         srv = self.server
-        if not srv.aof_pending:
-            srv.aof_pending = True
-            if srv.loop is not None:
-                srv.loop.call_soon(self.commit)
+        srv.aof_pending = True
+        self.commit_scheduled = True
+        if srv.loop is not None:
+            srv.loop.call_soon(self.commit)
 
     def hold(self, client) -> None:
-        """Client.flush while the buffer has unwritten writes: the replies wait for commit."""
+        """Client.flush while writes are not yet durable: the replies wait for commit."""
         if not client.held_aof:
             client.held_aof = True
             self.held.append(client)
+            if not self.commit_scheduled:
+                self._schedule_commit()
 
-    def write_buffer(self) -> bool:
-        """flushAppendOnlyFile's write (and fsync at ``always``)."""
-        if not self.buf:
-            return True
-        data = b"".join(self.buf)
-        self.buf.clear()
-        if self.fd < 0:
-            return False
-        try:
-            view = memoryview(data)
-            while view:
-                n = os.write(self.fd, view)
-                view = view[n:]
-            self.written_size += len(data)
-            self.current_size += len(data)
-            if self.fsync == "always":
+    def write_buffer(self, fsync: bool | None = None) -> bool:
+        """flushAppendOnlyFile's write; with ``fsync`` (default: at ``always``) also a
+        synchronous fsync (rewrites, WAITAOF, shutdown)."""
+        if fsync is None:
+            fsync = self.fsync == "always"
+        if self.buf:
+            data = b"".join(self.buf)
+            self.buf.clear()
+            if self.fd < 0:
+                return False
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(self.fd, view)
+                    view = view[n:]
+                self.written_size += len(data)
+                self.current_size += len(data)
+                self.last_write_status = "ok"
+            except OSError as e:
+                self._write_error(e)
+                return False
+        if fsync and self.fd >= 0 and self.fsynced_size < self.written_size:
+            try:
                 os.fsync(self.fd)
-                self.fsynced_size = self.written_size
-            self.last_write_status = "ok"
-            return True
-        except OSError as e:
-            self.last_write_status = "err"
-            log.warning(f"Error writing to the AOF file: {e.strerror}")
-            if self.fsync == "always":
-                log.warning("Can't recover from AOF write error when the AOF fsync policy is "
-                            "'always'. Exiting...")
-                os._exit(1)
-            return False
+            except OSError as e:
+                self._write_error(e)
+                return False
+            self.fsynced_size = self.written_size
+            self._release(self.fsynced_size)
+        return True
+
+    def _write_error(self, e):
+        self.last_write_status = "err"
+        log.warning(f"Error writing to the AOF file: {e.strerror}")
+        if self.fsync == "always":
+            log.warning("Can't recover from AOF write error when the AOF fsync policy is "
+                        "'always'. Exiting...")
+            os._exit(1)
 
     def commit(self) -> None:
-        """Once per event-loop iteration: write (+fsync), then release held replies."""
-        srv = self.server
-        self.write_buffer()
-        srv.aof_pending = False
+        """Once per event-loop iteration with writes or held replies: write the buffer. At
+        ``always`` the held replies then wait for an fsync that covers this write: one fsync
+        runs at a time in a worker thread, and the clients of every iteration that wrote
+        meanwhile share the next one (pipelined group commit). Otherwise they leave now."""
+        self.commit_scheduled = False
+        self.write_buffer(False)
         held = self.held
-        if held:
-            self.held = []
-            for c in held:
+        self.held = []
+        if self.fsync == "always" and self.fd >= 0:
+            target = self.written_size
+            if target > self.fsynced_size or self.waiting:
+                self.waiting.append((target, held))
+                if not self.fsync_inflight:
+                    self._start_fsync()
+                return
+        self._flush_clients(held)
+        self._maybe_clear()
+
+    def _start_fsync(self):
+        loop = self.server.loop
+        target = self.written_size
+        gen = self.gen
+        self.fsync_inflight = True
+        fut = loop.run_in_executor(None, os.fsync, self.fd)
+        fut.add_done_callback(lambda f: self._fsynced(f, target, gen))
+
+    def _fsynced(self, fut, target, gen):
+        self.fsync_inflight = False
+        if gen != self.gen:   # the file was switched (rewrite/stop) and drained meanwhile
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self._write_error(exc)
+            return
+        if target > self.fsynced_size:
+            self.fsynced_size = target
+        self._release(self.fsynced_size)
+        if self.waiting:
+            self._start_fsync()
+        self._maybe_clear()
+
+    def _release(self, upto):
+        w = self.waiting
+        while w and w[0][0] <= upto:
+            self._flush_clients(w.pop(0)[1])
+
+    def _flush_clients(self, clients):
+        """Send the replies of clients whose writes are durable (Client.flush must not park
+        them again: aof_pending is off meanwhile)."""
+        if not clients:
+            return
+        srv = self.server
+        srv.aof_pending = False
+        try:
+            for c in clients:
                 c.held_aof = False
                 c.flush()
+        finally:
+            srv.aof_pending = bool(self.buf or self.held or self.waiting
+                                   or self.commit_scheduled or self.fsync_inflight)
+
+    def _maybe_clear(self):
+        if not (self.buf or self.held or self.waiting or self.commit_scheduled
+                or self.fsync_inflight):
+            self.server.aof_pending = False
+
+    def drain(self):
+        """Write and fsync everything now and release every held client (before switching
+        files, stopping, shutting down)."""
+        self.commit_scheduled = False
+        self.write_buffer(True)
+        self.gen += 1
+        self.fsync_inflight = False
+        held, self.held = self.held, []
+        w, self.waiting = self.waiting, []
+        for _t, group in w:
+            self._flush_clients(group)
+        self._flush_clients(held)
+        self._maybe_clear()
 
     def _fsync_loop(self):
         """everysec: the background fsync (Redis's bio AOF fsync job)."""
@@ -785,9 +874,7 @@ class Aof:
         self.rewrite_in_progress = True
         try:
             os.makedirs(self.dirname, exist_ok=True)
-            self.write_buffer()
-            if self.fd >= 0:
-                os.fsync(self.fd)
+            self.drain()
             if self.fd < 0:   # not appending: the manifest on disk (aofLoadManifestFromDisk)
                 try:
                     self.manifest = self.read_manifest()
@@ -853,12 +940,8 @@ class Aof:
     def stop(self) -> None:
         """stopAppendOnly: flush, fsync, close."""
         srv = self.server
-        self.commit()
+        self.drain()
         if self.fd >= 0:
-            try:
-                os.fsync(self.fd)
-            except OSError:
-                pass
             os.close(self.fd)
             self.fd = -1
         self.state = AOF_OFF
@@ -908,12 +991,8 @@ class Aof:
     def on_shutdown(self, flags):
         if self.state != AOF_OFF:
             log.notice("Calling fsync() on the AOF file.")
-            self.commit()
-            if self.fd >= 0:
-                try:
-                    os.fsync(self.fd)
-                except OSError:
-                    return False
+            self.drain()
+            return self.last_write_status == "ok"
         return True
 
     async def load(self):

@@ -11,8 +11,6 @@ replica acknowledging.
 """
 from __future__ import annotations
 
-import os
-
 from ..blocking import deny_blocking, install as blocking_install
 from ..errors import ErrorReply
 from ..resp import Simple
@@ -69,10 +67,8 @@ def waitaof(c, argv):
         raise ErrorReply(WAITAOF_NO_AOF)
     acklocal = 0
     if enabled:
-        aof.write_buffer()
-        if numlocal and aof.fd >= 0 and aof.fsynced_size < aof.written_size:
-            os.fsync(aof.fd)
-            aof.fsynced_size = aof.written_size
+        # at "always" (every acknowledged write is durable) and for numlocal 1: fsync now
+        aof.write_buffer(bool(numlocal) or aof.fsync == "always")
         acklocal = 1 if aof.fsynced_size >= aof.written_size else 0
     if numreplicas == 0 or deny_blocking(c):
         return [acklocal, 0]
