@@ -11,15 +11,17 @@ Layout (``appenddirname`` inside ``dir``, names from ``appendfilename``)::
 Write path. The propagation stream (``server.propagate_hooks``: fn(dbid, argv), dbid -1 for
 MULTI/EXEC) is encoded exactly as Redis's ``catAppendOnlyGenericCommand`` into an in-memory
 buffer, with a SELECT whenever the database changes (and ``#TS:<unix>`` annotations with
-``aof-timestamp-enabled``). While the buffer is non-empty ``server.aof_pending`` is true, and
-``Client.flush`` hands the client to :meth:`Aof.hold` instead of writing its replies: the
-client waits in a list, and one ``loop.call_soon`` callback per event-loop iteration writes
-the buffer, fsyncs it (``appendfsync always``), then sends every held client's replies.
-So no reply leaves before its write is durable, and every client of one loop iteration
-shares one write and one fsync (group commit). With ``everysec`` the same callback writes
-(the data then survives a kill -9: it is in the kernel) and a background thread fsyncs once
-a second, like Redis's bio; with ``no`` the kernel decides. The non-AOF path pays one
-attribute test in ``Client.flush``.
+``aof-timestamp-enabled``). While anything is not yet durable ``server.aof_pending`` is
+true, and ``Client.flush`` hands the client to :meth:`Aof.hold` instead of writing its
+replies. One ``loop.call_soon`` callback per event-loop iteration (:meth:`Aof.commit`)
+writes the buffer; at ``appendfsync always`` the iteration's held clients then wait, tagged
+with the file offset just written, for an fsync that covers it. One fsync runs at a time in
+a worker thread while the loop keeps reading and executing; every iteration that wrote in
+the meantime shares the next fsync (pipelined group commit). So no reply (not even a read
+that could observe an unsynced write) leaves before the writes before it are durable. With
+``everysec`` the replies leave right after the write (the data then survives a kill -9: it
+is in the kernel) and a background thread fsyncs once a second, like Redis's bio; with
+``no`` the kernel decides. The non-AOF path pays one attribute test in ``Client.flush``.
 
 Rewrite (BGREWRITEAOF, the auto-rewrite cron, CONFIG SET appendonly yes). The dataset lives
 in this process, so the rewrite runs in-process and synchronously, right after the reply to
