@@ -21,7 +21,8 @@ the meantime shares the next fsync (pipelined group commit). So no reply (not ev
 that could observe an unsynced write) leaves before the writes before it are durable. With
 ``everysec`` the replies leave right after the write (the data then survives a kill -9: it
 is in the kernel) and a background thread fsyncs once a second, like Redis's bio; with
-``no`` the kernel decides. The non-AOF path pays one attribute test in ``Client.flush``.
+``no`` the kernel decides. A server without AOF pays nothing: ``Client.flush`` becomes
+``Client.flush_aof`` (one more attribute test) only once an AOF is switched on.
 
 Rewrite (BGREWRITEAOF, the auto-rewrite cron, CONFIG SET appendonly yes). The dataset lives
 in this process, so the rewrite runs in-process and synchronously, right after the reply to
@@ -935,6 +936,8 @@ class Aof:
 
     def _hook(self):
         srv = self.server
+        from valkeyd.client import Client
+        Client.flush = Client.flush_aof   # replies may wait for the AOF (see Client.flush_aof)
         if self.feed not in srv.propagate_hooks:
             srv.propagate_hooks.append(self.feed)
         self._start_thread()

@@ -373,8 +373,6 @@ class Client(asyncio.Protocol):
     def flush(self) -> None:
         out = self.out
         if out:
-            if self.server.aof_pending:   # group commit: replies leave after the AOF write
-                return self.server.aof.hold(self)
             data = out[0] if len(out) == 1 else _join(out)
             out.clear()
             self.net_out += len(data)
@@ -384,10 +382,20 @@ class Client(asyncio.Protocol):
         if self.close_after_reply and not self.closed:
             self.close()
 
+    def flush_aof(self) -> None:
+        """``flush`` while an AOF is on (persistence/aof.py installs it as ``Client.flush``,
+        so the path without AOF pays nothing): while writes are not yet durable, replies
+        wait for the AOF commit (group commit)."""
+        if self.out and self.server.aof_pending:
+            return self.server.aof.hold(self)
+        Client.flush_plain(self)
+
     def push(self, value) -> None:
         """Send an out-of-band message (MONITOR lines, pub/sub messages) right away."""
         self.encode(value, self.out)
         self.flush()
+
+    flush_plain = flush
 
     def set_resp(self, proto: int) -> None:
         self.resp = proto
