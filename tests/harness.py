@@ -19,6 +19,11 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Data files written by a real Redis 7.2.4 (../shared/fixtures beside the checkout; a git
+# worktree one level further down during development).
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "redis-7.2.4"
+if not FIXTURES.exists():
+    FIXTURES = ROOT.parent.parent / "shared" / "fixtures" / "redis-7.2.4"
 
 
 def free_port() -> int:

@@ -48,7 +48,7 @@ FORMATS = """\
 |---|---|
 | redis.conf (every Redis 7.2.4 directive accepted; see tests/test_config.py) | yes |
 | RDB versions 1-11 (read: every type and encoding, Redis 7.2 / Valkey 8 files, RESTORE; write: version 11 as Redis 7.2.4, SAVE/BGSAVE, DUMP; our files load into valkey-server and pass valkey-check-rdb) | yes |
-| AOF multi-part (manifest, RDB or AOF base, incr files) | planned: #6 |
+| AOF multi-part (manifest, RDB or AOF base, incr files): Redis 7.2 AOF directories load (AOF base; RDB base with the RDB reader), incr files byte-identical to valkey-server's; rewrite in-process (see notes) | yes |
 """
 
 

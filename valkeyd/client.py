@@ -95,6 +95,9 @@ class Client(asyncio.Protocol):
         self.net_in = 0
         self.net_out = 0
         self.cmds = 0
+        self.held_aof = False             # replies wait for the AOF write (persistence/aof.py)
+        self.must_obey = False            # the AOF loader / a primary: no limits, no refusals
+        self.deny_blocking = False
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
     def connection_made(self, transport):
@@ -382,10 +385,20 @@ class Client(asyncio.Protocol):
         if self.close_after_reply and not self.closed:
             self.close()
 
+    def flush_aof(self) -> None:
+        """``flush`` while an AOF is on (persistence/aof.py installs it as ``Client.flush``,
+        so the path without AOF pays nothing): while writes are not yet durable, replies
+        wait for the AOF commit (group commit)."""
+        if self.out and self.server.aof_pending:
+            return self.server.aof.hold(self)
+        Client.flush_plain(self)
+
     def push(self, value) -> None:
         """Send an out-of-band message (MONITOR lines, pub/sub messages) right away."""
         self.encode(value, self.out)
         self.flush()
+
+    flush_plain = flush
 
     def set_resp(self, proto: int) -> None:
         self.resp = proto

@@ -145,7 +145,10 @@ class Server:
         self.last_signal = None
         self.replica_of = None
         self.tracking = None               # valkeyd.tracking.Tracking, from the first CLIENT TRACKING
+        self.aof_pending = False           # AOF writes wait for the batch's commit (Client.flush)
         self._apply_config()
+        from persistence.aof import install as _install_aof
+        _install_aof(self)                  # self.aof (persistence/aof.py)
         self.pubsub = PubSub(self)          # channels, patterns, delivery (valkeyd/pubsub.py)
         from persistence.rdb_load import install as _rdb_install
         _rdb_install(self)                  # startup RDB load (load_hooks)

@@ -24,3 +24,4 @@ from . import scripting  # noqa: F401
 from . import functions  # noqa: F401
 from . import pubsub_cmds  # noqa: F401
 from . import dump_restore  # noqa: F401
+from . import aof_cmds  # noqa: F401

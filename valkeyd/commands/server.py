@@ -353,19 +353,8 @@ def sec_persistence(srv) -> list:
         "rdb_last_cow_size:0",
         "rdb_last_load_keys_expired:%d" % _g(srv, "rdb_last_load_keys_expired"),
         "rdb_last_load_keys_loaded:%d" % _g(srv, "rdb_last_load_keys_loaded"),
-        "aof_enabled:%d" % (1 if cfg.get("appendonly") == "yes" else 0),
-        "aof_rewrite_in_progress:0",
-        "aof_rewrite_scheduled:0",
-        "aof_last_rewrite_time_sec:-1",
-        "aof_current_rewrite_time_sec:-1",
-        "aof_last_bgrewrite_status:ok",
-        "aof_rewrites:%d" % _g(srv, "aof_rewrites"),
-        "aof_rewrites_consecutive_failures:0",
-        "aof_last_write_status:ok",
-        "aof_last_cow_size:0",
-        "module_fork_in_progress:0",
-        "module_fork_last_cow_size:0",
     ]
+    lines += srv.aof.info()   # aof_* fields (persistence/aof.py)
     return lines
 
 
