@@ -686,7 +686,7 @@ def test_propagation_rewrites(tmp_path):
         t0 = int(time.time() * 1000)
         c.set("a", "1", ex=100)
         c.set("b", "1", px=5000)
-        c.set("c", "1", pxat=t0 + 99999, get=True)
+        c.execute_command("SET", "c", "1", "PXAT", t0 + 99999, "GET")   # the argument order is ours
         c.set("d", "1", exat=t0 // 1000 + 50)
         c.set("e", "1", get=True)
         c.execute_command("SET", "e", "2", "GET", "KEEPTTL", "get")
@@ -705,7 +705,7 @@ def test_propagation_rewrites(tmp_path):
         c.getex("j", pxat=1)
         c.set("k", "v", nx=True)
         c.set("k", "v", nx=True)  # not set: nothing propagated
-        c.incr("n")
+        c.execute_command("INCR", "n")   # (redis-py's incr() sends INCRBY n 1)
         t1 = int(time.time() * 1000)
         c.close()
         time.sleep(0.3)
