@@ -92,11 +92,11 @@ class ScriptClient(Client):
     """The fake client that runs the commands of scripts (CLIENT_SCRIPT, DENY_BLOCKING)."""
 
     in_script = True
-    deny_blocking = True
     script = True            # MONITOR shows "[<db> lua]"
 
     def __init__(self, server):
         super().__init__(server)
+        self.deny_blocking = True   # an instance attribute, as Client.__init__ sets one
         self.authenticated = True
         self.addr = "lua"
         self.must_obey = False
