@@ -50,6 +50,7 @@ import threading
 import time
 
 from valkeyd.log import log
+from valkeyd.protocol import split_args
 
 AOF_OFF, AOF_ON, AOF_WAIT_REWRITE = 0, 1, 2
 _SKIP = (b"publish", b"spublish")   # sent to replicas only (forceCommandPropagation REPL)
@@ -74,67 +75,10 @@ class ManifestError(Exception):
 
 
 def _split_args(line: str):
-    """sdssplitargs: words separated by blanks; "double quoted" with \\n \\r \\t \\b \\a \\\\
-    \\" and \\xHH escapes, 'single quoted' with \\' only. None on unbalanced quotes."""
-    out = []
-    i, n = 0, len(line)
-    while True:
-        while i < n and line[i] in " \n\r\t\v\f":
-            i += 1
-        if i >= n:
-            return out
-        cur = []
-        inq = insq = False
-        while True:
-            if inq:
-                if i >= n:
-                    return None
-                ch = line[i]
-                if (ch == "\\" and i + 3 < n and line[i + 1] == "x"
-                        and all(x in "0123456789abcdefABCDEF" for x in line[i + 2:i + 4])):
-                    cur.append(chr(int(line[i + 2:i + 4], 16)))
-                    i += 3
-                elif ch == "\\" and i + 1 < n:
-                    i += 1
-                    cur.append({"n": "\n", "r": "\r", "t": "\t", "b": "\b",
-                                "a": "\a"}.get(line[i], line[i]))
-                elif ch == '"':
-                    if i + 1 < n and line[i + 1] not in " \n\r\t\v\f":
-                        return None
-                    inq = False
-                    i += 1
-                    break
-                else:
-                    cur.append(ch)
-            elif insq:
-                if i >= n:
-                    return None
-                ch = line[i]
-                if ch == "\\" and i + 1 < n and line[i + 1] == "'":
-                    i += 1
-                    cur.append("'")
-                elif ch == "'":
-                    if i + 1 < n and line[i + 1] not in " \n\r\t\v\f":
-                        return None
-                    insq = False
-                    i += 1
-                    break
-                else:
-                    cur.append(ch)
-            else:
-                if i >= n:
-                    break
-                ch = line[i]
-                if ch in " \n\r\t\v\f":
-                    break
-                if ch == '"':
-                    inq = True
-                elif ch == "'":
-                    insq = True
-                else:
-                    cur.append(ch)
-            i += 1
-        out.append("".join(cur))
+    """sdssplitargs on a manifest line (valkeyd.protocol.split_args), as latin-1 strings;
+    None on unbalanced quotes."""
+    parts = split_args(line.encode("latin-1"))
+    return None if parts is None else [p.decode("latin-1") for p in parts]
 
 
 def _needs_repr(s: str) -> bool:
@@ -920,7 +864,6 @@ class Aof:
     # -- start / stop
     def start_on_boot(self) -> None:
         """aofOpenIfNeededOnServerStart."""
-        srv = self.server
         os.makedirs(self.dirname, exist_ok=True)
         m = self.manifest
         if m.base is None and not m.incr:
