@@ -1,4 +1,5 @@
-"""Lua source of the ``cmsgpack`` library (lua-cmsgpack 0.4.0 as bundled with Redis 7.2.4).
+"""The ``cmsgpack`` library, reimplemented in Lua: the API and encodings of lua-cmsgpack 0.4.0
+as Redis 7.2.4 bundles it.
 
 Pure Lua except for the IEEE float/double and 64-bit integer conversions, which call small
 Python helpers (see ``libs.py``). Behaviour follows ``deps/lua/src/lua_cmsgpack.c``: a number
@@ -293,7 +294,8 @@ end
 
 M._NAME = 'cmsgpack'
 M._VERSION = 'lua-cmsgpack 0.4.0'
-M._COPYRIGHT = 'Copyright (C) 2012, Salvatore Sanfilippo'
+-- Our own code: the copyright line of Redis's C library would not describe it.
+M._COPYRIGHT = 'valkeyd (a Lua reimplementation of the lua-cmsgpack 0.4.0 API)'
 M._DESCRIPTION = 'MessagePack C implementation for Lua'
 return M
 '''
