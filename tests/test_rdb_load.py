@@ -214,16 +214,21 @@ def populate(c):
     c.function_load("#!lua name=lib1\nredis.register_function('f1', function() return 1 end)")
 
 
-@needs_valkey
-def test_valkey_saved_rdb_loads_identically():
+def valkey_saved_rdb() -> bytes:
+    """The RDB valkey-server saves after :func:`populate`."""
     ref = start_valkey()
     try:
         c = ref.client()
         populate(c)
         c.save()
-        data = (ref.dir / "dump.rdb").read_bytes()
+        return (ref.dir / "dump.rdb").read_bytes()
     finally:
         ref.stop()
+
+
+@needs_valkey
+def test_valkey_saved_rdb_loads_identically():
+    data = valkey_saved_rdb()
     assert data[:9] == b"REDIS0011"
     sa, sb, fa, fb = load_both(data)
     assert sa == sb
@@ -236,14 +241,7 @@ def test_valkey_saved_rdb_loads_identically():
 def test_encoding_limits_apply_on_load():
     """A listpack over the (smaller) configured entries limit is converted on load; one under
     it stays compact even with long elements (Redis checks the count only)."""
-    ref = start_valkey()
-    try:
-        c = ref.client()
-        populate(c)
-        c.save()
-        data = (ref.dir / "dump.rdb").read_bytes()
-    finally:
-        ref.stop()
+    data = valkey_saved_rdb()
     sa, sb, _, _ = load_both(data, "--hash-max-listpack-entries", "2",
                              "--zset-max-listpack-entries", "2",
                              "--set-max-listpack-entries", "2", "--set-max-intset-entries", "10",
