@@ -111,8 +111,10 @@ def read_until_quiet(s: socket.socket, wait: float) -> bytes:
 
 
 def start_valkeyd(*args: str, workdir=None, config_text: str | None = None,
-                  engine: str = "memory", port: int | None = None) -> ServerProcess:
-    """Start ``valkeyd serve`` with the given ``--directive value`` arguments."""
+                  engine: str | None = None, port: int | None = None) -> ServerProcess:
+    """Start ``valkeyd serve`` with the given ``--directive value`` arguments. The engine
+    defaults to $VALKEYD_ENGINE (memory when unset), so a whole test file can run on lmdb."""
+    engine = engine or os.environ.get("VALKEYD_ENGINE") or "memory"
     workdir = workdir or tempfile.mkdtemp(prefix="valkeyd-test-")
     port = port or free_port()
     argv = [sys.executable, "-m", "valkeyd", "serve"]

@@ -25,9 +25,14 @@ def _memory():
     return MemoryEngine(16)
 
 
+def _lmdb():
+    from engines.lmdb import LmdbEngine
+    return LmdbEngine(path=tempfile.mkdtemp(prefix="valkeyd-lmdb-"), databases=16)
+
+
 ENGINES = {
     "memory": _memory,
-    # "lmdb": lambda: LmdbEngine(config_for(tempfile.mkdtemp())),  (added with the engine)
+    "lmdb": _lmdb,
 }
 
 T0 = 1_700_000_000_000
@@ -91,13 +96,28 @@ def test_string_encodings(db):
     assert db.encoding(b"k") == "raw"
 
 
-def test_wrongtype(db):
+def test_wrongtype(eng, db):
     class FakeList:
         TYPE_NAME = "list"
 
         def encoding(self):
             return "quicklist"
 
+    db.set(b"s", b"str")
+    for tname in ("hash", "list", "set", "zset"):
+        with pytest.raises(ErrorReply) as e:
+            db.get_collection(b"s", tname)
+        assert str(e.value).startswith("WRONGTYPE")
+        assert db.get_collection(b"missing", tname) is None
+    if eng.name == "lmdb":   # collections are not stored by the lmdb engine yet (issue #7)
+        with pytest.raises(ErrorReply) as e:
+            db.set(b"l", FakeList())
+        assert str(e.value) == "ERR the lmdb engine does not support list values yet"
+        with pytest.raises(ErrorReply) as e:
+            db.get_collection(b"l", "hash", create=True)
+        assert str(e.value) == "ERR the lmdb engine does not support hash values yet"
+        assert not db.exists(b"l") and db.size() == 1
+        return
     db.set(b"l", FakeList())
     with pytest.raises(ErrorReply) as e:
         db.get_string(b"l")
@@ -420,7 +440,7 @@ def test_scan_guarantee_with_readds_and_bulk_inserts(db):
     assert len(seen) == len(set(seen)), "a key present throughout is returned once"
 
 
-def test_scan_steps_are_bounded_after_mass_deletes(db):
+def test_scan_steps_are_bounded_after_mass_deletes(eng, db):
     for i in range(5000):
         db.set(b"k%d" % i, b"v")
     cursor, _ = db.scan(0, 10)
@@ -436,7 +456,10 @@ def test_scan_steps_are_bounded_after_mass_deletes(db):
         calls += 1
         if cursor == 0:
             break
-    assert calls > 5, "each call examines a bounded number of entries"
+    if eng.name == "memory":
+        # the memory engine's scan order keeps tombstones of deleted keys: a call examines a
+        # bounded number of them (the LMDB engine keeps none: deleted keys are gone)
+        assert calls > 5, "each call examines a bounded number of entries"
     assert seen == [b"k4321"] or (b"k4321" in seen and set(seen) == {b"k4321"})
     assert _full_scan(db, 10) == [b"k4321"]
 

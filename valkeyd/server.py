@@ -163,6 +163,9 @@ class Server:
             config.on_change(name, lambda _v: self._apply_config())
         for name in _limits_directives:   # encoding thresholds of the collection types
             config.on_change(name, lambda _v: _limits.apply(self.config))
+        install = getattr(self.engine, "install", None)
+        if install is not None:   # engines with their own persistence (engines/lmdb.py)
+            install(self)
 
     # -- rare states (one test in Client.execute) --------------------------------------------------
     @property

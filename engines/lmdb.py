@@ -1,0 +1,819 @@
+"""The LMDB engine: the keyspace on disk, in an LMDB environment (issue #7).
+
+The dataset lives under ``dir``/valkeyd.lmdb/ and *is* the persistent state: a restart opens
+the environment and serves at once (no RDB/AOF load), with DBSIZE right immediately.
+
+Threading and transactions. Every call comes from the event-loop thread. The engine keeps one
+write transaction, begun by the first access of a batch; every read and write of the batch
+goes through it (reads see the batch's own writes). ``commit()`` - called by the reply path
+(``Client.flush`` while this engine is installed) and by the cron - commits it when the batch
+wrote something, so a batch (and therefore a MULTI/EXEC or a script, which run inside one
+batch) is one atomic LMDB transaction, and no reply leaves before its writes are committed.
+Durability follows ``appendfsync``: ``always`` syncs the environment after each commit
+(before the replies are written), ``everysec`` lets a thread sync once a second, ``no``
+leaves it to the OS. The environment is opened with ``sync=False`` so that the policy can be
+changed at run time; LMDB's copy-on-write B-trees plus the meta-page switch make a commit
+atomic, so a ``kill -9`` never corrupts the environment: it loses at most the commits not yet
+synced (none under ``always``).
+
+On-disk format (``FORMAT_VERSION`` = 1, stored in ``info`` under ``format``). Four named
+sub-databases, Kvrocks-style:
+
+* ``meta``: one record per key. Key: ``pdb`` (u32 BE) + ``crc32(key)`` (u32 BE) + key.
+  Value: ``>BBqQQI`` = type code, flags, expiry time (ms, signed), version, size, access word.
+  - type codes (fixed, as Kvrocks numbers them): 1 string, 2 hash, 3 list, 4 set, 5 zset,
+    8 stream. Only strings are stored by this version; the other codes are reserved.
+  - flags: bit 0 the key has an expiry time (the field is then valid), bit 1 the string was
+    last written from a ``bytearray`` (APPEND/SETRANGE: OBJECT ENCODING says "raw").
+  - version: a number unique per key incarnation (for the element records of collections,
+    which will be keyed by it so that DEL of a collection is one metadata delete plus a
+    background sweep); size: the string's length (the element count of a collection).
+  - access word: the LRU clock (seconds) or the LFU word at the last write. Reads record
+    accesses in memory only (no write per read); OBJECT IDLETIME/FREQ use the newer of both.
+  The crc32 in the key orders a database's keys by hash: SCAN's cursor is simply the hash
+  to resume from (stateless, unaffected by inserts and deletes; keys sharing a hash are
+  never split between two calls).
+* ``str``: string values. Key: ``pdb`` + key.
+* ``exp``: the expiry index. Key: ``pdb`` + (expiry + 2**63, u64 BE) + key, empty value. The
+  active expire cycle walks it in time order from a remembered position, so it never looks
+  at keys without an expiry.
+* ``info``: ``format``; ``dbmap`` (logical database -> physical ``pdb``, u32 each);
+  ``counts`` (per logical database: keys and keys with an expiry, u64 each, so DBSIZE and
+  INFO keyspace need no scan); ``next`` (next unused ``pdb``); ``ver`` (next version);
+  ``sweep`` (physical databases dropped by FLUSHDB/FLUSHALL, still to be reclaimed).
+
+Physical databases make FLUSHDB/FLUSHALL and SWAPDB O(1): a flush gives the logical database
+a fresh ``pdb`` and queues the old one; SWAPDB swaps two ``dbmap`` entries. The cron reclaims
+queued ``pdb`` prefixes in steps of at most ~2 ms (``sweep_step``), each its own commit.
+
+Collections: not yet stored natively (issue #7 continues); creating one replies
+"ERR the lmdb engine does not support <type> values yet". They will never be pickled blobs.
+"""
+from __future__ import annotations
+
+import os
+import random
+import struct
+import threading
+import time
+import zlib
+
+import lmdb
+
+from valkeyd.errors import ErrorReply, WRONGTYPE as _WRONGTYPE_TEXT
+from valkeyd.protocol import string2ll
+
+from .base import clock
+from .memory import LFU_INIT_VAL, lfu_decr, lfu_minutes, lfu_touch
+
+FORMAT_VERSION = 1
+T_STRING, T_HASH, T_LIST, T_SET, T_ZSET, T_STREAM = 1, 2, 3, 4, 5, 8
+TYPE_CODES = {"string": T_STRING, "hash": T_HASH, "list": T_LIST, "set": T_SET,
+              "zset": T_ZSET, "stream": T_STREAM}
+TYPE_NAMES = {v: k for k, v in TYPE_CODES.items()}
+F_EXPIRE = 1
+F_RAW = 2
+
+META = struct.Struct(">BBqQQI")
+_pack = META.pack
+_unpack = META.unpack
+_U32 = struct.Struct(">I")
+_p32 = _U32.pack
+_BIAS = 1 << 63
+_MASK64 = (1 << 64) - 1
+WRONGTYPE = ErrorReply(_WRONGTYPE_TEXT)
+DIRNAME = "valkeyd.lmdb"
+DEFAULT_MAP_SIZE = 1 << 40   # address space only: the file grows as data is written
+
+
+def unsupported(tname: str) -> ErrorReply:
+    return ErrorReply(f"ERR the lmdb engine does not support {tname} values yet")
+
+
+def _ekey(p4: bytes, when: int, key: bytes) -> bytes:
+    return p4 + ((when + _BIAS) & _MASK64).to_bytes(8, "big") + key
+
+
+class LmdbKeyspace:
+    """One logical database; its physical prefix is ``engine.map[id]``."""
+
+    def __init__(self, engine: "LmdbEngine", index: int):
+        self.engine = engine
+        self.id = index
+        self.avg_ttl = 0
+        self._exp_pos = None   # where the next active expire sample starts (an exp key)
+
+    # -- internal ------------------------------------------------------------------------------
+    def _p4(self) -> bytes:
+        return _p32(self.engine.map[self.id])
+
+    def _find(self, key):
+        """(p4, meta key, meta) of a live key, or None; reclaims an expired key (lazy
+        expiry, reported through on_expired)."""
+        e = self.engine
+        p4 = _p32(e.map[self.id])
+        mk = p4 + _p32(zlib.crc32(key)) + key
+        raw = e.txn().get(mk, db=e.meta_db)
+        if raw is None:
+            return None
+        m = _unpack(raw)
+        if m[1] & F_EXPIRE and m[2] < clock.ms():
+            if e.replica_mode:
+                return None
+            self._remove(p4, mk, key, m)
+            hook = e.on_expired
+            if hook is not None:
+                hook(self.id, key)
+            return None
+        return p4, mk, m
+
+    def _remove(self, p4, mk, key, m):
+        e = self.engine
+        t = e.txn()
+        t.delete(mk, db=e.meta_db)
+        if m[0] == T_STRING:
+            t.delete(p4 + key, db=e.str_db)
+        cnt = e.counts[self.id]
+        if m[1] & F_EXPIRE:
+            t.delete(_ekey(p4, m[2], key), db=e.exp_db)
+            cnt[1] -= 1
+        cnt[0] -= 1
+        e.dirty = e.struct_dirty = True
+        if e.live:
+            e.live.pop((p4, key), None)
+        if e.atime:
+            e.atime.pop((p4, key), None)
+
+    def _touch(self, p4, key, m):
+        e = self.engine
+        if e.no_touch:
+            return
+        lfu = e.lfu
+        if lfu is None:
+            e.atime[(p4, key)] = clock.lru
+        else:
+            e.atime[(p4, key)] = lfu_touch(e.atime.get((p4, key), m[5]), lfu[0], lfu[1])
+
+    def _value(self, p4, key, m):
+        if m[0] != T_STRING:
+            raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
+        e = self.engine
+        if e.live:
+            v = e.live.get((p4, key))
+            if v is not None:
+                return v
+        return e.txn().get(p4 + key, db=e.str_db)
+
+    # -- generic -------------------------------------------------------------------------------
+    def get(self, key):
+        f = self._find(key)
+        if f is None:
+            return None
+        v = self._value(f[0], key, f[2])
+        self._touch(f[0], key, f[2])
+        return v
+
+    def peek(self, key):
+        f = self._find(key)
+        return None if f is None else self._value(f[0], key, f[2])
+
+    def get_string(self, key):
+        f = self._find(key)
+        if f is None:
+            return None
+        if f[2][0] != T_STRING:
+            raise WRONGTYPE
+        v = self._value(f[0], key, f[2])
+        self._touch(f[0], key, f[2])
+        return v
+
+    def get_typed(self, key, cls):
+        f = self._find(key)
+        if f is None:
+            return None
+        v = self._value(f[0], key, f[2])
+        if type(v) is not cls:
+            raise WRONGTYPE
+        self._touch(f[0], key, f[2])
+        return v
+
+    def touch(self, key) -> bool:
+        f = self._find(key)
+        if f is None:
+            return False
+        self._touch(f[0], key, f[2])
+        return True
+
+    def set(self, key, value, keep_ttl=False):
+        t = type(value)
+        if t is not bytes and t is not bytearray:
+            if t is memoryview:
+                value = bytes(value)
+            else:
+                raise unsupported(getattr(value, "TYPE_NAME", "this type of"))
+        e = self.engine
+        txn = e.txn()
+        p4 = _p32(e.map[self.id])
+        mk = p4 + _p32(zlib.crc32(key)) + key
+        raw = txn.get(mk, db=e.meta_db)
+        old = None
+        if raw is not None:
+            old = _unpack(raw)
+            if old[1] & F_EXPIRE and old[2] < clock.ms() and not e.replica_mode:
+                self._find(key)   # lookupKeyWrite: the expired key is reclaimed first
+                old = None
+        cnt = e.counts[self.id]
+        flags = F_RAW if type(value) is bytearray else 0
+        when = 0
+        if old is None:
+            cnt[0] += 1
+            e.struct_dirty = True
+            ver = e.next_version()
+            word = clock.lru if e.lfu is None else (lfu_minutes() << 8) | LFU_INIT_VAL
+            if e.on_new is not None:
+                e.on_new(self.id, key)
+        else:
+            ver = old[3]
+            if old[1] & F_EXPIRE:
+                if keep_ttl:
+                    flags |= F_EXPIRE
+                    when = old[2]
+                else:
+                    txn.delete(_ekey(p4, old[2], key), db=e.exp_db)
+                    cnt[1] -= 1
+                    e.struct_dirty = True
+            if e.lfu is None:
+                word = clock.lru
+                if e.atime:
+                    e.atime.pop((p4, key), None)
+            else:   # an overwrite keeps the LFU counter, as Redis's dbSetValue does
+                word = e.atime.pop((p4, key), old[5]) if e.atime else old[5]
+        txn.put(mk, _pack(T_STRING, flags, when, ver, len(value), word & 0xFFFFFFFF),
+                db=e.meta_db)
+        txn.put(p4 + key, value if t is bytes else bytes(value), db=e.str_db)
+        if flags & F_RAW:
+            e.live[(p4, key)] = value   # may be modified in place: written again at commit
+        elif e.live:
+            e.live.pop((p4, key), None)
+        e.dirty = True
+
+    def delete(self, key) -> bool:
+        f = self._find(key)
+        if f is None:
+            return False
+        self._remove(f[0], f[1], key, f[2])
+        return True
+
+    def exists(self, key) -> bool:
+        return self._find(key) is not None
+
+    def type_name(self, key):
+        f = self._find(key)
+        return None if f is None else TYPE_NAMES.get(f[2][0], "none")
+
+    def encoding(self, key):
+        f = self._find(key)
+        if f is None:
+            return None
+        m = f[2]
+        if m[0] != T_STRING:
+            raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
+        if m[1] & F_RAW:
+            return "raw"
+        n = m[4]
+        if n <= 20 and string2ll(bytes(self._value(f[0], key, m))) is not None:
+            return "int"
+        return "embstr" if n <= 44 else "raw"
+
+    def _word(self, p4, key, m):
+        a = self.engine.atime
+        return a.get((p4, key), m[5]) if a else m[5]
+
+    def idle_seconds(self, key):
+        f = self._find(key)
+        if f is None:
+            return None
+        now = clock.lru
+        return max(0, now - self._word(f[0], key, f[2]))
+
+    def lfu_freq(self, key):
+        f = self._find(key)
+        if f is None:
+            return None
+        lfu = self.engine.lfu
+        return lfu_decr(self._word(f[0], key, f[2]), lfu[1] if lfu else 0)
+
+    def get_collection(self, key, tname: str, create: bool = False):
+        f = self._find(key)
+        if f is None:
+            if create:
+                raise unsupported(tname)
+            return None
+        m = f[2]
+        if m[0] == T_STRING or TYPE_NAMES.get(m[0]) != tname:
+            raise WRONGTYPE
+        raise unsupported(tname)
+
+    def size(self) -> int:
+        return self.engine.counts[self.id][0]
+
+    def expires_count(self) -> int:
+        return self.engine.counts[self.id][1]
+
+    def _iter_meta(self):
+        """(key, meta) of every record of this database, expired or not."""
+        e = self.engine
+        p4 = self._p4()
+        with e.txn().cursor(db=e.meta_db) as cur:
+            if not cur.set_range(p4):
+                return
+            for mk, raw in cur:
+                if mk[:4] != p4:
+                    return
+                yield mk[8:], _unpack(raw)
+
+    def keys(self):
+        now = clock.ms()
+        return [k for k, m in self._iter_meta() if not (m[1] & F_EXPIRE and m[2] < now)]
+
+    def random_key(self):
+        e = self.engine
+        tries = 100
+        while True:
+            n = self.size()
+            if n <= 0:
+                return None
+            p4 = self._p4()
+            if n <= 256:
+                pool = list(self._iter_meta())
+                if not pool:
+                    return None
+                k, m = pool[random.randrange(len(pool))]
+            else:
+                with e.txn().cursor(db=e.meta_db) as cur:
+                    ok = cur.set_range(p4 + _p32(random.getrandbits(32)))
+                    if not ok or cur.key()[:4] != p4:
+                        ok = cur.set_range(p4)
+                    if not ok or cur.key()[:4] != p4:
+                        return None
+                    k, m = cur.key()[8:], _unpack(cur.value())
+            if m[1] & F_EXPIRE and m[2] < clock.ms():
+                if e.replica_mode:
+                    if n == self.expires_count():
+                        tries -= 1
+                        if tries == 0:
+                            return k
+                    continue
+                self._find(k)   # reclaims it
+                continue
+            return k
+
+    def scan(self, cursor: int, count: int):
+        if cursor < 0 or cursor > 0xFFFFFFFF:
+            return 0, []
+        e = self.engine
+        p4 = self._p4()
+        count = max(count, 1)
+        out = []
+        last = None
+        with e.txn().cursor(db=e.meta_db) as cur:
+            if not cur.set_range(p4 + _p32(cursor)):
+                return 0, out
+            for mk in cur.iternext(keys=True, values=False):
+                if mk[:4] != p4:
+                    return 0, out
+                h = mk[4:8]
+                if len(out) >= count and h != last:
+                    return _U32.unpack(h)[0], out
+                out.append(mk[8:])
+                last = h
+        return 0, out
+
+    def flush(self) -> int:
+        e = self.engine
+        n = self.size()
+        old = e.map[self.id]
+        e.map[self.id] = e.alloc_pdb()
+        e.counts[self.id] = [0, 0]
+        e.sweep.append(old)
+        e.forget_pdb(_p32(old))
+        e.dirty = e.struct_dirty = True
+        self._exp_pos = None
+        self.avg_ttl = 0
+        return n
+
+    # -- expiry --------------------------------------------------------------------------------
+    def _raw_meta(self, key):
+        e = self.engine
+        p4 = self._p4()
+        mk = p4 + _p32(zlib.crc32(key)) + key
+        raw = e.txn().get(mk, db=e.meta_db)
+        return p4, mk, (None if raw is None else _unpack(raw))
+
+    def get_expire(self, key):
+        _, _, m = self._raw_meta(key)
+        return m[2] if m is not None and m[1] & F_EXPIRE else None
+
+    def set_expire(self, key, when_ms: int) -> None:
+        p4, mk, m = self._raw_meta(key)
+        if m is None:
+            return
+        e = self.engine
+        t = e.txn()
+        if m[1] & F_EXPIRE:
+            t.delete(_ekey(p4, m[2], key), db=e.exp_db)
+        else:
+            e.counts[self.id][1] += 1
+            e.struct_dirty = True
+        t.put(_ekey(p4, when_ms, key), b"", db=e.exp_db)
+        t.put(mk, _pack(m[0], m[1] | F_EXPIRE, when_ms, m[3], m[4], m[5]), db=e.meta_db)
+        e.dirty = True
+
+    def persist(self, key) -> bool:
+        p4, mk, m = self._raw_meta(key)
+        if m is None or not m[1] & F_EXPIRE:
+            return False
+        e = self.engine
+        t = e.txn()
+        t.delete(_ekey(p4, m[2], key), db=e.exp_db)
+        t.put(mk, _pack(m[0], m[1] & ~F_EXPIRE, 0, m[3], m[4], m[5]), db=e.meta_db)
+        e.counts[self.id][1] -= 1
+        e.dirty = e.struct_dirty = True
+        return True
+
+    def rename(self, src, dst) -> None:
+        p4, mk, m = self._raw_meta(src)
+        if m is None:
+            return
+        v = self._value(p4, src, m)
+        word = self._word(p4, src, m)
+        when = m[2] if m[1] & F_EXPIRE else None
+        self._remove(p4, mk, src, m)
+        self.set(dst, v)
+        p4, mk, m2 = self._raw_meta(dst)
+        e = self.engine
+        e.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word & 0xFFFFFFFF),
+                    db=e.meta_db)   # the object moves: it keeps its LRU/LFU word
+        if e.atime:
+            e.atime.pop((p4, dst), None)
+        if when is not None:
+            self.set_expire(dst, when)
+
+    def active_expire(self, budget_keys: int):
+        e = self.engine
+        if not self.expires_count():
+            self.avg_ttl = 0
+            return 0, 0
+        p4 = self._p4()
+        now = clock.ms()
+        checked = expired = ttl_sum = ttl_n = 0
+        victims = []
+        pos = self._exp_pos
+        wrapped = pos is None or pos[:4] != p4
+        nxt = None
+        with e.txn().cursor(db=e.exp_db) as cur:
+            ok = cur.set_range(p4 if wrapped else pos)
+            while checked < budget_keys:
+                if not ok or cur.key()[:4] != p4:
+                    if wrapped:
+                        ok = False
+                        break
+                    wrapped = True
+                    ok = cur.set_range(p4)
+                    continue
+                k = cur.key()
+                when = int.from_bytes(k[4:12], "big") - _BIAS
+                checked += 1
+                if when < now:
+                    if not e.replica_mode:
+                        victims.append(k[12:])
+                else:
+                    ttl_sum += when - now
+                    ttl_n += 1
+                ok = cur.next()
+            if ok and cur.key()[:4] == p4:
+                nxt = cur.key()
+        self._exp_pos = nxt
+        hook = e.on_expired
+        for key in victims:
+            q4, mk, m = self._raw_meta(key)
+            if m is not None and m[1] & F_EXPIRE and m[2] < now:
+                self._remove(q4, mk, key, m)
+                expired += 1
+                if hook is not None:
+                    hook(self.id, key)
+        if ttl_n:
+            avg = ttl_sum // ttl_n
+            if not self.avg_ttl:
+                self.avg_ttl = avg
+            self.avg_ttl = (self.avg_ttl // 50) * 49 + avg // 50
+        return checked, expired
+
+    # -- RDB writer compatibility (persistence/rdb_save.py reads ``data``/``expires``) -------
+    @property
+    def data(self) -> dict:
+        """Every live key and value, materialized (SAVE/BGSAVE with this engine; O(keys))."""
+        self.engine.flush_live()
+        now = clock.ms()
+        out = {}
+        for k, m in self._iter_meta():
+            if m[1] & F_EXPIRE and m[2] < now:
+                continue
+            out[k] = self._value(self._p4(), k, m)
+        return out
+
+    @property
+    def expires(self) -> dict:
+        return {k: m[2] for k, m in self._iter_meta() if m[1] & F_EXPIRE}
+
+
+class LmdbEngine:
+    """The keyspace in an LMDB environment under ``dir``/valkeyd.lmdb."""
+
+    name = "lmdb"
+
+    def __init__(self, config=None, path: str | None = None, databases: int | None = None,
+                 map_size: int | None = None):
+        if path is None:
+            path = os.path.join((config.get("dir") if config is not None else None) or ".",
+                                DIRNAME)
+        if databases is None:
+            databases = config.get_int("databases") if config is not None else 16
+        if map_size is None:
+            map_size = DEFAULT_MAP_SIZE
+        os.makedirs(path, exist_ok=True)
+        self.path = path
+        self.config = config
+        self.env = lmdb.open(path, map_size=map_size, max_dbs=8, sync=False, metasync=True,
+                             readahead=False, lock=True, max_readers=256)
+        self.meta_db = self.env.open_db(b"meta")
+        self.str_db = self.env.open_db(b"str")
+        self.exp_db = self.env.open_db(b"exp")
+        self.info_db = self.env.open_db(b"info")
+        self._txn = None
+        self.dirty = False          # the open transaction wrote something
+        self.struct_dirty = False   # dbmap/counts/next/ver/sweep changed
+        self.live: dict = {}        # (p4, key) -> bytearray stored this batch (see set)
+        self.atime: dict = {}       # (p4, key) -> access word recorded by reads
+        self.on_expired = None
+        self.on_new = None
+        self.replica_mode = False
+        self.lfu = None
+        self.no_touch = False
+        self.lru_touch = False
+        self.fsync = config.get("appendfsync") if config is not None else "everysec"
+        self.commits = 0
+        self._synced = 0
+        self._closed = False
+        self._load(databases)
+        self._dbs = [LmdbKeyspace(self, i) for i in range(databases)]
+        self._stop = threading.Event()
+        self._syncer = threading.Thread(target=self._sync_loop, name="lmdb-sync", daemon=True)
+        self._syncer.start()
+
+    # -- state ---------------------------------------------------------------------------------
+    def _load(self, databases: int) -> None:
+        with self.env.begin(write=True) as t:
+            fmt = t.get(b"format", db=self.info_db)
+            if fmt is None:
+                t.put(b"format", b"%d" % FORMAT_VERSION, db=self.info_db)
+            elif int(fmt) != FORMAT_VERSION:
+                raise ValueError(f"{self.path}: lmdb format {int(fmt)} is not supported "
+                                 f"(this valkeyd reads format {FORMAT_VERSION})")
+            raw = t.get(b"dbmap", db=self.info_db)
+            self.map = list(struct.unpack(">%dI" % (len(raw) // 4), raw)) if raw else []
+            raw = t.get(b"counts", db=self.info_db)
+            c = struct.unpack(">%dQ" % (len(raw) // 8), raw) if raw else ()
+            self.counts = [[c[2 * i], c[2 * i + 1]] for i in range(len(c) // 2)]
+            raw = t.get(b"sweep", db=self.info_db)
+            self.sweep = list(struct.unpack(">%dI" % (len(raw) // 4), raw)) if raw else []
+            self._next = int(t.get(b"next", db=self.info_db) or 0)
+            self._ver = int(t.get(b"ver", db=self.info_db) or 1)
+            while len(self.map) < databases:
+                self.map.append(self.alloc_pdb())
+                self.counts.append([0, 0])
+            if len(self.map) > databases:   # fewer databases configured: drop the others
+                self.sweep.extend(self.map[databases:])
+                del self.map[databases:], self.counts[databases:]
+            self._write_struct(t)
+
+    def _write_struct(self, t) -> None:
+        t.put(b"dbmap", struct.pack(">%dI" % len(self.map), *self.map), db=self.info_db)
+        flat = [x for c in self.counts for x in c]
+        t.put(b"counts", struct.pack(">%dQ" % len(flat), *flat), db=self.info_db)
+        t.put(b"sweep", struct.pack(">%dI" % len(self.sweep), *self.sweep), db=self.info_db)
+        t.put(b"next", b"%d" % self._next, db=self.info_db)
+        t.put(b"ver", b"%d" % self._ver, db=self.info_db)
+        self.struct_dirty = False
+
+    def alloc_pdb(self) -> int:
+        p = self._next
+        self._next += 1
+        self.struct_dirty = True
+        return p
+
+    def next_version(self) -> int:
+        v = self._ver
+        self._ver += 1
+        return v
+
+    def forget_pdb(self, p4: bytes) -> None:
+        """Drop the in-memory state of a physical database that was flushed."""
+        if self.live:
+            self.live = {k: v for k, v in self.live.items() if k[0] != p4}
+        if self.atime:
+            self.atime = {k: v for k, v in self.atime.items() if k[0] != p4}
+
+    def txn(self):
+        t = self._txn
+        if t is None:
+            t = self._txn = self.env.begin(write=True)
+        return t
+
+    def flush_live(self) -> None:
+        """Write back the strings stored as bytearrays this batch (modified in place since)."""
+        live = self.live
+        if not live:
+            return
+        t = self.txn()
+        for (p4, key), v in live.items():
+            mk = p4 + _p32(zlib.crc32(key)) + key
+            raw = t.get(mk, db=self.meta_db)
+            if raw is None:
+                continue
+            m = _unpack(raw)
+            if m[0] != T_STRING:
+                continue
+            t.put(p4 + key, bytes(v), db=self.str_db)
+            if m[4] != len(v):
+                t.put(mk, _pack(m[0], m[1], m[2], m[3], len(v), m[5]), db=self.meta_db)
+        live.clear()
+        self.dirty = True
+
+    # -- Engine --------------------------------------------------------------------------------
+    @property
+    def databases(self) -> int:
+        return len(self._dbs)
+
+    def db(self, index: int) -> LmdbKeyspace:
+        return self._dbs[index]
+
+    def swapdb(self, a: int, b: int) -> None:
+        if a == b:
+            return
+        self.txn()
+        m, c = self.map, self.counts
+        m[a], m[b] = m[b], m[a]
+        c[a], c[b] = c[b], c[a]
+        da, db_ = self._dbs[a], self._dbs[b]
+        da._exp_pos, db_._exp_pos = db_._exp_pos, da._exp_pos
+        da.avg_ttl, db_.avg_ttl = db_.avg_ttl, da.avg_ttl
+        self.dirty = self.struct_dirty = True
+
+    def flushall(self, lazy: bool = False) -> int:
+        return sum(d.flush() for d in self._dbs)
+
+    def flushdb(self, index: int, lazy: bool = False) -> int:
+        return self._dbs[index].flush()
+
+    def commit(self) -> None:
+        t = self._txn
+        if t is None:
+            return
+        if self.live:
+            self.flush_live()
+        if not self.dirty:
+            self._txn = None
+            t.abort()
+            return
+        if self.struct_dirty:
+            self._write_struct(t)
+        self._txn = None
+        self.dirty = False
+        t.commit()
+        self.commits += 1
+        if self.fsync == "always":
+            self.env.sync(True)
+            self._synced = self.commits
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            if self.fsync == "everysec" and self._synced != self.commits:
+                n = self.commits
+                try:
+                    self.env.sync(True)
+                except lmdb.Error:
+                    return
+                self._synced = n
+
+    def sweep_step(self, budget_s: float = 0.002, batch: int = 256) -> int:
+        """Reclaim records of flushed physical databases for at most ``budget_s``; returns
+        how many records were deleted. Commits its own work."""
+        if not self.sweep:
+            return 0
+        self.commit()
+        deadline = time.monotonic() + budget_s
+        t = self.txn()
+        n = 0
+        while self.sweep and time.monotonic() < deadline:
+            p4 = _p32(self.sweep[0])
+            left = False
+            for dbi in (self.meta_db, self.str_db, self.exp_db):
+                with t.cursor(db=dbi) as cur:
+                    if not cur.set_range(p4):
+                        continue
+                    k = 0
+                    while cur.key()[:4] == p4:
+                        if k >= batch:
+                            left = True
+                            break
+                        if not cur.delete():
+                            break
+                        k += 1
+                    n += k
+                    if cur.key()[:4] == p4 and cur.key():
+                        left = True
+            if not left:
+                self.sweep.pop(0)
+                self.struct_dirty = True
+        self.dirty = True
+        self.commit()
+        return n
+
+    def cron(self) -> None:
+        if self.sweep:
+            self.sweep_step()
+        self.commit()
+
+    def snapshot(self):
+        self.commit()
+        now = clock.ms()
+        t = self.env.begin(write=False)
+        maps = list(self.map)
+
+        def gen():
+            try:
+                for dbid, p in enumerate(maps):
+                    p4 = _p32(p)
+                    with t.cursor(db=self.meta_db) as cur:
+                        if not cur.set_range(p4):
+                            continue
+                        for mk, raw in cur:
+                            if mk[:4] != p4:
+                                break
+                            m = _unpack(raw)
+                            when = m[2] if m[1] & F_EXPIRE else None
+                            if when is not None and when < now:
+                                continue
+                            key = mk[8:]
+                            if m[0] != T_STRING:
+                                continue
+                            v = t.get(p4 + key, db=self.str_db)
+                            yield dbid, key, (bytearray(v) if m[1] & F_RAW else v), when
+            finally:
+                t.abort()
+
+        return gen()
+
+    def used_memory(self) -> int:
+        t = self.txn()
+        total = 0
+        for dbi in (self.meta_db, self.str_db, self.exp_db):
+            s = t.stat(dbi)
+            total += s["psize"] * (s["branch_pages"] + s["leaf_pages"] + s["overflow_pages"])
+        return total
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.commit()
+        self._closed = True
+        self._stop.set()
+        try:
+            self.env.sync(True)
+        finally:
+            self.env.close()
+
+    # -- server integration --------------------------------------------------------------------
+    def install(self, server) -> None:
+        """Called by the Server once: replies wait for the commit, the cron commits and
+        sweeps, appendfsync is followed, and the dataset is not loaded from RDB/AOF (the
+        environment is the dataset)."""
+        from valkeyd.client import Client
+
+        def flush_lmdb(c):
+            eng = server.engine
+            if eng._txn is not None:
+                eng.commit()
+            prev(c)
+
+        prev = Client.flush
+        Client.flush = flush_lmdb
+        self._client_cls, self._prev_flush = Client, prev
+        server.cron_hooks.append(self.cron)
+        server.load_hooks.clear()
+
+        def on_fsync(_v=None):
+            self.fsync = server.config.get("appendfsync")
+
+        server.config.on_change("appendfsync", on_fsync)
