@@ -56,6 +56,7 @@ import random
 import struct
 import threading
 import time
+import weakref
 import zlib
 
 import lmdb
@@ -513,7 +514,6 @@ class LmdbKeyspace:
     @property
     def data(self) -> dict:
         """Every live key and value, materialized (SAVE/BGSAVE with this engine; O(keys))."""
-        self.engine.flush_live()
         now = clock.ms()
         out = {}
         for k, m in self._iter_meta():
@@ -565,7 +565,13 @@ class LmdbEngine:
         self.commits = 0
         self._synced = 0
         self._closed = False
+        self._child = False
+        self._inherited = None
+        self._cron_ticks = 0
         self._load(databases)
+        ref = weakref.ref(self)
+        os.register_at_fork(before=lambda: (e := ref()) is not None and e._before_fork(),
+                            after_in_child=lambda: (e := ref()) is not None and e._in_child())
         self._dbs = [LmdbKeyspace(self, i) for i in range(databases)]
         self._stop = threading.Event()
         self._syncer = threading.Thread(target=self._sync_loop, name="lmdb-sync", daemon=True)
@@ -627,8 +633,22 @@ class LmdbEngine:
     def txn(self):
         t = self._txn
         if t is None:
-            t = self._txn = self.env.begin(write=True)
+            # in a forked child (BGSAVE) only a read transaction of its own is safe
+            t = self._txn = self.env.begin(write=not self._child)
         return t
+
+    def _before_fork(self) -> None:
+        """The parent commits before any fork (BGSAVE), so the child's view has the batch."""
+        if not self._closed and not self._child:
+            self.commit()
+
+    def _in_child(self) -> None:
+        """In a forked child: never touch the parent's write transaction (not even to free
+        it: aborting would release the parent's writer lock); reads use a new read txn."""
+        self._child = True
+        self._inherited = self._txn
+        self._txn = None
+        self.live = dict(self.live)
 
     def flush_live(self) -> None:
         """Write back the strings stored as bytearrays this batch (modified in place since)."""
@@ -744,6 +764,9 @@ class LmdbEngine:
         if self.sweep:
             self.sweep_step()
         self.commit()
+        self._cron_ticks += 1
+        if self._cron_ticks % 100 == 0:
+            self.env.reader_check()   # reader slots left by exited BGSAVE children
 
     def snapshot(self):
         self.commit()
