@@ -12,5 +12,9 @@ def create_engine(name: str, config) -> "engines.base.Engine":  # noqa: F821
             from .lmdb import LmdbEngine  # type: ignore[import-not-found]
         except ImportError as e:  # the LMDB engine is its own issue
             raise ValueError("the lmdb engine is not available in this build") from e
-        return LmdbEngine(config)
+        import lmdb
+        try:
+            return LmdbEngine(config)
+        except lmdb.Error as e:   # unreadable environment, no space, permissions ...
+            raise ValueError(f"can't open the lmdb environment: {e}") from e
     raise ValueError(f"unknown engine '{name}' (expected memory or lmdb)")

@@ -824,15 +824,20 @@ class LmdbEngine:
         environment is the dataset)."""
         from valkeyd.client import Client
 
-        def flush_lmdb(c):
-            eng = server.engine
-            if eng._txn is not None:
-                eng.commit()
-            prev(c)
+        if not getattr(Client, "_lmdb_flush", False):
+            plain = Client.flush_plain
 
-        prev = Client.flush
-        Client.flush = flush_lmdb
-        self._client_cls, self._prev_flush = Client, prev
+            def flush_lmdb(c):
+                """Client.flush while an lmdb engine exists in the process: the batch's
+                transaction is committed (and synced under appendfsync always) before any
+                reply is written. The AOF's flush ends in Client.flush_plain: this too."""
+                eng = c.server.engine
+                if getattr(eng, "_txn", None) is not None:
+                    eng.commit()
+                plain(c)
+
+            Client.flush = Client.flush_plain = flush_lmdb
+            Client._lmdb_flush = True
         server.cron_hooks.append(self.cron)
         server.load_hooks.clear()
 

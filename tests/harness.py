@@ -113,8 +113,10 @@ def read_until_quiet(s: socket.socket, wait: float) -> bytes:
 def start_valkeyd(*args: str, workdir=None, config_text: str | None = None,
                   engine: str | None = None, port: int | None = None) -> ServerProcess:
     """Start ``valkeyd serve`` with the given ``--directive value`` arguments. The engine
-    defaults to $VALKEYD_ENGINE (memory when unset), so a whole test file can run on lmdb."""
-    engine = engine or os.environ.get("VALKEYD_ENGINE") or "memory"
+    defaults to $VALKEYD_ENGINE (memory when unset), so a whole test file can run on lmdb;
+    ``engine=""`` passes no --engine (the config file decides)."""
+    if engine is None:
+        engine = os.environ.get("VALKEYD_ENGINE") or "memory"
     workdir = workdir or tempfile.mkdtemp(prefix="valkeyd-test-")
     port = port or free_port()
     argv = [sys.executable, "-m", "valkeyd", "serve"]
@@ -122,7 +124,7 @@ def start_valkeyd(*args: str, workdir=None, config_text: str | None = None,
         cfg = Path(workdir) / "valkeyd.conf"
         cfg.write_text(config_text)
         argv.append(str(cfg))
-    argv += ["--port", str(port), "--dir", str(workdir), "--engine", engine]
+    argv += ["--port", str(port), "--dir", str(workdir)] + (["--engine", engine] if engine else [])
     argv += list(args)
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return ServerProcess(argv, port, workdir, Path(workdir) / "valkeyd.log", env=env)

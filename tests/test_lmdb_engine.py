@@ -376,5 +376,20 @@ def test_unknown_format_refused():
     with env.begin(write=True) as t:
         t.put(b"format", b"99", db=info)
     env.close()
-    with pytest.raises(RuntimeError, match="format 99"):
+    with pytest.raises(RuntimeError, match="Fatal error opening the lmdb engine: .*format 99"):
         start(d)
+
+
+def test_engine_directive_in_config_file():
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start_valkeyd("--save", "", workdir=d, config_text="engine lmdb\n", engine="")
+    try:
+        c = s.client()
+        c.set("k", "v")
+        assert c.config_get("engine") == {"engine": "lmdb"}
+        assert "engine" not in c.config_get("*")
+        c.close()
+    finally:
+        s.stop()
+    assert os.path.exists(os.path.join(d, "valkeyd.lmdb", "data.mdb"))
+    assert records(d) == 1

@@ -35,8 +35,10 @@ def serve(args):
     sys.exit(run_server(list(args)))
 
 
-def split_engine(args: list[str]) -> tuple[str, list[str]]:
-    engine = "memory"
+def split_engine(args: list[str]) -> tuple[str | None, list[str]]:
+    """``--engine NAME`` taken out of the arguments (None when absent: the config file's
+    ``engine`` directive, default memory, decides)."""
+    engine = None
     out = []
     i = 0
     while i < len(args):
@@ -76,7 +78,7 @@ def load_config(args: list[str]) -> tuple[Config, bool]:
 
 def run_server(args: list[str]) -> int:
     engine, args = split_engine(args)
-    if engine not in ("memory", "lmdb"):
+    if engine is not None and engine not in ("memory", "lmdb"):
         click.echo(f"Invalid --engine '{engine}': expected memory or lmdb", err=True)
         return 1
     import valkeyd.commands  # noqa: F401  (registers every command: rename-command needs it)
@@ -92,6 +94,10 @@ def run_server(args: list[str]) -> int:
     except ConfigError as e:  # pragma: no cover - every load error is fatal
         sys.stderr.write(str(e) + "\n")
         return 1
+    if engine is None:
+        engine = config.get("engine")
+    else:
+        config.values["engine"] = engine
 
     daemonize = config.get("daemonize") == "yes" and config.get("supervised") in ("no", "auto")
     if daemonize:
@@ -128,7 +134,11 @@ def run_server(args: list[str]) -> int:
     from .server import Server
 
     async def amain():
-        server = Server(config, engine)
+        try:
+            server = Server(config, engine)
+        except ValueError as e:   # the engine could not be opened (engines.create_engine)
+            log.warning(f"Fatal error opening the {engine} engine: {e}")
+            return 1
         if daemonize or config.get("pidfile"):
             if not config.get("pidfile"):
                 config.values["pidfile"] = DEFAULT_PIDFILE

@@ -56,6 +56,7 @@ ENUMS = {
                       ("nothing", 4)],
     "supervised_mode_enum": [("upstart", 1), ("systemd", 2), ("auto", 3), ("no", 0)],
     "aof_fsync_enum": [("everysec", 2), ("always", 1), ("no", 0)],
+    "engine_enum": [("memory", 0), ("lmdb", 1)],   # valkeyd's own (engines/)
     # bit flags (multi-argument): default=0, save=1, nosave=2, now=4, force=8
     "shutdown_on_sig_enum": [("default", 0), ("save", 1), ("nosave", 2), ("now", 4),
                              ("force", 8)],
@@ -148,6 +149,9 @@ DIRECTIVES = [
     ('masterauth', None, 'string', 'SN', None, None, '', ''),
     ('requirepass', None, 'string', 'SN', None, None, '', ''),
     ('supervised', None, 'enum', 'I', None, None, 'no', 'supervised_mode_enum'),
+    # valkeyd's own: the storage engine (``engine lmdb`` in the file; --engine on the command
+    # line wins). Hidden: CONFIG GET * lists what Redis lists.
+    ('engine', None, 'enum', 'IH', None, None, 'memory', 'engine_enum'),
     ('syslog-facility', None, 'enum', 'I', None, None, 'local0', 'syslog_facility_enum'),
     ('repl-diskless-load', None, 'enum', 'D', None, None, 'disabled', 'repl_diskless_load_enum'),
     ('loglevel', None, 'enum', '', None, None, 'notice', 'loglevel_enum'),
