@@ -65,6 +65,7 @@ from valkeyd.errors import ErrorReply, WRONGTYPE as _WRONGTYPE_TEXT
 from valkeyd.protocol import string2ll
 
 from .base import clock
+from .lmdb_hash import F_HT, LmdbHash
 from .memory import LFU_INIT_VAL, lfu_decr, lfu_minutes, lfu_touch
 
 FORMAT_VERSION = 1
@@ -80,6 +81,7 @@ _pack = META.pack
 _unpack = META.unpack
 _U32 = struct.Struct(">I")
 _p32 = _U32.pack
+_q = struct.Struct(">Q").pack
 _BIAS = 1 << 63
 _MASK64 = (1 << 64) - 1
 WRONGTYPE = ErrorReply(_WRONGTYPE_TEXT)
@@ -134,6 +136,8 @@ class LmdbKeyspace:
         t.delete(mk, db=e.meta_db)
         if m[0] == T_STRING:
             t.delete(p4 + key, db=e.str_db)
+        elif m[0] == T_HASH:
+            e.drop_records(p4 + _q(m[3]), m[4])
         cnt = e.counts[self.id]
         if m[1] & F_EXPIRE:
             t.delete(_ekey(p4, m[2], key), db=e.exp_db)
@@ -157,6 +161,8 @@ class LmdbKeyspace:
 
     def _value(self, p4, key, m):
         if m[0] != T_STRING:
+            if m[0] == T_HASH:
+                return LmdbHash(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         e = self.engine
         if e.live:
@@ -210,6 +216,8 @@ class LmdbKeyspace:
         if t is not bytes and t is not bytearray:
             if t is memoryview:
                 value = bytes(value)
+            elif getattr(value, "TYPE_NAME", None) == "hash":
+                return self._set_hash(key, value, keep_ttl)
             else:
                 raise unsupported(getattr(value, "TYPE_NAME", "this type of"))
         e = self.engine
@@ -235,6 +243,10 @@ class LmdbKeyspace:
                 e.on_new(self.id, key)
         else:
             ver = old[3]
+            if old[0] != T_STRING:   # another type is replaced: its records go, a new version
+                if old[0] == T_HASH:
+                    e.drop_records(p4 + _q(old[3]), old[4])
+                ver = e.next_version()
             if old[1] & F_EXPIRE:
                 if keep_ttl:
                     flags |= F_EXPIRE
@@ -278,6 +290,8 @@ class LmdbKeyspace:
             return None
         m = f[2]
         if m[0] != T_STRING:
+            if m[0] == T_HASH:
+                return "hashtable" if m[1] & F_HT else "listpack"
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         if m[1] & F_RAW:
             return "raw"
@@ -307,13 +321,66 @@ class LmdbKeyspace:
     def get_collection(self, key, tname: str, create: bool = False):
         f = self._find(key)
         if f is None:
-            if create:
+            if not create:
+                return None
+            if tname != "hash":
                 raise unsupported(tname)
-            return None
+            return self._new_hash(key)
         m = f[2]
         if m[0] == T_STRING or TYPE_NAMES.get(m[0]) != tname:
             raise WRONGTYPE
-        raise unsupported(tname)
+        self._touch(f[0], key, m)
+        return self._value(f[0], key, m)
+
+    def _new_meta(self, key, tcode, flags=0):
+        """Metadata of a new, empty collection at a key known to be missing."""
+        e = self.engine
+        p4 = _p32(e.map[self.id])
+        mk = p4 + _p32(zlib.crc32(key)) + key
+        ver = e.next_version()
+        word = clock.lru if e.lfu is None else (lfu_minutes() << 8) | LFU_INIT_VAL
+        e.txn().put(mk, _pack(tcode, flags, 0, ver, 0, word), db=e.meta_db)
+        e.counts[self.id][0] += 1
+        e.dirty = e.struct_dirty = True
+        if e.on_new is not None:
+            e.on_new(self.id, key)
+        return p4, mk, ver
+
+    def _new_hash(self, key, flags=0):
+        p4, mk, ver = self._new_meta(key, T_HASH, flags)
+        return LmdbHash(self, mk, p4, ver)
+
+    def _set_hash(self, key, value, keep_ttl):
+        """Store a hash given as any HashValue (COPY, MOVE, RESTORE, RDB load): its fields
+        become records under a new version, its encoding is kept."""
+        if isinstance(value, LmdbHash) and value.e is self.engine:
+            f = self._find(key)
+            if f is not None and value.mk == f[1] and value.pre == f[0] + _q(f[2][3]):
+                if not keep_ttl:
+                    self.persist(key)
+                return   # the live view of this very key: already stored
+        items = list(value.items())
+        vol = list(value.volatile_items()) if value.volatile_count() else []
+        ht = value.encoding() == "hashtable"
+        exists = self._find(key) is not None   # an expired key is reclaimed first
+        when = self.get_expire(key) if keep_ttl and exists else None
+        if exists:
+            p4, mk, m = self._raw_meta(key)
+            word = self._word(p4, key, m)
+            self._remove(p4, mk, key, m)
+            h = self._new_hash(key, F_HT if ht else 0)
+            if self.engine.lfu is not None:   # an overwrite keeps the LFU counter
+                m2 = h._meta()
+                self.engine.txn().put(h.mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
+                                      db=self.engine.meta_db)
+        else:
+            h = self._new_hash(key, F_HT if ht else 0)
+        if items:
+            h._write(items, ht)
+        for f, w in vol:
+            h.set_expire(f, w)
+        if when is not None:
+            self.set_expire(key, when)
 
     def size(self) -> int:
         return self.engine.counts[self.id][0]
@@ -446,6 +513,8 @@ class LmdbKeyspace:
         p4, mk, m = self._raw_meta(src)
         if m is None:
             return
+        if m[0] != T_STRING:
+            return self._rename_collection(p4, mk, src, m, dst)
         v = self._value(p4, src, m)
         word = self._word(p4, src, m)
         when = m[2] if m[1] & F_EXPIRE else None
@@ -455,6 +524,35 @@ class LmdbKeyspace:
         e = self.engine
         e.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word & 0xFFFFFFFF),
                     db=e.meta_db)   # the object moves: it keeps its LRU/LFU word
+        if e.atime:
+            e.atime.pop((p4, dst), None)
+        if when is not None:
+            self.set_expire(dst, when)
+
+    def _rename_collection(self, p4, mk, src, m, dst) -> None:
+        """A collection keeps its version (so its element records) under its new name."""
+        e = self.engine
+        t = e.txn()
+        word = self._word(p4, src, m)
+        when = m[2] if m[1] & F_EXPIRE else None
+        t.delete(mk, db=e.meta_db)
+        cnt = e.counts[self.id]
+        if when is not None:
+            t.delete(_ekey(p4, when, src), db=e.exp_db)
+            cnt[1] -= 1
+        cnt[0] -= 1
+        if e.atime:
+            e.atime.pop((p4, src), None)
+        f = self._find(dst)
+        if f is not None:
+            self._remove(f[0], f[1], dst, f[2])
+        elif e.on_new is not None:
+            e.on_new(self.id, dst)
+        dk = p4 + _p32(zlib.crc32(dst)) + dst
+        t.put(dk, _pack(m[0], m[1] & ~F_EXPIRE, 0, m[3], m[4], word & 0xFFFFFFFF),
+              db=e.meta_db)
+        cnt[0] += 1
+        e.dirty = e.struct_dirty = True
         if e.atime:
             e.atime.pop((p4, dst), None)
         if when is not None:
@@ -544,12 +642,17 @@ class LmdbEngine:
         os.makedirs(path, exist_ok=True)
         self.path = path
         self.config = config
-        self.env = lmdb.open(path, map_size=map_size, max_dbs=8, sync=False, metasync=True,
+        self.env = lmdb.open(path, map_size=map_size, max_dbs=16, sync=False, metasync=True,
                              readahead=False, lock=True, max_readers=256)
         self.meta_db = self.env.open_db(b"meta")
         self.str_db = self.env.open_db(b"str")
         self.exp_db = self.env.open_db(b"exp")
         self.info_db = self.env.open_db(b"info")
+        self.hf_db = self.env.open_db(b"hf")
+        self.hs_db = self.env.open_db(b"hs")
+        self.hx_db = self.env.open_db(b"hx")
+        self.hxi_db = self.env.open_db(b"hxi")
+        self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db)
         self._txn = None
         self.dirty = False          # the open transaction wrote something
         self.struct_dirty = False   # dbmap/counts/next/ver/sweep changed
@@ -593,6 +696,8 @@ class LmdbEngine:
             self.counts = [[c[2 * i], c[2 * i + 1]] for i in range(len(c) // 2)]
             raw = t.get(b"sweep", db=self.info_db)
             self.sweep = list(struct.unpack(">%dI" % (len(raw) // 4), raw)) if raw else []
+            raw = t.get(b"garbage", db=self.info_db) or b""
+            self.garbage = [raw[i:i + 12] for i in range(0, len(raw), 12)]
             self._next = int(t.get(b"next", db=self.info_db) or 0)
             self._ver = int(t.get(b"ver", db=self.info_db) or 1)
             while len(self.map) < databases:
@@ -608,9 +713,25 @@ class LmdbEngine:
         flat = [x for c in self.counts for x in c]
         t.put(b"counts", struct.pack(">%dQ" % len(flat), *flat), db=self.info_db)
         t.put(b"sweep", struct.pack(">%dI" % len(self.sweep), *self.sweep), db=self.info_db)
+        t.put(b"garbage", b"".join(self.garbage), db=self.info_db)
         t.put(b"next", b"%d" % self._next, db=self.info_db)
         t.put(b"ver", b"%d" % self._ver, db=self.info_db)
         self.struct_dirty = False
+
+    def drop_records(self, prefix: bytes, size: int) -> None:
+        """Delete a collection's element records (``pdb`` + version prefix): at once when
+        small, else queued for the cron sweep (DEL stays O(1))."""
+        if size > 64:
+            self.garbage.append(prefix)
+            self.struct_dirty = True
+            return
+        t = self.txn()
+        for dbi in (self.hf_db, self.hs_db, self.hx_db, self.hxi_db):
+            with t.cursor(db=dbi) as cur:
+                if cur.set_range(prefix):
+                    while cur.key()[:12] == prefix and cur.delete():
+                        pass
+        self.dirty = True
 
     def alloc_pdb(self) -> int:
         p = self._next
@@ -729,21 +850,27 @@ class LmdbEngine:
     def sweep_step(self, budget_s: float = 0.002, batch: int = 256) -> int:
         """Reclaim records of flushed physical databases for at most ``budget_s``; returns
         how many records were deleted. Commits its own work."""
-        if not self.sweep:
+        if not self.sweep and not self.garbage:
             return 0
         self.commit()
         deadline = time.monotonic() + budget_s
         t = self.txn()
         n = 0
-        while self.sweep and time.monotonic() < deadline:
-            p4 = _p32(self.sweep[0])
+        while (self.sweep or self.garbage) and time.monotonic() < deadline:
+            if self.sweep:
+                queue, pre = self.sweep, _p32(self.sweep[0])
+                dbis = (self.meta_db, self.str_db, self.exp_db) + self.element_dbs
+            else:
+                queue, pre = self.garbage, self.garbage[0]
+                dbis = self.element_dbs
+            lp = len(pre)
             left = False
-            for dbi in (self.meta_db, self.str_db, self.exp_db):
+            for dbi in dbis:
                 with t.cursor(db=dbi) as cur:
-                    if not cur.set_range(p4):
+                    if not cur.set_range(pre):
                         continue
                     k = 0
-                    while cur.key()[:4] == p4:
+                    while cur.key()[:lp] == pre:
                         if k >= batch:
                             left = True
                             break
@@ -751,17 +878,17 @@ class LmdbEngine:
                             break
                         k += 1
                     n += k
-                    if cur.key()[:4] == p4 and cur.key():
+                    if cur.key()[:lp] == pre and cur.key():
                         left = True
             if not left:
-                self.sweep.pop(0)
+                queue.pop(0)
                 self.struct_dirty = True
         self.dirty = True
         self.commit()
         return n
 
     def cron(self) -> None:
-        if self.sweep:
+        if self.sweep or self.garbage:
             self.sweep_step()
         self.commit()
         self._cron_ticks += 1
@@ -789,6 +916,9 @@ class LmdbEngine:
                             if when is not None and when < now:
                                 continue
                             key = mk[8:]
+                            if m[0] == T_HASH:
+                                yield dbid, key, self._snap_hash(t, p4 + _q(m[3]), m), when
+                                continue
                             if m[0] != T_STRING:
                                 continue
                             v = t.get(p4 + key, db=self.str_db)
@@ -798,10 +928,29 @@ class LmdbEngine:
 
         return gen()
 
+    def _snap_hash(self, t, pre, m):
+        from .mem_hash import MemoryHash
+        h = MemoryHash()
+        n = len(pre)
+        with t.cursor(db=self.hs_db) as cur:
+            if cur.set_range(pre):
+                for k, f in cur:
+                    if k[:n] != pre:
+                        break
+                    h.d[f] = t.get(pre + f, db=self.hf_db)[8:]
+        with t.cursor(db=self.hx_db) as cur:
+            if cur.set_range(pre):
+                for k, w in cur:
+                    if k[:n] != pre:
+                        break
+                    h.set_expire(k[n:], struct.unpack(">q", w)[0])
+        h.lp = not m[1] & F_HT
+        return h
+
     def used_memory(self) -> int:
         t = self.txn()
         total = 0
-        for dbi in (self.meta_db, self.str_db, self.exp_db):
+        for dbi in (self.meta_db, self.str_db, self.exp_db) + self.element_dbs:
             s = t.stat(dbi)
             total += s["psize"] * (s["branch_pages"] + s["leaf_pages"] + s["overflow_pages"])
         return total

@@ -6,8 +6,23 @@ import random
 
 import pytest
 
-from test_engine_contract import ENGINES  # noqa: F401  (the engines under test)
-from test_engine_contract import db, eng  # noqa: F401  (fixtures)
+from test_engine_contract import ENGINES, T0, engines_for  # noqa: F401  (the engines under test)
+from test_engine_contract import db  # noqa: F401  (fixture)
+
+from engines.base import clock
+
+
+@pytest.fixture(params=engines_for("list"))
+def eng(request):
+    e = ENGINES[request.param]()
+    expired = []
+    e.on_expired = lambda dbid, key: expired.append((dbid, key))
+    e.expired_log = expired
+    clock.frozen = T0
+    yield e
+    clock.frozen = None
+    e.close()
+
 
 from engines.base import ListValue
 from engines.limits import limits

@@ -8,14 +8,14 @@ from collections import Counter
 
 import pytest
 
-from test_engine_contract import ENGINES, T0
+from test_engine_contract import ENGINES, engines_for, T0
 
 from engines.base import SetValue, clock
 from engines.limits import limits
 from valkeyd.errors import ErrorReply
 
 
-@pytest.fixture(params=sorted(ENGINES))
+@pytest.fixture(params=engines_for("set"))
 def db(request):
     e = ENGINES[request.param]()
     clock.frozen = T0

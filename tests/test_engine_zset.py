@@ -11,13 +11,13 @@ from math import inf
 
 import pytest
 
-from test_engine_contract import ENGINES, T0  # noqa: F401  (same engines)
+from test_engine_contract import ENGINES, engines_for, T0  # noqa: F401  (same engines)
 
 from engines.base import LEX_MAX, LEX_MIN, ZSetValue, clock
 from engines.limits import limits
 
 
-@pytest.fixture(params=sorted(ENGINES))
+@pytest.fixture(params=engines_for("zset"))
 def db(request):
     e = ENGINES[request.param]()
     clock.frozen = T0

@@ -55,7 +55,7 @@ def lpair(lsrv, ref):
 
 def records(workdir, dbname=b"meta"):
     """How many records the sub-database holds, read by another process (LMDB readers)."""
-    env = lmdb.open(os.path.join(str(workdir), "valkeyd.lmdb"), readonly=True, max_dbs=8,
+    env = lmdb.open(os.path.join(str(workdir), "valkeyd.lmdb"), readonly=True, max_dbs=16,
                     lock=True)
     try:
         db = env.open_db(dbname, create=False)
@@ -371,7 +371,7 @@ def test_flushall_is_constant_time_and_swept():
 
 def test_unknown_format_refused():
     d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
-    env = lmdb.open(os.path.join(d, "valkeyd.lmdb"), max_dbs=8)
+    env = lmdb.open(os.path.join(d, "valkeyd.lmdb"), max_dbs=16)
     info = env.open_db(b"info")
     with env.begin(write=True) as t:
         t.put(b"format", b"99", db=info)
