@@ -22,12 +22,14 @@ sub-databases, Kvrocks-style:
 * ``meta``: one record per key. Key: ``pdb`` (u32 BE) + ``crc32(key)`` (u32 BE) + key.
   Value: ``>BBqQQI`` = type code, flags, expiry time (ms, signed), version, size, access word.
   - type codes (fixed, as Kvrocks numbers them): 1 string, 2 hash, 3 list, 4 set, 5 zset,
-    8 stream. Only strings are stored by this version; the other codes are reserved.
+    8 stream. Strings and hashes are stored by this version; the other codes are reserved.
   - flags: bit 0 the key has an expiry time (the field is then valid), bit 1 the string was
-    last written from a ``bytearray`` (APPEND/SETRANGE: OBJECT ENCODING says "raw").
-  - version: a number unique per key incarnation (for the element records of collections,
-    which will be keyed by it so that DEL of a collection is one metadata delete plus a
-    background sweep); size: the string's length (the element count of a collection).
+    last written from a ``bytearray`` (APPEND/SETRANGE: OBJECT ENCODING says "raw"), bit 2
+    the collection is "hashtable"-encoded (one-way, as in Redis).
+  - version: a number unique in the environment per key incarnation; a collection's element
+    records are keyed by ``pdb`` + version, so DEL of a collection is one metadata delete
+    (element records of a big one are queued and swept; RENAME moves only the metadata);
+    size: the string's length, or the element count of a collection.
   - access word: the LRU clock (seconds) or the LFU word at the last write. Reads record
     accesses in memory only (no write per read); OBJECT IDLETIME/FREQ use the newer of both.
   The crc32 in the key orders a database's keys by hash: SCAN's cursor is simply the hash
@@ -40,13 +42,17 @@ sub-databases, Kvrocks-style:
 * ``info``: ``format``; ``dbmap`` (logical database -> physical ``pdb``, u32 each);
   ``counts`` (per logical database: keys and keys with an expiry, u64 each, so DBSIZE and
   INFO keyspace need no scan); ``next`` (next unused ``pdb``); ``ver`` (next version);
-  ``sweep`` (physical databases dropped by FLUSHDB/FLUSHALL, still to be reclaimed).
+  ``sweep`` (physical databases dropped by FLUSHDB/FLUSHALL, still to be reclaimed);
+  ``garbage`` (``pdb`` + version prefixes of deleted collections, still to be reclaimed).
+* ``hf``, ``hs``, ``hx``, ``hxi``: hash fields, their insertion order and their expiry times
+  (see :mod:`engines.lmdb_hash`).
 
 Physical databases make FLUSHDB/FLUSHALL and SWAPDB O(1): a flush gives the logical database
 a fresh ``pdb`` and queues the old one; SWAPDB swaps two ``dbmap`` entries. The cron reclaims
 queued ``pdb`` prefixes in steps of at most ~2 ms (``sweep_step``), each its own commit.
 
-Collections: not yet stored natively (issue #7 continues); creating one replies
+Collections: hashes are stored natively (:mod:`engines.lmdb_hash`, one record per field).
+Lists, sets, sorted sets and streams are not yet (issue #7 continues): creating one replies
 "ERR the lmdb engine does not support <type> values yet". They will never be pickled blobs.
 """
 from __future__ import annotations
