@@ -979,7 +979,10 @@ class LmdbEngine:
         environment is the dataset)."""
         from valkeyd.client import Client
 
-        if not getattr(Client, "_lmdb_flush", False):
+        # tests/test_lmdb_engine.py's negative control: replies no longer wait for the commit
+        # (the cron commits), which kill -9 must expose as lost acknowledged writes
+        sabotage = os.environ.get("VALKEYD_LMDB_TEST_REPLY_BEFORE_COMMIT") == "1"
+        if not sabotage and not getattr(Client, "_lmdb_flush", False):
             plain = Client.flush_plain
 
             def flush_lmdb(c):
