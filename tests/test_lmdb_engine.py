@@ -260,14 +260,56 @@ def test_expiry_active_and_lazy(lr):
     assert lr.get("lazy") is None
 
 
-def test_bgsave_and_debug_reload(lr):
+def test_debug_reload(lr):
     for i in range(100):
         lr.set(f"k{i}", f"v{i}")
     lr.setrange("k1", 0, "X")   # a bytearray value, changed in place
     lr.set("t", "v", ex=500)
+    lr.hset("h", mapping={"b": "1", "a": "2"})
+    lr.execute_command("HEXPIRE", "h", "1000", "FIELDS", "1", "a")
     assert lr.execute_command("DEBUG", "RELOAD") in (b"OK", "OK", True)
     assert lr.get("k1") == b"X1" and lr.get("k99") == b"v99" and 0 < lr.ttl("t") <= 500
-    assert lr.dbsize() == 101
+    assert lr.hgetall("h") == {b"b": b"1", b"a": b"2"}   # (RDB 11 has no field expiry)
+    assert lr.dbsize() == 102
+
+
+def test_bgsave_in_a_forked_child_sees_the_batch():
+    """BGSAVE forks: the parent commits first, the child reads through its own read
+    transaction. The file loads into a memory-engine server with the same data."""
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start(d)
+    try:
+        c = s.client()
+        p = c.pipeline(transaction=False)
+        for i in range(2000):
+            p.set(f"k{i}", i)
+        p.execute()
+        c.hset("h", mapping={"z": "1", "a": "2"})
+        c.append("ap", "abc")
+        # writes of the batch that runs BGSAVE (one pipeline) are in the file
+        p = c.pipeline(transaction=False)
+        p.set("late", "1").setrange("ap", 1, "X").bgsave()
+        p.execute()
+        dump = os.path.join(d, "dump.rdb")
+        assert wait_for(lambda: os.path.exists(dump)
+                        and c.info("persistence")["rdb_bgsave_in_progress"] == 0)
+        assert c.info("persistence")["rdb_last_bgsave_status"] == "ok"
+        c.set("after", "1")   # the parent keeps writing after the child is gone
+        assert c.get("after") == b"1"
+        c.close()
+    finally:
+        s.stop()
+    d2 = tempfile.mkdtemp(prefix="valkeyd-mem-")
+    os.replace(os.path.join(d, "dump.rdb"), os.path.join(d2, "dump.rdb"))
+    m = start_valkeyd("--save", "", workdir=d2, engine="memory")
+    try:
+        c = m.client()
+        assert c.dbsize() == 2003
+        assert c.get("k1999") == b"1999" and c.get("late") == b"1" and c.get("ap") == b"aXc"
+        assert c.hgetall("h") == {b"z": b"1", b"a": b"2"} and c.get("after") is None
+        c.close()
+    finally:
+        m.stop()
 
 
 # -- persistence -------------------------------------------------------------------------------
@@ -500,3 +542,36 @@ def test_del_of_a_big_hash_is_constant_time_and_swept():
         c.close()
     finally:
         s.stop()
+
+
+def test_fork_child_reads_the_uncommitted_batch_through_its_own_transaction():
+    """In-process: a fork in the middle of a batch (BGSAVE) commits first, and the child reads
+    with a read transaction of its own (the parent's write transaction stays untouched)."""
+    from engines.lmdb import LmdbEngine
+    e = LmdbEngine(path=tempfile.mkdtemp(prefix="valkeyd-lmdb-"), databases=16)
+    try:
+        e.db(0).set(b"a", b"1")
+        e.db(0).get_collection(b"h", "hash", create=True).set(b"f", b"v")
+        assert e._txn is not None   # the batch is open
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:   # child
+            try:
+                got = sorted((d, k, v if isinstance(v, bytes) else dict(v.d), x)
+                             for d, k, v, x in e.snapshot())
+                os.write(w, repr((e._child, got)).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        out = b""
+        while chunk := os.read(r, 65536):
+            out += chunk
+        os.waitpid(pid, 0)
+        assert out.decode() == repr((True, [(0, b"a", b"1", None),
+                                            (0, b"h", {b"f": b"v"}, None)]))
+        # the parent goes on writing in new transactions
+        e.db(0).set(b"b", b"2")
+        e.commit()
+        assert e.db(0).size() == 3
+    finally:
+        e.close()
