@@ -677,6 +677,7 @@ class LmdbEngine:
         self._child = False
         self._inherited = None
         self._cron_ticks = 0
+        self._held: dict = {}       # clients whose replies wait for the commit (hold)
         self._load(databases)
         ref = weakref.ref(self)
         os.register_at_fork(before=lambda: (e := ref()) is not None and e._before_fork(),
@@ -843,6 +844,27 @@ class LmdbEngine:
             self.env.sync(True)
             self._synced = self.commits
 
+    def hold(self, client) -> None:
+        """Park ``client``'s output until the open transaction is committed: the commit runs
+        once the current event-loop callback (the batch) is over, so every client whose
+        batch runs meanwhile joins the same commit (and fsync), and a transaction is never
+        cut by a push to another client in the middle of a batch."""
+        held = self._held
+        if not held:
+            import asyncio
+            asyncio.get_running_loop().call_soon(self._release)
+        held[client] = True
+
+    def _release(self) -> None:
+        held = self._held
+        self._held = {}
+        if not self._closed:
+            self.commit()
+        from valkeyd.client import Client
+        plain = Client._lmdb_plain
+        for c in held:
+            plain(c)
+
     def _sync_loop(self) -> None:
         while not self._stop.wait(1.0):
             if self.fsync == "everysec" and self._synced != self.commits:
@@ -983,16 +1005,18 @@ class LmdbEngine:
         # (the cron commits), which kill -9 must expose as lost acknowledged writes
         sabotage = os.environ.get("VALKEYD_LMDB_TEST_REPLY_BEFORE_COMMIT") == "1"
         if not sabotage and not getattr(Client, "_lmdb_flush", False):
-            plain = Client.flush_plain
+            plain = Client._lmdb_plain = Client.flush_plain
 
             def flush_lmdb(c):
-                """Client.flush while an lmdb engine exists in the process: the batch's
-                transaction is committed (and synced under appendfsync always) before any
-                reply is written. The AOF's flush ends in Client.flush_plain: this too."""
-                eng = c.server.engine
-                if getattr(eng, "_txn", None) is not None:
-                    eng.commit()
-                plain(c)
+                """Client.flush while an lmdb engine exists in the process: while the open
+                transaction holds uncommitted writes, replies (and pushes: pub/sub,
+                keyspace events, MONITOR) wait for its commit (group commit, see
+                LmdbEngine.hold). The AOF's flush ends in Client.flush_plain: this too."""
+                srv = c.server
+                eng = srv.engine
+                if c.out and getattr(eng, "dirty", False) and srv._script_busy is None:
+                    return eng.hold(c)
+                plain(c)   # (a busy script's -BUSY replies to others reveal none of its writes)
 
             Client.flush = Client.flush_plain = flush_lmdb
             Client._lmdb_flush = True
