@@ -4,11 +4,16 @@ The dataset lives under ``dir``/valkeyd.lmdb/ and *is* the persistent state: a r
 the environment and serves at once (no RDB/AOF load), with DBSIZE right immediately.
 
 Threading and transactions. Every call comes from the event-loop thread. The engine keeps one
-write transaction, begun by the first access of a batch; every read and write of the batch
-goes through it (reads see the batch's own writes). ``commit()`` - called by the reply path
-(``Client.flush`` while this engine is installed) and by the cron - commits it when the batch
-wrote something, so a batch (and therefore a MULTI/EXEC or a script, which run inside one
-batch) is one atomic LMDB transaction, and no reply leaves before its writes are committed.
+write transaction, begun by the first access of a batch; every read and write goes through
+it (reads see the batch's own writes). While it holds uncommitted writes, ``Client.flush``
+(replaced by :meth:`LmdbEngine.install`) parks the client's output (:meth:`LmdbEngine.hold`);
+a callback scheduled with ``call_soon`` - after the current batch - commits and then writes
+every parked output (group commit: the batches of other clients that run meanwhile join the
+same commit). So a batch (and therefore a MULTI/EXEC or a script, which run inside one
+batch) is one atomic LMDB transaction, nothing a client is told (replies, pub/sub and
+keyspace-event pushes, MONITOR) leaves before the writes it reflects are committed, and a
+push to another client never cuts a transaction in two. The cron commits too (active
+expiry's deletions, the sweep).
 Durability follows ``appendfsync``: ``always`` syncs the environment after each commit
 (before the replies are written), ``everysec`` lets a thread sync once a second, ``no``
 leaves it to the OS. The environment is opened with ``sync=False`` so that the policy can be
