@@ -97,6 +97,7 @@ _BIAS = 1 << 63
 _MASK64 = (1 << 64) - 1
 WRONGTYPE = ErrorReply(_WRONGTYPE_TEXT)
 DIRNAME = "valkeyd.lmdb"
+ATIME_MAX = 1_000_000   # read-access times remembered in memory (OBJECT IDLETIME/FREQ)
 DEFAULT_MAP_SIZE = 1 << 40   # address space only: the file grows as data is written
 
 
@@ -927,6 +928,10 @@ class LmdbEngine:
         self._cron_ticks += 1
         if self._cron_ticks % 100 == 0:
             self.env.reader_check()   # reader slots left by exited BGSAVE children
+            if len(self.atime) > ATIME_MAX:
+                # read accesses are kept in memory only: past this size they are forgotten
+                # (OBJECT IDLETIME then counts from the key's last write)
+                self.atime = {}
 
     def snapshot(self):
         self.commit()
@@ -994,6 +999,8 @@ class LmdbEngine:
         self.commit()
         self._closed = True
         self._stop.set()
+        if self._syncer.is_alive() and self._syncer is not threading.current_thread():
+            self._syncer.join(5)   # never close the environment under a running env.sync
         try:
             self.env.sync(True)
         finally:
