@@ -76,7 +76,10 @@ from valkeyd.errors import ErrorReply, WRONGTYPE as _WRONGTYPE_TEXT
 from valkeyd.protocol import string2ll
 
 from .base import clock
-from .lmdb_hash import F_HT, LmdbHash
+from .lmdb_hash import F_HT, LmdbHash, _fk
+from .lmdb_set import ENC_NAMES as SET_ENC_NAMES, F_NEW, LmdbSet
+from .lmdb_set import enc_of as set_enc_of, flags_of as set_flags_of
+from .mem_set import HT, INTSET, LISTPACK, NEW, MemorySet
 from .memory import LFU_INIT_VAL, lfu_decr, lfu_minutes, lfu_touch
 
 FORMAT_VERSION = 1
@@ -148,7 +151,7 @@ class LmdbKeyspace:
         t.delete(mk, db=e.meta_db)
         if m[0] == T_STRING:
             t.delete(p4 + key, db=e.str_db)
-        elif m[0] == T_HASH:
+        else:   # a collection: its element records
             e.drop_records(p4 + _q(m[3]), m[4])
         cnt = e.counts[self.id]
         if m[1] & F_EXPIRE:
@@ -175,6 +178,8 @@ class LmdbKeyspace:
         if m[0] != T_STRING:
             if m[0] == T_HASH:
                 return LmdbHash(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
+            if m[0] == T_SET:
+                return LmdbSet(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         e = self.engine
         if e.live:
@@ -230,6 +235,8 @@ class LmdbKeyspace:
                 value = bytes(value)
             elif getattr(value, "TYPE_NAME", None) == "hash":
                 return self._set_hash(key, value, keep_ttl)
+            elif getattr(value, "TYPE_NAME", None) == "set":
+                return self._set_set(key, value, keep_ttl)
             else:
                 raise unsupported(getattr(value, "TYPE_NAME", "this type of"))
         e = self.engine
@@ -256,8 +263,7 @@ class LmdbKeyspace:
         else:
             ver = old[3]
             if old[0] != T_STRING:   # another type is replaced: its records go, a new version
-                if old[0] == T_HASH:
-                    e.drop_records(p4 + _q(old[3]), old[4])
+                e.drop_records(p4 + _q(old[3]), old[4])
                 ver = e.next_version()
             if old[1] & F_EXPIRE:
                 if keep_ttl:
@@ -304,6 +310,8 @@ class LmdbKeyspace:
         if m[0] != T_STRING:
             if m[0] == T_HASH:
                 return "hashtable" if m[1] & F_HT else "listpack"
+            if m[0] == T_SET:
+                return SET_ENC_NAMES[set_enc_of(m[1])]
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         if m[1] & F_RAW:
             return "raw"
@@ -335,6 +343,9 @@ class LmdbKeyspace:
         if f is None:
             if not create:
                 return None
+            if tname == "set":
+                p4, mk, ver = self._new_meta(key, T_SET, F_NEW)
+                return LmdbSet(self, mk, p4, ver)
             if tname != "hash":
                 raise unsupported(tname)
             return self._new_hash(key)
@@ -361,6 +372,37 @@ class LmdbKeyspace:
     def _new_hash(self, key, flags=0):
         p4, mk, ver = self._new_meta(key, T_HASH, flags)
         return LmdbHash(self, mk, p4, ver)
+
+    def _set_set(self, key, value, keep_ttl):
+        """Store a set given as any SetValue (COPY, MOVE, SUNIONSTORE ..., RESTORE, RDB load):
+        its members become records under a new version, in its order, with its encoding."""
+        if isinstance(value, LmdbSet) and value.e is self.engine:
+            f = self._find(key)
+            if f is not None and value.mk == f[1] and value.pre == f[0] + _q(f[2][3]):
+                if not keep_ttl:
+                    self.persist(key)
+                return   # the live view of this very key: already stored
+        members = list(value)
+        enc = {"intset": INTSET, "listpack": LISTPACK, "hashtable": HT}[value.encoding()]
+        if enc == LISTPACK and not members:
+            enc = NEW
+        exists = self._find(key) is not None
+        when = self.get_expire(key) if keep_ttl and exists else None
+        word = None
+        if exists:
+            p4, mk, m = self._raw_meta(key)
+            word = self._word(p4, key, m)
+            self._remove(p4, mk, key, m)
+        p4, mk, ver = self._new_meta(key, T_SET, set_flags_of(enc))
+        s = LmdbSet(self, mk, p4, ver)
+        if members:
+            s._rewrite(members, enc)
+        if word is not None and self.engine.lfu is not None:   # an overwrite keeps the counter
+            m2 = s._meta()
+            self.engine.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
+                                  db=self.engine.meta_db)
+        if when is not None:
+            self.set_expire(key, when)
 
     def _set_hash(self, key, value, keep_ttl):
         """Store a hash given as any HashValue (COPY, MOVE, RESTORE, RDB load): its fields
@@ -664,7 +706,10 @@ class LmdbEngine:
         self.hs_db = self.env.open_db(b"hs")
         self.hx_db = self.env.open_db(b"hx")
         self.hxi_db = self.env.open_db(b"hxi")
-        self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db)
+        self.sm_db = self.env.open_db(b"sm")
+        self.ss_db = self.env.open_db(b"ss")
+        self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db, self.sm_db,
+                            self.ss_db)
         self._txn = None
         self.dirty = False          # the open transaction wrote something
         self.struct_dirty = False   # dbmap/counts/next/ver/sweep changed
@@ -739,7 +784,7 @@ class LmdbEngine:
             self.struct_dirty = True
             return
         t = self.txn()
-        for dbi in (self.hf_db, self.hs_db, self.hx_db, self.hxi_db):
+        for dbi in self.element_dbs:
             with t.cursor(db=dbi) as cur:
                 if cur.set_range(prefix):
                     while cur.key()[:12] == prefix and cur.delete():
@@ -957,6 +1002,9 @@ class LmdbEngine:
                             if m[0] == T_HASH:
                                 yield dbid, key, self._snap_hash(t, p4 + _q(m[3]), m), when
                                 continue
+                            if m[0] == T_SET:
+                                yield dbid, key, self._snap_set(t, p4 + _q(m[3]), m), when
+                                continue
                             if m[0] != T_STRING:
                                 continue
                             v = t.get(p4 + key, db=self.str_db)
@@ -965,6 +1013,17 @@ class LmdbEngine:
                 t.abort()
 
         return gen()
+
+    def _snap_set(self, t, pre, m):
+        s = MemorySet(set_enc_of(m[1]))
+        n = len(pre)
+        with t.cursor(db=self.ss_db) as cur:
+            if cur.set_range(pre):
+                for k, x in cur:
+                    if k[:n] != pre:
+                        break
+                    s._insert(x)
+        return s
 
     def _snap_hash(self, t, pre, m):
         from .mem_hash import MemoryHash
@@ -975,7 +1034,7 @@ class LmdbEngine:
                 for k, f in cur:
                     if k[:n] != pre:
                         break
-                    h.d[f] = t.get(pre + f, db=self.hf_db)[8:]
+                    h.d[f] = t.get(_fk(pre, f), db=self.hf_db)[8:]
         with t.cursor(db=self.hx_db) as cur:
             if cur.set_range(pre):
                 for k, w in cur:

@@ -3,12 +3,13 @@
 Records (sub-databases opened by :mod:`engines.lmdb`), under the key's ``version`` (unique in
 the environment, so a deleted or renamed key's fields never mix with another's):
 
-* ``hf``: ``pdb`` + version (u64 BE) + field  ->  seq (u64 BE) + value
+* ``hf``: ``pdb`` + version (u64 BE) + crc32(field) (u32 BE) + field  ->  seq + value
 * ``hs``: ``pdb`` + version + seq (u64 BE)    ->  field
 
 ``seq`` numbers fields in insertion order (an overwrite keeps it, a deleted and re-added field
 gets a new one), which is the order Redis replies in while the hash is a listpack; the same
-order serves hashtable hashes, and HSCAN's cursor is the seq to resume from. The metadata
+order serves hashtable hashes. HSCAN walks ``hf`` in crc32 order: its cursor is the crc32 to
+resume from (fields added meanwhile land anywhere, so an iteration always ends). The metadata
 record holds the field count and, in flag bit 2, the one-way "hashtable" encoding
 (Redis 7.2.4's conversion rules, thresholds from :data:`engines.limits.limits`).
 
@@ -26,11 +27,42 @@ from __future__ import annotations
 
 import random
 import struct
+import zlib
 
 from .limits import limits
 
 _Q = struct.Struct(">Q")
 _q = _Q.pack
+_U32 = struct.Struct(">I")
+
+
+def _fk(pre: bytes, elem: bytes) -> bytes:
+    """The key of an element record: ordered by crc32 of the element, so that a scan cursor
+    is a hash position (new elements land anywhere: an iteration always ends)."""
+    return pre + _U32.pack(zlib.crc32(elem)) + elem
+
+
+def hash_order_scan(txn, dbi, pre: bytes, cursor: int, count: int):
+    """One HSCAN/SSCAN step over element records keyed by :func:`_fk`: ``(next, elems)``;
+    elements sharing a crc32 are never split between two calls."""
+    if cursor < 0 or cursor > 0xFFFFFFFF:
+        return 0, []
+    count = max(count, 1)
+    n = len(pre)
+    out = []
+    last = None
+    with txn.cursor(db=dbi) as cur:
+        if not cur.set_range(pre + _U32.pack(cursor)):
+            return 0, out
+        for k in cur.iternext(keys=True, values=False):
+            if k[:n] != pre:
+                return 0, out
+            h = k[n:n + 4]
+            if len(out) >= count and h != last:
+                return _U32.unpack(h)[0], out
+            out.append(k[n + 4:])
+            last = h
+    return 0, out
 _I = struct.Struct(">q")
 _BIAS = 1 << 63
 _MASK64 = (1 << 64) - 1
@@ -104,11 +136,11 @@ class LmdbHash:
 
     # -- fields --------------------------------------------------------------------------------
     def get(self, field):
-        r = self.e.txn().get(self.pre + field, db=self.e.hf_db)
+        r = self.e.txn().get(_fk(self.pre, field), db=self.e.hf_db)
         return None if r is None else r[8:]
 
     def contains(self, field) -> bool:
-        return self.e.txn().get(self.pre + field, db=self.e.hf_db) is not None
+        return self.e.txn().get(_fk(self.pre, field), db=self.e.hf_db) is not None
 
     def _next_seq(self) -> int:
         with self.e.txn().cursor(db=self.e.hs_db) as cur:
@@ -139,9 +171,10 @@ class LmdbHash:
                 mv = lim.hash_max_listpack_value
                 if len(f) > mv or len(v) > mv:
                     flags |= F_HT
-            old = t.get(pre + f, db=e.hf_db)
+            fk = _fk(pre, f)
+            old = t.get(fk, db=e.hf_db)
             if old is not None:
-                t.put(pre + f, old[:8] + v, db=e.hf_db)
+                t.put(fk, old[:8] + v, db=e.hf_db)
                 if not keep_ttl and vol is None:
                     vol = self.volatile_count()
                 if not keep_ttl and vol:
@@ -151,7 +184,7 @@ class LmdbHash:
                 seq = self._next_seq()
             s8 = _q(seq)
             seq += 1
-            t.put(pre + f, s8 + v, db=e.hf_db)
+            t.put(fk, s8 + v, db=e.hf_db)
             t.put(pre + s8, f, db=e.hs_db)
             size += 1
             created += 1
@@ -177,10 +210,11 @@ class LmdbHash:
     def delete(self, field) -> bool:
         e = self.e
         t = e.txn()
-        r = t.get(self.pre + field, db=e.hf_db)
+        fk = _fk(self.pre, field)
+        r = t.get(fk, db=e.hf_db)
         if r is None:
             return False
-        t.delete(self.pre + field, db=e.hf_db)
+        t.delete(fk, db=e.hf_db)
         t.delete(self.pre + r[:8], db=e.hs_db)
         self._drop_expire(field)
         m = self._meta()
@@ -206,7 +240,7 @@ class LmdbHash:
         t = self.e.txn()
         hf = self.e.hf_db
         pre = self.pre
-        return iter([(f, t.get(pre + f, db=hf)[8:]) for _, f in self._walk()])
+        return iter([(f, t.get(_fk(pre, f), db=hf)[8:]) for _, f in self._walk()])
 
     def values(self):
         return iter([v for _, v in self.items()])
@@ -220,13 +254,7 @@ class LmdbHash:
         return random.sample(items, count)
 
     def scan(self, cursor: int, count: int):
-        count = max(count, 1)
-        out = []
-        for seq, f in self._walk(cursor):
-            if len(out) >= count:
-                return seq, out
-            out.append(f)
-        return 0, out
+        return hash_order_scan(self.e.txn(), self.e.hf_db, self.pre, cursor, count)
 
     # -- per-field expiry ----------------------------------------------------------------------
     def _set_vcount(self, n: int) -> None:
