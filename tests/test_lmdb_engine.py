@@ -146,6 +146,47 @@ def test_hashes_match_reference(lpair):
     b.flushall()
 
 
+SET_SCRIPT = [
+    ("SADD", "i", "3", "1", "2"), ("OBJECT", "ENCODING", "i"), ("SMEMBERS", "i"),
+    ("SADD", "i", "x"), ("OBJECT", "ENCODING", "i"), ("SMEMBERS", "i"),
+    ("SADD", "l", "b", "a", "c"), ("SMEMBERS", "l"), ("SREM", "l", "a", "zz"), ("SCARD", "l"),
+    ("SISMEMBER", "l", "b"), ("SMISMEMBER", "l", "a", "b"), ("SADD", "l", "a"),
+    ("SMEMBERS", "l"), ("SINTER", "i", "l"), ("SUNIONSTORE", "u", "i", "l"),
+    ("OBJECT", "ENCODING", "u"), ("SCARD", "u"), ("SDIFFSTORE", "dd", "u", "l"),
+    ("SMEMBERS", "dd"), ("SINTERCARD", "2", "u", "l"), ("SMOVE", "l", "m", "b"),
+    ("SMEMBERS", "m"), ("SADD", "big", *[str(i) for i in range(600)]),
+    ("OBJECT", "ENCODING", "big"), ("SCARD", "big"), ("SADD", "lp", *[f"m{i}" for i in range(129)]),
+    ("OBJECT", "ENCODING", "lp"), ("COPY", "l", "l2"), ("SMEMBERS", "l2"), ("RENAME", "l2", "l3"),
+    ("SMEMBERS", "l3"), ("TYPE", "l3"), ("SET", "s", "v"), ("SADD", "s", "x"),
+    ("SPOP", "nokey"), ("SADD", "one", "x"), ("SPOP", "one"), ("EXISTS", "one"),
+    ("DEL", "big", "lp"), ("DBSIZE",),
+]
+
+
+def test_sets_match_reference(lpair):
+    a, b = lpair
+    for args in SET_SCRIPT:
+        same_reply(a, b, *args)
+
+
+def test_set_random_pops_and_scan(lr):
+    lr.sadd("s", *[f"m{i}" for i in range(1000)])
+    cursor, seen = 0, set()
+    while True:
+        cursor, part = lr.sscan("s", cursor, count=40)
+        seen.update(part)
+        lr.sadd("s", *[f"new{cursor}:{i}" for i in range(30)])   # the iteration still ends
+        if cursor == 0:
+            break
+    assert {f"m{i}".encode() for i in range(1000)} <= seen
+    popped = lr.spop("s", 50)
+    assert len(set(popped)) == 50 and not any(lr.smismember("s", popped))
+    assert len(lr.srandmember("s", -20)) == 20 and len(set(lr.srandmember("s", 20))) == 20
+    lr.sadd("ints", *range(10))
+    assert sorted(map(int, lr.spop("ints", 9))) != [] and lr.scard("ints") == 1
+    assert lr.object("encoding", "ints") == b"intset"
+
+
 def test_hash_scan_and_randfield(lr):
     lr.hset("h", mapping={f"f{i}": i for i in range(1000)})
     assert lr.object("encoding", "h") == b"hashtable"
@@ -180,14 +221,13 @@ def test_wrongtype_and_unsupported_collections(lr):
                 ("ZADD", "s", "1", "x"), ("LLEN", "s"), ("HGET", "s", "f")):
         with pytest.raises(redis.ResponseError, match="^WRONGTYPE"):
             lr.execute_command(*cmd)
-    for cmd, tname in ((("LPUSH", "l", "x"), "list"), (("SADD", "st", "x"), "set"),
-                       (("ZADD", "z", "1", "x"), "zset"), (("XADD", "x", "*", "f", "v"),
-                                                          "stream")):
+    for cmd, tname in ((("LPUSH", "l", "x"), "list"), (("ZADD", "z", "1", "x"), "zset"),
+                       (("XADD", "x", "*", "f", "v"), "stream")):
         with pytest.raises(redis.ResponseError) as e:
             lr.execute_command(*cmd)
         assert str(e.value) == LMDB_ERR.format(tname)
     # reads of missing keys of those types answer as for an empty key
-    assert lr.llen("l") == 0 and lr.scard("st") == 0 and lr.zcard("z") == 0
+    assert lr.llen("l") == 0 and lr.zcard("z") == 0
     assert lr.dbsize() == 1 and lr.keys("*") == [b"s"]
 
 
@@ -325,6 +365,8 @@ def test_restart_keeps_everything():
         c.set("t", "v", ex=1000)
         c.hset("h", mapping={"z": "1", "y": "2", "x": "3"})
         c.hset("hv", mapping={"f": "1", "g": "2"})
+        c.sadd("st", "b", "a", "c")
+        c.sadd("si", 5, 3, 4)
         c.execute_command("HEXPIRE", "hv", "1000", "FIELDS", "1", "f")
         c.execute_command("SELECT", "5")
         c.set("in5", "x")
@@ -339,7 +381,10 @@ def test_restart_keeps_everything():
     try:
         c = s.client()
         # no load phase: the counts are right at once
-        assert c.dbsize() == 5
+        assert c.dbsize() == 7
+        assert c.sscan("st", 0) == (0, [b"b", b"a", b"c"])   # listpack order survives
+        assert c.sscan("si", 0) == (0, [b"3", b"4", b"5"])
+        assert c.object("encoding", "si") == b"intset"
         assert c.hgetall("h") == {b"z": b"1", b"y": b"2", b"x": b"3"}
         assert list(c.hkeys("h")) == [b"z", b"y", b"x"], "listpack order survives"
         assert 990 < c.execute_command("HTTL", "hv", "FIELDS", "1", "f")[0] <= 1000
@@ -349,7 +394,7 @@ def test_restart_keeps_everything():
         c.execute_command("SELECT", "5")
         assert c.dbsize() == 5001 and c.get("bulk:4999") == b"4999"
         assert c.get("in5") == b"x"
-        assert c.info("keyspace")["db0"] == {"keys": 5, "expires": 1,
+        assert c.info("keyspace")["db0"] == {"keys": 7, "expires": 1,
                                              "avg_ttl": c.info("keyspace")["db0"]["avg_ttl"]}
         c.close()
     finally:
@@ -532,12 +577,15 @@ def test_del_of_a_big_hash_is_constant_time_and_swept():
         for j in range(5):
             c.hset("big", mapping={f"f{j}:{i}": i for i in range(2000)})
         c.hset("small", "f", "v")
+        c.sadd("bigset", *range(3000))
+        assert c.delete("bigset") == 1
         assert c.hlen("big") == 10000
         assert records(d, b"hf") == 10001
         assert c.delete("big") == 1
         # DEL dropped the metadata; the field records go in the cron's steps
         assert c.exists("big") == 0 and c.hlen("big") == 0
-        assert wait_for(lambda: records(d, b"hf") == 1 and records(d, b"hs") == 1, 60)
+        assert wait_for(lambda: records(d, b"hf") == 1 and records(d, b"hs") == 1
+                        and records(d, b"sm") == 0 and records(d, b"ss") == 0, 60)
         assert c.hgetall("small") == {b"f": b"v"}
         c.close()
     finally:
