@@ -623,3 +623,21 @@ def test_fork_child_reads_the_uncommitted_batch_through_its_own_transaction():
         assert e.db(0).size() == 3
     finally:
         e.close()
+
+
+def test_dump_restore_roundtrip(lpair):
+    """DUMP payloads of the lmdb engine's values equal valkey-server's, and RESTORE builds
+    the records again."""
+    a, b = lpair
+    for c in (a, b):
+        c.set("s", "hello")
+        c.hset("h", mapping={"b": "1", "a": "2"})
+        c.sadd("l", "x", "y")
+        c.sadd("i", 3, 1, 2)
+    for key in ("s", "h", "l", "i"):
+        payload = a.dump(key)
+        assert payload == b.dump(key), key
+        assert a.restore(key + "2", 0, payload) in (True, b"OK")
+    assert a.get("s2") == b"hello" and a.hgetall("h2") == {b"b": b"1", b"a": b"2"}
+    assert a.sscan("l2", 0) == (0, [b"x", b"y"]) and a.sscan("i2", 0) == (0, [b"1", b"2", b"3"])
+    assert a.object("encoding", "i2") == b"intset" and a.object("encoding", "h2") == b"listpack"
