@@ -571,7 +571,10 @@ class Aof:
             s = b"%d" % dbid
             buf.append(b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n" % (len(s), s))
             self.selected_db = dbid
-        cat_command(buf, argv)
+        if argv is self.server.raw_argv:   # propagated as received: its bytes are the encoding
+            buf.append(self.server.raw_req)
+        else:
+            cat_command(buf, argv)
         if not self.commit_scheduled:
             self._schedule_commit()
 
