@@ -35,6 +35,15 @@ def serve(args):
     sys.exit(run_server(list(args)))
 
 
+@main.command("cli", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                       "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def cli_cmd(args):
+    """A redis-cli work-alike: cli [-h HOST] [-p PORT] [-n DB] [-a PASS] [--raw] [CMD ARGS...]"""
+    from .cli_client import run
+    sys.exit(run(list(args)))
+
+
 def split_engine(args: list[str]) -> tuple[str, list[str]]:
     engine = "memory"
     out = []
