@@ -2,8 +2,8 @@
 
 Every output test runs ``python -m valkeyd cli`` and ``valkey-cli`` with the same options
 against the same server (a real valkey-server, and valkeyd) and compares standard output,
-standard error and exit status byte for byte. valkey-cli says "Valkey" where redis-cli 7.2.4
-(our model) says "Redis"; that one word is normalised. A corpus of commands is piped through
+standard error and exit status byte for byte. valkey-cli says "Valkey" and "valkey-cli" where
+redis-cli 7.2.4 (our model) says "Redis" and "redis-cli"; those words are normalised. A corpus of commands is piped through
 standard input (both tools then read one command per line), in the human (--no-raw), raw and
 RESP3 formats. Interactive mode is driven through a pseudo-terminal.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -52,7 +53,7 @@ def theirs(*args, input=None, env=None, timeout=30):
 
 
 def norm(b: bytes) -> bytes:
-    return b.replace(b"Valkey", b"Redis")
+    return b.replace(b"Valkey", b"Redis").replace(b"valkey-cli", b"redis-cli")
 
 
 def same(*args, input=None, env=None, before=None):
@@ -319,21 +320,27 @@ class Pty:
                 os._exit(127)
         self.out = b""
 
-    def expect(self, what: bytes, timeout: float = 15.0) -> bytes:
+    def expect(self, what, timeout: float = 15.0) -> bytes:
+        """Read until ``what`` (bytes, or a compiled regex) appears; return the output up to
+        its end and keep the rest."""
         deadline = time.time() + timeout
-        while what not in self.out:
+        find = what.search if hasattr(what, "search") else (
+            lambda buf: re.search(re.escape(what), buf))
+        while True:
+            m = find(self.out)
+            if m:
+                break
             left = deadline - time.time()
             assert left > 0, (what, self.out)
             r, _, _ = select.select([self.fd], [], [], left)
             if r:
                 try:
-                    data = os.read(self.fd, 4096)
+                    data = os.read(self.fd, 65536)
                 except OSError:
                     data = b""
                 assert data, (what, self.out)
                 self.out += data
-        i = self.out.index(what) + len(what)
-        seen, self.out = self.out[:i], self.out[i:]
+        seen, self.out = self.out[:m.end()], self.out[m.end():]
         return seen
 
     def send(self, line: str) -> None:
@@ -362,64 +369,84 @@ def interactive(port, tmp_path, *args):
     return Pty([sys.executable, "-m", "valkeyd", "cli", "-p", str(port), *args], env)
 
 
-def test_interactive_prompt_and_commands(server, tmp_path):
-    server.client().flushall()
-    t = interactive(server.port, tmp_path)
-    prompt = b"127.0.0.1:%d> " % server.port
-    t.expect(prompt)
-    t.send("set greeting 'hello world'")
-    assert b"OK\r\n" in t.expect(prompt)
-    t.send("get greeting")
-    assert b'"hello world"\r\n' in t.expect(prompt)
-    t.send("rpush l a b")
-    t.expect(prompt)
-    t.send("lrange l 0 -1")
-    assert b'1) "a"\r\n2) "b"\r\n' in t.expect(prompt)
-    t.send("select 2")
-    db2 = b"127.0.0.1:%d[2]> " % server.port
-    t.expect(db2)
-    t.send("get greeting")
-    assert b"(nil)\r\n" in t.expect(db2)
-    t.send("multi")
-    tx = b"127.0.0.1:%d[2](TX)> " % server.port
-    t.expect(tx)
-    t.send("incr n")
-    assert b"QUEUED" in t.expect(tx)
-    t.send("exec")
-    assert b"1) (integer) 1\r\n" in t.expect(db2)
-    t.send('"unbalanced')
-    assert b"Invalid argument(s)\r\n" in t.expect(db2)
-    t.send("2 incr n")
-    assert b"(integer) 2\r\n(integer) 3\r\n" in t.expect(db2)
-    t.send("auth secret-password")
-    assert b"(error) ERR AUTH" in t.expect(db2)
-    t.send("help")
-    assert b"quit" in t.expect(db2)
-    t.send("quit")
-    assert t.wait() == 0
+PROMPT = re.compile(rb"(?:^|\n)(?:127\.0\.0\.1:\d+(?:\[\d+\])?(?:\(TX\))?|not connected)> ")
+
+
+def transcript(argv, steps, tmp_path, name):
+    """Drive an interactive cli: wait for the first prompt, then for each step send the line
+    (and wait for the next prompt) or call the function. Returns (exit status, all output)."""
+    home = tmp_path / name
+    home.mkdir()
+    env = _env({"TERM": "dumb", "HOME": str(home), "REDISCLI_HISTFILE": str(home / "hist"),
+                "VALKEYCLI_HISTFILE": str(home / "hist")})
+    t = Pty(argv, env)
+    log = t.expect(PROMPT)
+    for step in steps:
+        if callable(step):
+            step()
+            continue
+        t.send(step)
+        if step in ("quit", "exit"):
+            rc = t.wait()
+            return rc, norm(log + t.out)
+        log += t.expect(PROMPT)
+    os.write(t.fd, b"\x04")
+    rc = t.wait()
+    return rc, norm(log + t.out)
+
+
+def both_interactive(port, steps, tmp_path, *args):
+    need_valkey_cli()
+    a = transcript([sys.executable, "-m", "valkeyd", "cli", "-p", str(port), *args], steps,
+                   tmp_path, "ours")
+    b = transcript([VALKEY_CLI, "-p", str(port), *args], steps, tmp_path, "theirs")
+    assert a == b
+    return a
+
+
+def test_interactive_matches_valkey_cli(server, tmp_path):
+    c = server.client()
+    steps = [c.flushall, "set greeting 'hello world'", "get greeting", "rpush l a b",
+             "lrange l 0 -1", "select 2", "get greeting", "multi", "incr n", "exec",
+             '"unbalanced', "2 incr n", "0 incr n", "hgetall nokey", "discard",
+             "auth secret-password", "set \"\" '\\x00'", "quit"]
+    rc, out = both_interactive(server.port, steps, tmp_path)
+    assert rc == 0
+    p = b"127.0.0.1:%d" % server.port
+    assert p + b'> get greeting\r\n"hello world"\r\n' in out
+    assert b'1) "a"\r\n2) "b"\r\n' in out
+    assert p + b"[2]> get greeting\r\n(nil)\r\n" in out
+    assert p + b"[2](TX)> incr n\r\nQUEUED\r\n" in out
+    assert b"exec\r\n1) (integer) 1\r\n" + p + b"[2]> " in out
+    assert b"Invalid argument(s)\r\n" in out
+    assert b"(integer) 2\r\n(integer) 3\r\n" in out
+    assert b"Invalid redis-cli repeat command option value.\r\n" in out
     assert server.client(db=2).get("n") == b"3"
-    hist = (tmp_path / "hist").read_text()
-    assert "set greeting 'hello world'" in hist and "select 2" in hist
-    assert "secret-password" not in hist   # AUTH is never saved
+    for name in ("ours", "theirs"):
+        hist = (tmp_path / name / "hist").read_text()
+        assert "set greeting 'hello world'" in hist and "select 2" in hist
+        assert "secret-password" not in hist   # AUTH is never saved
+
+
+def test_interactive_help(server, tmp_path):
+    rc, out = transcript([sys.executable, "-m", "valkeyd", "cli", "-p", str(server.port)],
+                         ["help", "help get", "quit"], tmp_path, "help")
+    assert rc == 0
+    assert b'"quit" to exit' in out
+    assert b"\n  GET\r\n" in out and b"  group: string\r\n" in out
 
 
 def test_interactive_reconnects(server, tmp_path):
-    t = interactive(server.port, tmp_path, "-n", "1")
-    prompt = b"127.0.0.1:%d[1]> " % server.port
-    t.expect(prompt)
-    t.send("client setname victim")
-    t.expect(prompt)
-    c = server.client()
-    c.execute_command("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")
-    t.send("ping")
-    # the first command after the link dropped reports it; the next one reconnects
-    out = t.expect(b"> ")
-    if b"PONG" not in out:
-        assert b"Error: Server closed the connection" in out
-        t.send("ping")
-        assert b"PONG" in t.expect(prompt)   # still in db 1 after the reconnection
-    t.send("exit")
-    assert t.wait() == 0
+    def kill():
+        server.client().execute_command("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")
+
+    steps = ["client setname victim", kill, "ping", "ping", "dbsize", "exit"]
+    rc, out = both_interactive(server.port, steps, tmp_path, "-n", "1")
+    assert rc == 0
+    p = b"127.0.0.1:%d[1]> " % server.port
+    # the first command after the link dropped reports it; the next one reconnects (db 1)
+    assert (p + b"ping\r\nError: Server closed the connection\r\nnot connected> ping\r\n"
+            b"PONG\r\n" + p) in out
 
 
 def test_interactive_not_connected(tmp_path):

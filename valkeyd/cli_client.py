@@ -989,11 +989,11 @@ class Cli:
                 fields = {}
                 for i in range(0, len(sd[1]) - 1, 2):
                     fields[sd[1][i][1]] = sd[1][i + 1]
-        out = b"\r\n  " + name.upper() + b"\r\n"
+        out = b"\n  " + name.upper() + b"\n"
         for key in (b"summary", b"since", b"group"):
             if key in fields:
-                out += b"  " + key + b": " + fields[key][1] + b"\r\n"
-        self.write(out + b"\r\n")
+                out += b"  " + key + b": " + fields[key][1] + b"\n"
+        self.write(out + b"\n")
 
     # -- modes ---------------------------------------------------------------------------
 
