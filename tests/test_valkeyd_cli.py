@@ -120,7 +120,7 @@ del s s2
 select 3
 set in3 yes
 dbsize
-"""
+""" + b'set allbytes "' + b"".join(b"\\x%02x" % i for i in range(256)) + b'"\nget allbytes\n'
 
 MODES = [["--no-raw"], ["--raw"], [], ["-3", "--no-raw"], ["-3"], ["-3", "--raw"],
          ["-d", "|", "-D", "<>"]]
@@ -445,8 +445,37 @@ def test_interactive_reconnects(server, tmp_path):
     assert rc == 0
     p = b"127.0.0.1:%d[1]> " % server.port
     # the first command after the link dropped reports it; the next one reconnects (db 1)
-    assert (p + b"ping\r\nError: Server closed the connection\r\nnot connected> ping\r\n"
-            b"PONG\r\n" + p) in out
+    assert re.search(re.escape(p) + rb"ping\r\nError: (Server closed the connection|Connection "
+                     rb"reset by peer)\r\nnot connected> ping\r\nPONG\r\n" + re.escape(p), out)
+
+
+def test_interactive_subscribe(server, tmp_path):
+    """SUBSCRIBE shows the messages until a key is pressed; the prompt then says
+    "(subscribed mode)" (until RESET, as in redis-cli)."""
+    env = _env({"TERM": "dumb", "HOME": str(tmp_path), "REDISCLI_HISTFILE": "/dev/null"})
+    t = Pty([sys.executable, "-m", "valkeyd", "cli", "-p", str(server.port)], env)
+    p = b"127.0.0.1:%d" % server.port
+    t.expect(p + b"> ")
+    t.send("subscribe ch1 ch2")
+    out = t.expect(b"Reading messages... (press Ctrl-C to quit or any key to type command)\r")
+    assert b'1) "subscribe"\r\n2) "ch1"\r\n3) (integer) 1\r\n' in out
+    assert b'1) "subscribe"\r\n2) "ch2"\r\n3) (integer) 2\r\n' in out
+    c = server.client()
+    deadline = time.time() + 15
+    while c.publish("ch2", "hello") == 0:   # the subscription is in place before the reply
+        assert time.time() < deadline
+    out = t.expect(b'3) "hello"\r\n')
+    assert b'1) "message"\r\n2) "ch2"\r\n3) "hello"\r\n' in out
+    os.write(t.fd, b" ")
+    t.expect(p + b"(subscribed mode)> ")
+    t.send("ping")
+    t.expect(b"Reading messages")
+    os.write(t.fd, b" ")
+    t.expect(p + b"(subscribed mode)> ")
+    t.send("reset")
+    assert b"RESET\r\n" in t.expect(p + b"> ")
+    t.send("quit")
+    assert t.wait() == 0
 
 
 def test_interactive_not_connected(tmp_path):

@@ -217,28 +217,14 @@ class Conn:
 # Formatting
 
 
+_REPR = {92: b"\\\\", 34: b'\\"', 10: b"\\n", 13: b"\\r", 9: b"\\t", 7: b"\\a", 8: b"\\b"}
+_REPR_TABLE = [_REPR.get(b, bytes((b,)) if 32 <= b <= 126 else b"\\x%02x" % b) for b in range(256)]
+_NEEDS_ESCAPE = re.compile(rb'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+
+
 def repr_bytes(s: bytes) -> bytes:
-    """sdscatrepr: a double-quoted string with C escapes."""
-    out = bytearray(b'"')
-    for b in s:
-        if b == 92 or b == 34:
-            out += b"\\" + bytes((b,))
-        elif b == 10:
-            out += b"\\n"
-        elif b == 13:
-            out += b"\\r"
-        elif b == 9:
-            out += b"\\t"
-        elif b == 7:
-            out += b"\\a"
-        elif b == 8:
-            out += b"\\b"
-        elif 32 <= b <= 126:
-            out.append(b)
-        else:
-            out += b"\\x%02x" % b
-    out += b'"'
-    return bytes(out)
+    """sdscatrepr: a double-quoted string with C escapes (isprint in the C locale)."""
+    return b'"' + _NEEDS_ESCAPE.sub(lambda m: _REPR_TABLE[m.group()[0]], s) + b'"'
 
 
 def _cstr(s: bytes) -> bytes:
@@ -1024,6 +1010,7 @@ class Cli:
         cfg = self.cfg
         show = cfg.output != OUTPUT_RAW and (sys.stdout.isatty()
                                              or os.environ.get("FAKETTY") is not None)
+        saved = _tty_no_echo()
         try:
             while cfg.pubsub_mode:
                 while self.conn.pending():
@@ -1048,6 +1035,8 @@ class Cli:
         except ConnError:
             self.print_context_error()
             raise SystemExit(1)
+        finally:
+            _tty_restore(saved)
 
     def repl(self) -> int:
         cfg = self.cfg
@@ -1143,6 +1132,32 @@ class Cli:
                 rl.write_history_file(histfile)
             except OSError:
                 pass
+
+
+def _tty_no_echo():
+    """While waiting for messages a key press only ends the wait: no echo, no line editing
+    (cliPressAnyKeyTTY). Returns the settings to restore."""
+    try:
+        import termios
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd):
+            return None
+        old = termios.tcgetattr(fd)
+        new = list(old)
+        new[3] &= ~(termios.ECHO | termios.ICANON)
+        termios.tcsetattr(fd, termios.TCSANOW, new)
+        return old
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def _tty_restore(saved) -> None:
+    if saved is not None:
+        import termios
+        try:
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSANOW, saved)
+        except (OSError, ValueError):
+            pass
 
 
 def main(args: list[str]) -> int:
