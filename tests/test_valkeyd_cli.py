@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -272,9 +273,13 @@ def test_auth_valkey_server(auth_ref):
 
 
 def test_auth_valkeyd():
-    s = start_valkeyd("--requirepass", "pw1", "--save", "")
+    sock = tempfile.mkdtemp(prefix="vcli-") + "/v.sock"
+    s = start_valkeyd("--requirepass", "pw1", "--save", "", "--unixsocket", sock)
     try:
         port = str(s.port)
+        a = same("-s", sock, "-a", "pw1", "--no-auth-warning", "ping")
+        assert a.stdout == b"PONG\n"
+        same("-s", sock + ".missing", "ping")
         same("-p", port, "--no-raw", "ping")
         a = same("-p", port, "-a", "pw1", "--no-raw", "set", "k", "v")
         assert a.stdout == b"OK\n"
@@ -304,6 +309,25 @@ def test_pubsub_one_shot(ref):
     finally:
         p.send_signal(signal.SIGINT)
         p.wait(10)
+
+
+def test_monitor_one_shot(ref):
+    p = subprocess.Popen([sys.executable, "-m", "valkeyd", "cli", "-p", str(ref.port),
+                          "monitor"], stdout=subprocess.PIPE, env=_env())
+    try:
+        got = b""
+        c = ref.client()
+        deadline = time.time() + 20
+        while time.time() < deadline and b'"monitored"' not in got:
+            c.set("monitored", "1")
+            r, _, _ = select.select([p.stdout], [], [], 0.3)
+            if r:
+                got += os.read(p.stdout.fileno(), 4096)
+        assert got.startswith(b"OK\n")
+        assert re.search(rb'\n\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "(?i:set)" "monitored" "1"\n', got)
+    finally:
+        p.send_signal(signal.SIGINT)
+        assert p.wait(10) == 0
 
 
 # ---------------------------------------------------------------------------------------------

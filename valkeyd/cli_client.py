@@ -1171,11 +1171,13 @@ def main(args: list[str]) -> int:
     if cfg.auth is None and os.environ.get(AUTH_ENV) is not None:
         cfg.auth = os.fsencode(os.environ[AUTH_ENV])
     cli = Cli(cfg)
+    import signal
     if not rest:
-        import signal
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         cli.connect()
         return cli.repl()
+    # like a C program: a closed output pipe ends the process quietly (`| head -1`)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     cli.connect(quiet=True)
     return cli.noninteractive(rest)
 
