@@ -3,9 +3,10 @@
 Every output test runs ``python -m valkeyd cli`` and ``valkey-cli`` with the same options
 against the same server (a real valkey-server, and valkeyd) and compares standard output,
 standard error and exit status byte for byte. valkey-cli says "Valkey" and "valkey-cli" where
-redis-cli 7.2.4 (our model) says "Redis" and "redis-cli"; those words are normalised. A corpus of commands is piped through
-standard input (both tools then read one command per line), in the human (--no-raw), raw and
-RESP3 formats. Interactive mode is driven through a pseudo-terminal.
+redis-cli 7.2.4 (our model) says "Redis" and "redis-cli"; those words are normalised. A corpus
+of commands is piped through standard input (both tools then read one command per line), in
+the human (--no-raw), raw and RESP3 formats. Interactive mode is driven through a
+pseudo-terminal, and the transcripts of both tools are compared.
 """
 from __future__ import annotations
 

@@ -33,7 +33,6 @@ other special modes, --eval and the Lua debugger, replica mode (SYNC).
 """
 from __future__ import annotations
 
-import errno
 import os
 import re
 import select
