@@ -109,6 +109,10 @@ multi
 incr n
 set s3 v
 exec
+multi
+incr h
+ping
+exec
 discard
 info keyspace
 config get maxmemory-policy
@@ -451,6 +455,20 @@ def test_interactive_matches_valkey_cli(server, tmp_path):
         hist = (tmp_path / name / "hist").read_text()
         assert "set greeting 'hello world'" in hist and "select 2" in hist
         assert "secret-password" not in hist   # AUTH is never saved
+
+
+def test_interactive_history_recall(server, tmp_path):
+    """The history file is loaded at start: the up arrow brings back its last line."""
+    (tmp_path / "hist").write_text("set recalled yes\necho from-history\n")
+    env = _env({"TERM": "dumb", "HOME": str(tmp_path),
+                "REDISCLI_HISTFILE": str(tmp_path / "hist")})
+    t = Pty([sys.executable, "-m", "valkeyd", "cli", "-p", str(server.port)], env)
+    t.expect(PROMPT)
+    os.write(t.fd, b"\x1b[A\r")
+    assert b'"from-history"\r\n' in t.expect(PROMPT)
+    t.send("quit")
+    assert t.wait() == 0
+    assert (tmp_path / "hist").read_text().splitlines()[-1] == "quit"
 
 
 def test_interactive_help(server, tmp_path):
