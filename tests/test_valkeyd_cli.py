@@ -129,7 +129,8 @@ dbsize
 """ + b'set allbytes "' + b"".join(b"\\x%02x" % i for i in range(256)) + b'"\nget allbytes\n'
 
 MODES = [["--no-raw"], ["--raw"], [], ["-3", "--no-raw"], ["-3"], ["-3", "--raw"],
-         ["-d", "|", "-D", "<>"]]
+         ["-d", "|", "-D", "<>"], ["--csv"], ["-3", "--csv"], ["--json"], ["-2", "--json"],
+         ["--quoted-json"]]
 
 
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: " ".join(m) or "default")
@@ -158,7 +159,7 @@ RESP3_TYPES = ["map", "set", "double", "true", "false", "verbatim", "null", "pus
 
 
 @pytest.mark.parametrize("proto", ["-2", "-3"])
-@pytest.mark.parametrize("fmt", ["--no-raw", "--raw"])
+@pytest.mark.parametrize("fmt", ["--no-raw", "--raw", "--csv", "--json", "--quoted-json"])
 def test_debug_protocol_types(ref, proto, fmt):
     """Every RESP3 type, including those redis-cli 7.2.4 cannot show (a big number: "Unknown
     reply type: 13", exit 1; an attribute: protocol error, exit 1)."""

@@ -28,7 +28,7 @@ Design
   connection is re-opened before the next command. When standard input is not a terminal the
   same loop reads one command per line, without prompt or history.
 
-Not supported: cluster mode (-c), TLS, --csv/--json, --pipe, --bigkeys/--scan/--stat and the
+Not supported: cluster mode (-c), TLS, --pipe, --bigkeys/--scan/--stat and the
 other special modes, --eval and the Lua debugger, replica mode (SYNC).
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ from .protocol import split_args
 STRING, ARRAY, INTEGER, NIL, STATUS, ERROR, DOUBLE, BOOL, MAP, SET, ATTR, PUSH, BIGNUM, VERB = \
     range(1, 15)
 
-OUTPUT_STANDARD, OUTPUT_RAW = 0, 1
+OUTPUT_STANDARD, OUTPUT_RAW, OUTPUT_CSV, OUTPUT_JSON, OUTPUT_QUOTED_JSON = range(5)
 
 HISTFILE_ENV = "REDISCLI_HISTFILE"
 HISTFILE_DEFAULT = ".valkeydcli_history"
@@ -316,6 +316,69 @@ def format_raw(r, mb_delim: bytes = b"\n") -> bytes:
     raise UnknownType(t)
 
 
+def format_csv(r) -> bytes:
+    """cliFormatReplyCSV (a map is a flat list)."""
+    t, v = r
+    if t == ERROR:
+        return b"ERROR," + repr_bytes(_cstr(v))
+    if t in (STATUS, STRING, VERB):
+        return repr_bytes(v)
+    if t == INTEGER:
+        return b"%d" % v
+    if t == DOUBLE:
+        return _cstr(v)
+    if t == NIL:
+        return b"NULL"
+    if t == BOOL:
+        return b"true" if v else b"false"
+    if t in (ARRAY, SET, PUSH, MAP):
+        return b",".join(format_csv(e) for e in v)
+    raise UnknownType(t)
+
+
+_JSON_ESC = {92: b"\\\\", 34: b'\\"', 10: b"\\n", 12: b"\\f", 13: b"\\r", 9: b"\\t", 8: b"\\b"}
+_JSON_TABLE = [_JSON_ESC.get(b, b"\\u%04x" % b if b <= 0x1f else bytes((b,))) for b in range(256)]
+_JSON_NEEDS = re.compile(rb'[\x00-\x1f"\\]')
+
+
+def _json_str(s: bytes, mode: int) -> bytes:
+    if mode == OUTPUT_JSON:    # escapeJsonString
+        return b'"' + _JSON_NEEDS.sub(lambda m: _JSON_TABLE[m.group()[0]], s) + b'"'
+    return repr_bytes(s).replace(b"\\", b"\\\\")    # --quoted-json
+
+
+def format_json(r, mode: int) -> bytes:
+    """cliFormatReplyJson."""
+    t, v = r
+    if t == ERROR:
+        return b"error:" + _json_str(_cstr(v), mode)
+    if t in (STATUS, STRING, VERB):
+        return _json_str(v, mode)
+    if t == INTEGER:
+        return b"%d" % v
+    if t == DOUBLE:
+        return _cstr(v)
+    if t == NIL:
+        return b"null"
+    if t == BOOL:
+        return b"true" if v else b"false"
+    if t in (ARRAY, SET, PUSH):
+        return b"[" + b",".join(format_json(e, mode) for e in v) + b"]"
+    if t == MAP:
+        parts = []
+        for i in range(0, len(v), 2):
+            key = v[i]
+            if key[0] in (ERROR, STATUS, STRING, VERB):
+                k = format_json(key, mode)
+            else:
+                k = format_json(key, mode)
+                if not k.startswith(b'"'):
+                    k = b'"' + k + b'"'
+            parts.append(k + b":" + format_json(v[i + 1], mode))
+        return b"{" + b",".join(parts) + b"}"
+    raise UnknownType(t)
+
+
 def format_invalidate_tty(r) -> bytes:
     keys = r[1][1][1]
     return b"-> invalidate: " + b", ".join(b"'" + _cstr(k[1]) + b"'" for k in keys) + b"\n"
@@ -427,7 +490,7 @@ class Config:
         self.repeat = 1
         self.interval = 0.0
         self.resp2 = False
-        self.resp3 = False
+        self.resp3 = 0     # 1: -3 (HELLO 3 must work); 2: --json (HELLO 3 if possible)
         self.stdin_lastarg = False
         self.stdin_tag: bytes | None = None
         self.set_errcode = False
@@ -542,6 +605,9 @@ Usage: valkeyd cli [OPTIONS] [cmd [arg [arg ...]]]
   --raw              Use raw formatting for replies (default when STDOUT is
                      not a tty).
   --no-raw           Force formatted output even when STDOUT is not a tty.
+  --csv              Output in CSV format.
+  --json             Output in JSON format (default RESP3, use -2 if you want to use with RESP2).
+  --quoted-json      Same as --json, but produce ASCII-safe quoted strings, not Unicode.
   --show-pushes <yn> Whether to print RESP3 PUSH messages.  Enabled by default when
                      STDOUT is a tty but can be overridden with --show-pushes no.
   --help             Output this help and exit.
@@ -605,6 +671,12 @@ def parse_options(args: list[str], cfg: Config) -> int:
             cfg.output = OUTPUT_RAW
         elif a == "--no-raw":
             cfg.output = OUTPUT_STANDARD
+        elif a == "--csv":
+            cfg.output = OUTPUT_CSV
+        elif a in ("--json", "--quoted-json"):
+            if not cfg.resp3:
+                cfg.resp3 = 2    # try HELLO 3, carry on in RESP2 if refused
+            cfg.output = OUTPUT_JSON if a == "--json" else OUTPUT_QUOTED_JSON
         elif a == "-d" and not last:
             cfg.mb_delim = os.fsencode(nxt())
         elif a == "-D" and not last:
@@ -618,7 +690,7 @@ def parse_options(args: list[str], cfg: Config) -> int:
         elif a == "-2":
             cfg.resp2 = True
         elif a == "-3":
-            cfg.resp3 = True
+            cfg.resp3 = 1
         elif a == "--show-pushes" and not last:
             v = nxt()
             if v[:1].lower() == "n":
@@ -633,7 +705,7 @@ def parse_options(args: list[str], cfg: Config) -> int:
         else:
             break
         i += 1
-    if cfg.resp2 and cfg.resp3:
+    if cfg.resp2 and cfg.resp3 == 1:
         fatal("Options -2 and -3 are mutually exclusive.")
     if not cfg.no_auth_warning and cfg.auth is not None:
         sys.stderr.write("Warning: Using a password with '-a' or '-u' option on the command"
@@ -671,7 +743,11 @@ class Cli:
                 return format_raw(r, cfg.mb_delim)
             if cfg.output == OUTPUT_STANDARD:
                 return format_tty(r)
-            return format_raw(r, cfg.mb_delim) + cfg.cmd_delim
+            if cfg.output == OUTPUT_RAW:
+                return format_raw(r, cfg.mb_delim) + cfg.cmd_delim
+            if cfg.output == OUTPUT_CSV:
+                return format_csv(r) + b"\n"
+            return format_json(r, cfg.output) + b"\n"
         except UnknownType as e:
             sys.stdout.flush()
             fatal("Unknown reply type: %d" % e.args[0])
@@ -750,7 +826,8 @@ class Cli:
                 return False
             if r[0] == ERROR:
                 sys.stderr.write("HELLO 3 failed: %s\n" % _cstr(r[1]).decode("utf-8", "replace"))
-                return False
+                if cfg.resp3 == 1:
+                    return False
             cfg.current_resp3 = True
         return True
 
