@@ -5,6 +5,9 @@ arguments valkey-server takes: an optional redis.conf, ``-`` (first or last) to 
 configuration from standard input, then any directive as ``--name value ...`` appended to the
 configuration (so it overrides the file). Bad configuration exits with status 1 and Redis's
 ``*** FATAL CONFIG FILE ERROR`` text on standard error.
+
+``valkeyd cli [OPTIONS] [CMD ARGS...]`` is a redis-cli work-alike (valkeyd/cli_client.py); its
+options are redis-cli's, parsed there (so ``-h`` is the host, not help).
 """
 from __future__ import annotations
 

@@ -494,6 +494,7 @@ class Config:
         self.stdin_lastarg = False
         self.stdin_tag: bytes | None = None
         self.set_errcode = False
+        self.quoted_input = False
         self.no_auth_warning = False
         tty = sys.stdout.isatty() or os.environ.get("FAKETTY") is not None
         self.output = OUTPUT_STANDARD if tty else OUTPUT_RAW
@@ -605,6 +606,7 @@ Usage: valkeyd cli [OPTIONS] [cmd [arg [arg ...]]]
   --raw              Use raw formatting for replies (default when STDOUT is
                      not a tty).
   --no-raw           Force formatted output even when STDOUT is not a tty.
+  --quoted-input     Force input to be handled as quoted strings.
   --csv              Output in CSV format.
   --json             Output in JSON format (default RESP3, use -2 if you want to use with RESP2).
   --quoted-json      Same as --json, but produce ASCII-safe quoted strings, not Unicode.
@@ -671,6 +673,8 @@ def parse_options(args: list[str], cfg: Config) -> int:
             cfg.output = OUTPUT_RAW
         elif a == "--no-raw":
             cfg.output = OUTPUT_STANDARD
+        elif a == "--quoted-input":
+            cfg.quoted_input = True
         elif a == "--csv":
             cfg.output = OUTPUT_CSV
         elif a in ("--json", "--quoted-json"):
@@ -1061,6 +1065,15 @@ class Cli:
 
     def noninteractive(self, argv: list[bytes]) -> int:
         cfg = self.cfg
+        if cfg.quoted_input:    # each argument is one sdssplitargs token
+            unquoted = []
+            for a in argv:
+                parts = split_args(a)
+                if parts is None or len(parts) != 1:
+                    self.write(b"Invalid quoted string\n")
+                    return 1
+                unquoted.append(parts[0])
+            argv = unquoted
         if cfg.stdin_lastarg:
             argv.append(sys.stdin.buffer.read())
         elif cfg.stdin_tag is not None:
