@@ -297,6 +297,13 @@ def test_auth_valkeyd():
         same("-p", port, "--user", "default", "--pass", "pw1", "get", "k")
         same("-p", port, "-u", f"redis://default:pw1@127.0.0.1:{port}/1", "set", "k1", "v")
         assert s.client(password="pw1", db=1).get("k1") == b"v"
+        # --askpass reads the password from the terminal, without echo
+        t = Pty([sys.executable, "-m", "valkeyd", "cli", "-p", port, "--askpass", "ping"],
+                _env({"TERM": "dumb"}))
+        t.expect(b"Please input password: ")
+        t.send("pw1")
+        assert b"pw1" not in t.expect(b"PONG\r\n")
+        assert t.wait() == 0
     finally:
         s.stop()
 

@@ -494,6 +494,7 @@ class Config:
         self.stdin_lastarg = False
         self.stdin_tag: bytes | None = None
         self.set_errcode = False
+        self.askpass = False
         self.quoted_input = False
         self.no_auth_warning = False
         tty = sys.stdout.isatty() or os.environ.get("FAKETTY") is not None
@@ -590,6 +591,9 @@ Usage: valkeyd cli [OPTIONS] [cmd [arg [arg ...]]]
                      variable to pass this password more safely.
   --user <username>  Used to send ACL style 'AUTH username pass'. Needs -a.
   --pass <password>  Alias of -a for consistency with the new --user option.
+  --askpass          Force user to input password with mask from STDIN.
+                     If this argument is used, '-a' and REDISCLI_AUTH
+                     environment variable will be ignored.
   --no-auth-warning  Don't show warning message when using password on command
                      line interface.
   -u <uri>           Server URI: redis://[[user:]password@][host[:port]][/db]
@@ -659,6 +663,8 @@ def parse_options(args: list[str], cfg: Config) -> int:
             cfg.interval = c_atof(nxt())
         elif a == "-n" and not last:
             cfg.input_dbnum = c_atoi(nxt())
+        elif a == "--askpass":
+            cfg.askpass = True
         elif a == "--no-auth-warning":
             cfg.no_auth_warning = True
         elif a in ("-a", "--pass") and not last:
@@ -1259,6 +1265,12 @@ def main(args: list[str]) -> int:
     rest = [os.fsencode(a) for a in args[first:]]
     if cfg.auth is None and os.environ.get(AUTH_ENV) is not None:
         cfg.auth = os.fsencode(os.environ[AUTH_ENV])
+    if cfg.askpass:
+        import getpass
+        try:
+            cfg.auth = os.fsencode(getpass.getpass("Please input password: "))
+        except (EOFError, KeyboardInterrupt):
+            cfg.auth = b""
     cli = Cli(cfg)
     import signal
     if not rest:
