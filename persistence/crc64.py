@@ -84,7 +84,19 @@ def _lane_planes() -> list:
     return _LANE_PLANES
 
 
+_ZEROS = {}
+
+
 def _zeros_operator(n: int) -> list:
+    ops = _ZEROS.get(n)
+    if ops is None:
+        if len(_ZEROS) > 16:
+            _ZEROS.clear()
+        ops = _ZEROS[n] = _zeros_tables(n)
+    return ops
+
+
+def _zeros_tables(n: int) -> list:
     """The register after ``n`` zero bytes, as 8 tables of 256 (one per register byte): the
     CRC is linear, so crc(A || B) = zeros_n(crc(A)) ^ crc(B) with len(B) == n."""
     basis = [crc64(1 << k, bytes(n)) for k in range(64)]
@@ -105,7 +117,9 @@ def crc64_lanes(crc: int, data) -> int:
     step is one ``bytes.translate`` per plane (the table lookup of all lanes at once) and
     big-int XORs. The lane CRCs are then chained with the zero-bytes operator."""
     n = len(data)
-    lanes = _LANES
+    # about sqrt(2n) lanes balance the per-step cost against the chaining (one interpreted
+    # step per lane), within [1024, _LANES]
+    lanes = min(_LANES, max(1024, 1 << ((2 * n).bit_length() // 2)))
     step = n // lanes
     if step < 64:
         return crc64(crc, data)

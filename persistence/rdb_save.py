@@ -37,10 +37,14 @@ quicklist holds. Not written: hash field TTLs (Valkey 9 only; Redis 7.2 has no f
 """
 from __future__ import annotations
 
+import gc
+import os
 import resource
+import signal
 import struct
 import time
 import zlib
+from itertools import islice
 
 import lzf
 
@@ -327,11 +331,107 @@ def _lru_opcodes(db, key, when, lru: bool) -> bytes:
     return out + b"\xf9" + bytes(((freq if freq is not None else 5) & 0xFF,))
 
 
+_HELPER_BLOCK = 1 << 22   # blocks this size and up go to the CRC helper process
+
+
+class _CRCHelper:
+    """The CRC-64 of a big save computed by a forked helper process on the other CPU while
+    this process goes on encoding keys: each block is sent down a pipe, the helper folds it
+    into the running CRC (``crc64_lanes``) and, at EOF of the pipe, answers the 8 bytes of
+    the result. The pure-Python CRC costs about as much as the encoding, so on two CPUs the
+    save takes about the time of the encoding alone. ``None`` when no helper could be
+    started (the caller computes in-process)."""
+
+    def __init__(self, crc: int):
+        self.pid = None
+        try:
+            r1, w1 = os.pipe()
+            r2, w2 = os.pipe()
+        except OSError:
+            return
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (r1, w1, r2, w2):
+                os.close(fd)
+            return
+        if pid == 0:                          # the helper
+            code = 1
+            try:
+                gc.disable()
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGPIPE):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.close(w1)
+                os.close(r2)
+                with os.fdopen(r1, "rb", buffering=0) as f:
+                    while True:
+                        head = f.read(8)
+                        if len(head) < 8:
+                            break
+                        n = int.from_bytes(head, "little")
+                        block = bytearray()
+                        while len(block) < n:
+                            part = f.read(n - len(block))
+                            if not part:
+                                os._exit(1)
+                            block += part
+                        crc = _crc_block(crc, bytes(block))
+                os.write(w2, crc.to_bytes(8, "little"))
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(r1)
+        os.close(w2)
+        self.pid = pid
+        self.out = w1
+        self.res = r2
+
+    def feed(self, data: bytes) -> None:
+        os.write(self.out, len(data).to_bytes(8, "little"))
+        mv = memoryview(data)
+        while mv:
+            mv = mv[os.write(self.out, mv):]
+
+    def result(self) -> int:
+        """The CRC (OSError when the helper failed)."""
+        try:
+            os.close(self.out)
+            self.out = None
+            buf = b""
+            while len(buf) < 8:
+                part = os.read(self.res, 8 - len(buf))
+                if not part:
+                    raise OSError(0, "the CRC-64 helper process failed")
+                buf += part
+            return int.from_bytes(buf, "little")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.out is not None:
+            os.close(self.out)
+            self.out = None
+        if self.res is not None:
+            os.close(self.res)
+            self.res = None
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = None
+
+
 class _CRCWriter:
     """Writes to ``f`` in 4 MB blocks, computing the CRC-64 (when ``check``) and, for the
-    read-back verification, a zlib CRC-32 and the size of everything written."""
+    read-back verification, a zlib CRC-32 and the size of everything written. From the
+    first full block on, the CRC-64 is computed by a :class:`_CRCHelper` process."""
 
-    __slots__ = ("f", "buf", "crc", "check", "size", "crc32", "total")
+    __slots__ = ("f", "buf", "crc", "check", "size", "crc32", "total", "helper")
 
     def __init__(self, f, check: bool):
         self.f = f
@@ -341,11 +441,12 @@ class _CRCWriter:
         self.check = check
         self.crc32 = 0
         self.total = 0
+        self.helper = None
 
     def write(self, b: bytes) -> None:
         self.buf.append(b)
         self.size += len(b)
-        if self.size >= 1 << 22:
+        if self.size >= _HELPER_BLOCK:
             self.flush()
 
     def flush(self, tail: bool = False) -> None:
@@ -354,10 +455,30 @@ class _CRCWriter:
             self.buf = []
             self.size = 0
             if self.check and not tail:
-                self.crc = _crc_block(self.crc, data)
+                if self.helper is None and len(data) >= _HELPER_BLOCK:
+                    self.helper = _CRCHelper(self.crc)
+                    if self.helper.pid is None:
+                        self.helper = False
+                if self.helper:
+                    self.helper.feed(data)
+                else:
+                    self.crc = _crc_block(self.crc, data)
             self.crc32 = zlib.crc32(data, self.crc32)
             self.total += len(data)
             self.f.write(data)
+
+    def final_crc(self) -> int:
+        """Flush the body; the CRC-64 of everything written."""
+        self.flush()
+        if self.helper:
+            helper, self.helper = self.helper, False
+            self.crc = helper.result()
+        return self.crc
+
+    def close(self) -> None:
+        if self.helper:
+            self.helper.close()
+            self.helper = False
 
 
 def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = False,
@@ -372,6 +493,13 @@ def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = Fal
     compress = cfg.get_bool("rdbcompression")
     check = cfg.get_bool("rdbchecksum")
     w = _CRCWriter(fileobj, check)
+    try:
+        return _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats)
+    finally:
+        w.close()
+
+
+def _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats) -> int:
     out = w.write
     out(b"REDIS%04d" % rdbp.RDB_VERSION)
     out(_aux(b"redis-ver", REDIS_VER, compress))
@@ -403,58 +531,67 @@ def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = Fal
         expires = db.expires
         out(b"\xfe" + _enc_len(dbid))
         out(b"\xfb" + _enc_len(len(data)) + _enc_len(len(expires)))
-        chunk = []
-        add = chunk.append
-        for key, v in data.items():
-            if type(v) is bytes:   # the common case, inlined (rdbSaveRawString)
-                n = len(v)
-                if n <= 11:
+        special = savelru or savelfu or bool(expires)
+        items = iter(data.items())
+        while True:
+            batch = list(islice(items, 4096))
+            if not batch:
+                break
+            nkeys += len(batch)
+            # the pieces of each key go into one list joined per batch (no per-key
+            # concatenation): [opcodes] type byte, key (length + bytes), value
+            chunk = []
+            add = chunk.append
+            for key, v in batch:
+                if special:
+                    when = expires.get(key)
+                    if savelru or savelfu:
+                        add(_lru_opcodes(db, key, when, savelru))
+                    elif when is not None:
+                        add(b"\xfc" + (when & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+                if type(v) is bytes:
+                    add(b"\x00")
                     body = None
-                    if n and v[0] in _INT_START:
-                        body = _int_enc(v)
-                    if body is None:
-                        body = _LEN1[n] + v
+                else:
+                    typ, body = encode_object(v, compress)
+                    add(_TYPE_BYTE[typ])
+                kb = key if type(key) is bytes else bytes(key)
+                n = len(kb)
+                if n <= 11:
+                    if n and kb[0] in _INT_START and (enc := _int_enc(kb)) is not None:
+                        add(enc)
+                    else:
+                        add(_LEN1[n])
+                        add(kb)
                 elif n > 20 and compress:
-                    body = es(v, True)
+                    add(es(kb, True))
                 elif n < 64:
-                    body = _LEN1[n] + v
+                    add(_LEN1[n])
+                    add(kb)
                 else:
-                    body = _enc_len(n) + v
-                typ = 0
-            else:
-                typ, body = encode_object(v, compress)
-            kb = key if type(key) is bytes else bytes(key)
-            n = len(kb)
-            if n <= 11:
-                enc = None
-                if n and kb[0] in _INT_START:
-                    enc = _int_enc(kb)
-                kb = _LEN1[n] + kb if enc is None else enc
-            elif n > 20 and compress:
-                kb = es(kb, True)
-            elif n < 64:
-                kb = _LEN1[n] + kb
-            else:
-                kb = _enc_len(n) + kb
-            if savelru or savelfu:
-                add(_lru_opcodes(db, key, expires.get(key), savelru))
-                add(_TYPE_BYTE[typ] + kb + body)
-            else:
-                when = expires.get(key) if expires else None
-                if when is not None:
-                    add(b"\xfc" + (when & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
-                        + _TYPE_BYTE[typ] + kb + body)
+                    add(_enc_len(n))
+                    add(kb)
+                if body is not None:
+                    add(body)
+                    continue
+                n = len(v)          # a string value (rdbSaveRawString), inline
+                if n <= 11:
+                    if n and v[0] in _INT_START and (enc := _int_enc(v)) is not None:
+                        add(enc)
+                    else:
+                        add(_LEN1[n])
+                        add(v)
+                elif n > 20 and compress:
+                    add(es(v, True))
+                elif n < 64:
+                    add(_LEN1[n])
+                    add(v)
                 else:
-                    add(_TYPE_BYTE[typ] + kb + body)
-            nkeys += 1
-            if len(chunk) >= 4096:
-                out(b"".join(chunk))
-                chunk.clear()
-        if chunk:
+                    add(_enc_len(n))
+                    add(v)
             out(b"".join(chunk))
     out(b"\xff")
-    w.flush()
-    w.write(crc64_bytes(w.crc) if check else b"\x00" * 8)
+    w.write(crc64_bytes(w.final_crc()) if check else b"\x00" * 8)
     w.flush(tail=True)
     if stats is not None:
         stats.update(size=w.total, crc32=w.crc32, crc64=w.crc if check else None)

@@ -144,7 +144,10 @@ def count_keys(data: bytes) -> int:
         while True:
             t = data[p]
             if t == 0:                 # a string key: the common case, kept inline
-                p = end(data, end(data, p + 1))
+                b = data[p + 1]
+                p = p + 2 + b if b < 0x40 else end(data, p + 1)
+                b = data[p]
+                p = p + 1 + b if b < 0x40 else end(data, p)
                 n += 1
                 continue
             if t == rdbp.RDB_OPCODE_EXPIRETIME_MS:

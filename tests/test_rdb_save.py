@@ -701,3 +701,44 @@ def test_debug_reload(ref):
             c.execute_command("DEBUG", "RELOAD", "NOSAVE")
     finally:
         ours.stop()
+
+
+@pytest.mark.parametrize("bg", [False, True], ids=["save", "bgsave"])
+def test_big_save_checksum_via_helper(bg):
+    """More than 4 MB: the CRC-64 goes through the writer's helper process
+    (rdb_save._CRCHelper); the trailer must equal the checksum of the body, and the file
+    must load into valkey-server with the same contents."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from persistence.crc64 import crc64_lanes
+    ours = start_valkeyd("--save", "", "--enable-debug-command", "yes")
+    try:
+        c = ours.client()
+        rnd = random.Random(6)
+        pipe = c.pipeline(transaction=False)
+        for i in range(3000):   # incompressible values: about 9 MB
+            pipe.set(b"big:%d" % i, rnd.randbytes(3000))
+        pipe.execute()
+        c.execute_command("DEBUG", "POPULATE", 20000)
+        if bg:
+            assert c.bgsave() is True
+            deadline = time.time() + 60
+            while c.info("persistence")["rdb_bgsave_in_progress"] and time.time() < deadline:
+                time.sleep(0.05)
+            assert c.info("persistence")["rdb_last_bgsave_status"] == "ok"
+        else:
+            assert c.save() is True
+        data = (ours.dir / "dump.rdb").read_bytes()
+        assert len(data) > 8 << 20
+        assert data[-8:] == crc64_lanes(0, data[:-8]).to_bytes(8, "little")
+        assert not list(ours.dir.glob("temp-*.rdb"))
+        check_rdb(ours.dir / "dump.rdb")
+        ref = start_valkey("--dir", str(ours.dir), "--dbfilename", "dump.rdb")
+        try:
+            r = ref.client()
+            assert r.dbsize() == c.dbsize() == 23000
+            assert c.execute_command("DEBUG", "DIGEST") == r.execute_command("DEBUG", "DIGEST")
+        finally:
+            ref.stop()
+    finally:
+        ours.stop()
