@@ -789,6 +789,10 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
     item = 9
     loaded = 0
     crc_job = None
+    # startLoading: the INFO counters of this load start at 0 and follow it (every
+    # ``chunk`` bytes while loading, exact at the end)
+    server.rdb_last_load_keys_loaded = server.rdb_last_load_keys_expired = 0
+    server.loading_rdb_used_mem = 0
     if len(data) >= _CRC_FORK_MIN and ver >= 5 and (server is None or _checksum_on(server)):
         crc_job = _CrcJob(data)
     try:
@@ -805,6 +809,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         while True:
             item = p = r.pos
             if p >= next_yield:
+                server.rdb_last_load_keys_loaded = loaded
+                server.rdb_last_load_keys_expired = info["keys_expired"]
                 yield p
                 next_yield = p + chunk
             if p >= n:
@@ -915,6 +921,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     info["repl_offset"] = _atoi(v)
                 elif lk == b"aof-base":
                     info["aof_base"] = bool(_atoi(v))
+                elif lk == b"used-mem":
+                    server.loading_rdb_used_mem = _atoi(v)
                 if log is not None:
                     if k[:1] == b"%":
                         log.notice(f"RDB '{_d(k)}': {_d(v)}")
@@ -948,6 +956,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 continue
             _fail(r, item, f"Unknown RDB encoding type {t}")
         info["keys_loaded"] = loaded
+        server.rdb_last_load_keys_loaded = loaded
+        server.rdb_last_load_keys_expired = info["keys_expired"]
         if fast_put:
             for i in range(ndb):
                 engine.db(i).version += 1     # RANDOMKEY's pool is stale

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import resource
 import signal
 import struct
@@ -482,24 +483,37 @@ class _CRCWriter:
 
 
 def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = False,
-              stats: dict | None = None) -> int:
+              stats: dict | None = None, progress=None) -> int:
     """Write the whole dataset of ``server`` to ``fileobj`` (anything with ``write``) as an
     RDB version 11 file. ``rsi``: None, or a dict with ``repl_stream_db`` (the replication AUX
     fields are then written with the server's ``replid`` and ``master_repl_offset``);
     ``aux_extra``: more (key, value) AUX pairs written after ``aof-base``. Returns the number
     of keys written; ``stats``, when given, receives ``size``, ``crc32`` (zlib's, of every
-    byte written) and ``crc64`` (the trailer's value) for the read-back verification."""
+    byte written) and ``crc64`` (the trailer's value) for the read-back verification;
+    ``progress``, when given, is called with the number of keys processed (plus one, as
+    rdbSaveDb counts) before every 1024 keys (a BGSAVE child's report to its parent)."""
     cfg = server.config
     compress = cfg.get_bool("rdbcompression")
     check = cfg.get_bool("rdbchecksum")
     w = _CRCWriter(fileobj, check)
     try:
-        return _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats)
+        return _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats,
+                           progress)
     finally:
         w.close()
 
 
-def _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats) -> int:
+def _debug_delay(usec: int) -> None:
+    """debugDelay: sleep ``usec`` microseconds; a negative value sleeps 1 µs with
+    probability 1/-usec."""
+    if usec < 0:
+        usec = 1 if random.randrange(-usec) == 0 else 0
+    if usec:
+        time.sleep(usec / 1e6)
+
+
+def _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats,
+                progress) -> int:
     out = w.write
     out(b"REDIS%04d" % rdbp.RDB_VERSION)
     out(_aux(b"redis-ver", REDIS_VER, compress))
@@ -523,6 +537,10 @@ def _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats
     policy = cfg.get("maxmemory-policy")
     savelru = "lru" in policy
     savelfu = "lfu" in policy
+    try:
+        delay = cfg.get_int("rdb-key-save-delay")   # a testing aid, as in Redis
+    except Exception:
+        delay = 0
     for dbid in range(server.engine.databases):
         db = server.engine.db(dbid)
         data = db.data
@@ -531,12 +549,14 @@ def _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats
         expires = db.expires
         out(b"\xfe" + _enc_len(dbid))
         out(b"\xfb" + _enc_len(len(data)) + _enc_len(len(expires)))
-        special = savelru or savelfu or bool(expires)
+        special = savelru or savelfu or bool(expires) or bool(delay)
         items = iter(data.items())
         while True:
-            batch = list(islice(items, 4096))
+            batch = list(islice(items, 1024))
             if not batch:
                 break
+            if progress is not None:
+                progress(nkeys + 1)
             nkeys += len(batch)
             # the pieces of each key go into one list joined per batch (no per-key
             # concatenation): [opcodes] type byte, key (length + bytes), value
@@ -544,6 +564,8 @@ def _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats
             add = chunk.append
             for key, v in batch:
                 if special:
+                    if delay:
+                        _debug_delay(delay)
                     when = expires.get(key)
                     if savelru or savelfu:
                         add(_lru_opcodes(db, key, when, savelru))
