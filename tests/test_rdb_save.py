@@ -742,3 +742,51 @@ def test_big_save_checksum_via_helper(bg):
             ref.stop()
     finally:
         ours.stop()
+
+
+def test_bgsave_progress_and_cow_fields_like_valkey():
+    """During a BGSAVE slowed by rdb-key-save-delay (a testing aid, as in Redis), INFO
+    persistence reports the child's progress as valkey-server does: the key total at fork,
+    keys processed and current_fork_perc from the child info pipe, the child's copy-on-write
+    size and its age; afterwards the current_* fields are back to 0 and rdb_last_cow_size
+    holds the child's peak (logged by the child as "Fork CoW for RDB")."""
+    args = ("--save", "", "--enable-debug-command", "yes", "--rdb-key-save-delay", "1000")
+    ours = start_valkeyd(*args)
+    ref = start_valkey("--rdb-key-save-delay", "1000")
+    try:
+        servers = (ours.client(), ref.client())
+        for c in servers:
+            c.execute_command("DEBUG", "POPULATE", 3000)
+            assert c.info("persistence")["current_save_keys_total"] == 0
+            assert c.bgsave() is True
+        time.sleep(1.6)
+        infos = [c.info("persistence") for c in servers]
+        assert list(infos[0]) == list(infos[1])
+        for info in infos:
+            assert info["rdb_bgsave_in_progress"] == 1
+            assert info["current_save_keys_total"] == 3000
+            done = info["current_save_keys_processed"]
+            assert 0 < done < 3000
+            assert info["current_fork_perc"] == float("%.2f" % (done / 3000 * 100))
+            assert info["current_cow_size_age"] >= 0
+        # our child is a Python process: reference counts dirty pages as it reads
+        assert infos[0]["current_cow_size"] > 0
+        assert infos[0]["current_cow_peak"] >= infos[0]["current_cow_size"]
+        deadline = time.time() + 60
+        for c in servers:
+            while c.info("persistence")["rdb_bgsave_in_progress"]:
+                assert time.time() < deadline
+                time.sleep(0.1)
+        infos = [c.info("persistence") for c in servers]
+        for info in infos:
+            assert info["rdb_last_bgsave_status"] == "ok"
+            for f in ("current_cow_peak", "current_cow_size", "current_cow_size_age",
+                      "current_save_keys_processed", "current_save_keys_total"):
+                assert info[f] == 0, f
+            assert info["current_fork_perc"] == 0
+        assert infos[0]["rdb_last_cow_size"] > 0
+        assert "Fork CoW for RDB: current " in ours.log()
+        assert "Fork CoW for RDB: current " in ref.log()
+    finally:
+        ours.stop()
+        ref.stop()
