@@ -806,8 +806,38 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 key_delay = max(0, server.config.get_int("key-load-delay"))
             except Exception:
                 key_delay = 0
+        # the tight loop below takes runs of plain string keys with short (6-bit length)
+        # key and value, no opcode before them, into a database that was empty when the
+        # load started; anything else, and anything odd (end of data, a duplicate), goes
+        # through the general path, which does the same and reports errors
+        tight = fast_put and not key_delay and not kdata
+        if tight:
+            ks._scan.invalidate()     # the next SCAN sorts the whole (new) key set once
         while True:
             item = p = r.pos
+            if tight and expire == -1 and idle == -1 and freq == -1:
+                try:
+                    while p < next_yield and data[p] == 0:
+                        b = data[p + 1]
+                        if b >= 0x40:
+                            break
+                        e = p + 2 + b
+                        b = data[e]
+                        if b >= 0x40:
+                            break
+                        q = e + 1 + b
+                        if q > n:
+                            break
+                        key = data[p + 2:e]
+                        if key in kdata:
+                            break
+                        kdata[key] = data[e + 1:q]
+                        katime[key] = atime0
+                        loaded += 1
+                        p = q
+                except IndexError:
+                    pass
+                item = r.pos = p
             if p >= next_yield:
                 server.rdb_last_load_keys_loaded = loaded
                 server.rdb_last_load_keys_expired = info["keys_expired"]
@@ -902,6 +932,9 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                                    f"configured to handle more than {ndb} databases.")
                 ks = engine.db(dbid)
                 kdata, scan_added, katime = _fast_put_db(ks, fast_put)
+                tight = fast_put and not key_delay and not kdata
+                if tight:
+                    ks._scan.invalidate()
                 continue
             if t == rdbp.RDB_OPCODE_RESIZEDB:
                 r.length()

@@ -908,3 +908,41 @@ def test_info_loading_fields_while_loading():
     finally:
         ours.stop()
         ref.stop()
+
+
+def test_string_runs_edge_cases():
+    """The loader's tight loop for runs of short string keys: a run interrupted by an
+    expiry, a long value, an integer-encoded value and a second SELECTDB of the same
+    database; SCAN then returns every key once; a duplicate inside a run and a file cut
+    inside a run are refused with the general path's errors and offsets."""
+    from persistence.rdb_load import RDBLoadError
+    keys = [b"k%d" % i for i in range(3000)]
+    body = (b"\xfe\x00" + b"".join(kv(0, k, enc_str(b"v" + k)) for k in keys[:1000])
+            + kv(0, b"exp", enc_str(b"x"), expire_ms=(1 << 62))
+            + kv(0, b"long", enc_str(b"L" * 100))
+            + kv(0, b"int", enc_str(b"12345"))
+            + b"\xfe\x01" + kv(0, b"other", enc_str(b"o"))
+            + b"\xfe\x00" + b"".join(kv(0, k, enc_str(b"v" + k)) for k in keys[1000:]))
+    srv, info = _load(rdb_file(11, body))
+    assert info["keys_loaded"] == 3004
+    db = srv.engine.db(0)
+    assert db.get(b"k2999") == b"vk2999" and db.get(b"long") == b"L" * 100
+    assert db.expires[b"exp"] == 1 << 62
+    assert srv.engine.db(1).get(b"other") == b"o"
+    seen, cursor = [], 0
+    while True:
+        cursor, batch = db.scan(cursor, 100)[:2]
+        seen += batch
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(keys + [b"exp", b"long", b"int"])
+    dup = b"\xfe\x00" + kv(0, b"a", enc_str(b"1")) + kv(0, b"b", enc_str(b"2"))
+    at = 9 + len(dup)
+    dup += kv(0, b"a", enc_str(b"3"))
+    with pytest.raises(RDBLoadError, match="duplicated key 'a'") as e:
+        _load(rdb_file(11, dup))
+    assert e.value.offset == at
+    data = rdb_file(11, b"\xfe\x00" + b"".join(kv(0, k, enc_str(b"v" + k)) for k in keys))
+    for cut in (len(data) // 2, len(data) // 2 + 1, len(data) // 2 + 2, len(data) - 12):
+        with pytest.raises(RDBLoadError):
+            _load(data[:cut])
