@@ -153,7 +153,7 @@ def listpack_entries(lp: bytes) -> list:
         if p + ln > end:
             raise RDBError("Listpack integrity check failed.")
         out.append(v)
-        p += ln + _backlen_size(ln)
+        p += ln + 1 if ln <= 127 else ln + _backlen_size(ln)
     if p != end:
         raise RDBError("Listpack integrity check failed.")
     count = lp[4] | (lp[5] << 8)
