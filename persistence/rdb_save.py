@@ -103,10 +103,15 @@ def _backlen(n: int) -> bytes:
                   ((n >> 7) & 127) | 128, (n & 127) | 128))
 
 
+_LP_UINT7 = [bytes((v, 1)) for v in range(128)]          # 7-bit uints with back-length
+_LP_STR6_HEAD = [bytes((0x80 | n,)) for n in range(64)]   # 6-bit string headers
+_LP_STR6_TAIL = [bytes((n + 1,)) for n in range(64)]      # and their back-lengths
+
+
 def lp_int(v: int) -> bytes:
     """One integer element with its back-length."""
     if 0 <= v <= 127:
-        return bytes((v, 1))
+        return _LP_UINT7[v]
     if -4096 <= v <= 4095:
         if v < 0:
             v += 8192
@@ -128,7 +133,7 @@ def lp_str(s) -> bytes:
         if v is not None:
             return lp_int(v)
     if n < 64:
-        return bytes((0x80 | n,)) + s + bytes((n + 1,))
+        return _LP_STR6_HEAD[n] + s + _LP_STR6_TAIL[n]
     if n < 4096:
         return bytes((0xE0 | (n >> 8), n & 0xFF)) + s + _backlen(n + 2)
     return b"\xf0" + n.to_bytes(4, "little") + s + _backlen(n + 5)
