@@ -18,6 +18,12 @@ follows Redis 7.2.4's rdb.c / server.c:
   reaps the child from the cron (``waitpid(WNOHANG)``) and logs as Redis does ("Background
   saving started by pid N", "Background saving terminated with success", "Background saving
   error", "... terminated by signal N").
+* **Child info** (Redis's child-info pipe, :class:`ChildInfo`): the BGSAVE child reports
+  the keys it has written and its copy-on-write size (Private_Dirty of
+  /proc/self/smaps_rollup) at the first key, then at most once a second, and its peak at
+  the end; the parent reads the pipe from the cron and keeps INFO persistence's
+  ``current_cow_*``, ``current_save_keys_*``, ``current_fork_perc`` and
+  ``rdb_last_cow_size``.
 * **Save points** (``save <seconds> <changes>`` ...): checked every cron tick: enough
   changes since the last save and more seconds than the point's, and either the last
   background save succeeded or 5 s passed since it was tried (CONFIG_BGSAVE_RETRY_DELAY).
