@@ -790,3 +790,31 @@ def test_bgsave_progress_and_cow_fields_like_valkey():
     finally:
         ours.stop()
         ref.stop()
+
+
+def test_failed_crc_helper_fails_the_save_and_keeps_the_old_file(tmp_path, monkeypatch):
+    """If the CRC-64 helper process dies, the save fails (logged as a write error) and the
+    previous RDB stays; with a working helper the same dataset saves and verifies."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from harness import inproc_server
+    from persistence import rdb_save, snapshot
+    srv, _, _ = inproc_server()
+    ks = srv.engine.db(0)
+    rnd = random.Random(7)
+    for i in range(2500):
+        ks.set(b"k%d" % i, rnd.randbytes(2500))     # about 6 MB: the helper is used
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dump.rdb").write_bytes(b"old")
+    monkeypatch.setattr(rdb_save, "_HELPER_CODE", "import sys\nsys.exit(3)\n")
+    with pytest.raises(snapshot.SaveError):
+        snapshot.save_to(srv, "dump.rdb")
+    assert (tmp_path / "dump.rdb").read_bytes() == b"old"
+    assert not list(tmp_path.glob("temp-*.rdb"))
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    snapshot.save_to(srv, "dump.rdb")
+    data = (tmp_path / "dump.rdb").read_bytes()
+    from persistence.crc64 import crc64_lanes
+    assert data[-8:] == crc64_lanes(0, data[:-8]).to_bytes(8, "little")
+    assert snapshot.count_keys(data) == 2500
