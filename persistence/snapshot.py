@@ -46,6 +46,7 @@ from valkeyd.log import log
 
 from . import rdb_primitives as rdbp
 from .crc64 import crc64_bytes
+from .fork import fork_child
 from .rdb_save import write_rdb
 
 BGSAVE_RETRY_DELAY = 5
@@ -338,32 +339,17 @@ class Snapshots:
         self.dirty_before_bgsave = srv.dirty
         self.lastbgsave_try = int(time.time())
         filename = self.filename
-        gc.freeze()
+
+        def work():   # in the child (persistence/fork.py: gc.freeze, signals, os._exit)
+            save_to(srv, filename)
+            log.notice("DB saved on disk")
+            return 0
         try:
-            pid = os.fork()
+            pid = fork_child(work, "RDB", info=False).pid
         except OSError as e:
-            gc.unfreeze()
             self._set_status(False)
             log.warning("Can't save in background: fork: %s" % e.strerror)
             return False
-        if pid == 0:   # child
-            code = 1
-            try:
-                gc.disable()
-                log.role = "C"   # the child's log lines, as Redis's
-                try:
-                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                    signal.signal(signal.SIGINT, signal.SIG_DFL)
-                    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
-                except (ValueError, OSError):
-                    pass
-                save_to(srv, filename)
-                log.notice("DB saved on disk")
-                code = 0
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
         self.child_pid = pid
         self.child_start = time.time()
         srv.bgsave_in_progress = True
