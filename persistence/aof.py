@@ -470,6 +470,7 @@ def rewrite_commands(server, out_write, timestamp: bool = False) -> None:
     SELECT and one command (batched by 64 items) per key, then PEXPIREAT for volatile keys."""
     from engines.memory import value_type
     buf: list = []
+    delay = server.config.get_int("rdb-key-save-delay")   # tests: a slow rewrite child
 
     def emit(argv):
         cat_command(buf, argv)
@@ -511,8 +512,19 @@ def rewrite_commands(server, out_write, timestamp: bool = False) -> None:
             _rewrite_stream(emit, key, v)
         if exp is not None:
             emit([b"PEXPIREAT", key, b"%d" % exp])
+        if delay:
+            _debug_delay(delay)
     if buf:
         out_write(b"".join(buf))
+
+
+def _debug_delay(usec: int) -> None:
+    """debugDelay: sleep ``usec``; negative: sleep 1 us with probability 1/-usec."""
+    if usec < 0:
+        import random
+        usec = 1 if random.randrange(-usec) == 0 else 0
+    if usec:
+        time.sleep(usec / 1e6)
 
 
 def _batched(emit, name, key, items, step=1):

@@ -79,10 +79,9 @@ def fork_child(work, name: str, info: bool = True) -> Child:
             code = work()
             if code == 0 and info:
                 cow = private_dirty()
-                if cow:
-                    mb = cow >> 20
-                    log.notice("Fork CoW for %s: current %d MB, peak %d MB, average %d MB"
-                               % (name, mb, mb, mb))
+                mb = cow >> 20
+                log.notice("Fork CoW for %s: current %d MB, peak %d MB, average %d MB"
+                           % (name, mb, mb, mb))
                 os.write(wfd, b"%d\n" % cow)
         except BaseException:
             code = 1
