@@ -24,14 +24,23 @@ is in the kernel) and a background thread fsyncs once a second, like Redis's bio
 ``no`` the kernel decides. A server without AOF pays nothing: ``Client.flush`` becomes
 ``Client.flush_aof`` (one more attribute test) only once an AOF is switched on.
 
-Rewrite (BGREWRITEAOF, the auto-rewrite cron, CONFIG SET appendonly yes). The dataset lives
-in this process, so the rewrite runs in-process and synchronously, right after the reply to
-BGREWRITEAOF (a ``call_soon``): flush+fsync the buffer, write the new base to a temp file
-(RDB via ``persistence.rdb_save.write_rdb`` when ``aof-use-rdb-preamble`` is yes and that
-module exists, else one command per key as Redis's rewriteAppendOnlyFileRio), fsync, rename
-into the directory, open a new incr file, persist the manifest (temp file, fsync, rename,
-fsync the directory), and delete the history files. Nothing happens concurrently, so no
-rewrite buffer is needed. The cost is a pause proportional to the dataset.
+Rewrite (BGREWRITEAOF, the auto-rewrite cron, CONFIG SET appendonly yes), Redis 7.2.4's
+rewriteAppendOnlyFileBackground / backgroundRewriteDoneHandler: the parent writes and fsyncs
+its buffer, opens a new incr file and persists the manifest listing it (so every write from
+now on lands in a file the next manifest keeps; after CONFIG SET appendonly yes, state
+AOF_WAIT_REWRITE, the writes go to ``temp-<appendfilename>.incr`` instead), then forks
+(``persistence/fork.py``, shared with BGSAVE). The child writes the dataset as of the fork
+to ``temp-rewriteaof-bg-<pid>.aof`` in ``dir`` (an RDB with ``aof-use-rdb-preamble yes``,
+else one command per key as rewriteAppendOnlyFileRio), fsyncs it and exits. The cron reaps
+it; on success the parent renames the file into the directory as the next base, marks the
+old base and every incr file but the current one as history, persists the manifest (temp
+file, fsync, rename, fsync the directory) and deletes the history files. A failed or killed
+child changes nothing but the failure counters (aof_rewrites_consecutive_failures, and the
+aofRewriteLimited back-off for automatic and scheduled rewrites); its temp files are removed.
+No rewrite buffer is needed: the new incr file already holds the writes made meanwhile.
+One child at a time (``fork.active_child``): a rewrite asked for while BGSAVE runs is
+scheduled and started by the cron afterwards. At startup an old single-file AOF (Redis < 7,
+``appendfilename`` in ``dir``) is moved into the directory as the base (aofUpgradePrepare).
 
 Loading (Redis's loadAppendOnlyFiles / loadSingleAppendOnlyFile): manifest, base (RDB via
 ``persistence.rdb_load.load_rdb`` when it starts with "REDIS", else commands), incr files.
