@@ -1118,11 +1118,6 @@ class Aof:
         child_gone()
         self.rewrite_time_start = -1
 
-    def wait_child(self) -> None:
-        """Block until a running rewrite child ends and handle it (tests, shutdown paths)."""
-        if self.child is not None:
-            self._child_done(*reap(self.child, block=True))
-
     def rewrite_limited(self) -> bool:
         """aofRewriteLimited: after AOF_REWRITE_LIMITE_THRESHOLD consecutive failures the
         automatic and scheduled rewrites wait 1, 2, 4 ... up to 60 minutes."""

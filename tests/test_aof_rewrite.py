@@ -442,6 +442,35 @@ def test_appendonly_no_kills_the_child():
         srv.stop()
 
 
+def test_shutdown_kills_the_child_and_keeps_the_files():
+    srv = start_ours("--appendonly", "yes", "--appendfsync", "always", *SLOW)
+    try:
+        r = srv.client()
+        fill(r, 500)
+        r.bgrewriteaof()
+        pid = child_pids(srv)[-1]
+        r.set("during", "1")
+        assert in_progress(r) == 1
+        before = manifest_bytes(srv)
+        assert srv.stop() == 0
+        log = srv.log()
+        assert "There is a child rewriting the AOF. Killing it!" in log
+        assert f"Killing running AOF rewrite child: {pid}" in log
+        assert log.index("Killing it!") < log.index("Calling fsync() on the AOF file.")
+        assert temp_files(srv) == [] and manifest_bytes(srv) == before
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        srv2 = start_ours("--appendonly", "yes", workdir=srv.dir)
+        try:
+            r2 = srv2.client()
+            assert r2.dbsize() == 501 and r2.get("during") == b"1"
+        finally:
+            srv2.stop()
+    finally:
+        if srv.alive():
+            srv.stop()
+
+
 # -- CONFIG SET appendonly yes: AOF_WAIT_REWRITE ------------------------------------------------
 
 @needs_valkey
