@@ -1247,7 +1247,7 @@ class Aof:
         from valkeyd.config import ConfigError
         if value == "yes" and self.state == AOF_OFF:
             if not self.start_runtime():
-                raise ConfigError("Failed to enable AOF") from None
+                raise ConfigError("Unable to turn on AOF. Check server logs.") from None
         elif value == "no" and self.state != AOF_OFF:
             self.stop()
 
@@ -1449,6 +1449,8 @@ def install(server) -> Aof:
     server.debug_loadaof = aof.debug_loadaof
     server.aof_child_pid = None
     cfg.on_change("appendonly", aof.on_appendonly)
+    # updateAofAutoGCEnabled: turning the history cleanup back on deletes the history now
+    cfg.on_change("aof-disable-auto-gc", lambda v: v == "no" and aof.delete_history())
     for name in ("appendfsync", "aof-timestamp-enabled", "no-appendfsync-on-rewrite"):
         cfg.on_change(name, aof._apply)
     return aof

@@ -790,3 +790,28 @@ def test_info_aof_fields_like_valkey(appendonly):
     finally:
         ours.stop()
         ref.stop()
+
+
+@needs_valkey
+def test_aof_disable_auto_gc_keeps_history_like_valkey():
+    ours = start_ours("--appendonly", "yes", "--aof-disable-auto-gc", "yes")
+    ref = start_ref("--appendonly", "yes", "--aof-disable-auto-gc", "yes")
+    try:
+        got = []
+        for srv in (ours, ref):
+            r = srv.client()
+            r.set("a", "1")
+            for n in (1, 2):
+                assert r.bgrewriteaof() is True
+                wait_rewrite(r, n)
+                r.set("b", n)
+            seq = [manifest_bytes(srv), listing(srv)]
+            r.config_set("aof-disable-auto-gc", "no")
+            seq += [manifest_bytes(srv), listing(srv)]
+            got.append(seq)
+        assert got[0] == got[1]
+        assert b"type h" in got[0][0] and b"type h" not in got[0][2]
+        assert len(got[0][1]) == 7 and len(got[0][3]) == 3
+    finally:
+        ours.stop()
+        ref.stop()
