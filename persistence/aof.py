@@ -599,6 +599,7 @@ class Aof:
         self.rewrite_time_start = -1
         self.consecutive_failures = 0
         self.last_cow_size = 0
+        self.waitaof: list = []        # (client, BlockState, numreplicas): WAITAOF in WAIT_REWRITE
         self._limit_delay = 0          # aofRewriteLimited's state
         self._limit_next = 0
         self.delayed_fsync = 0
@@ -1099,6 +1100,21 @@ class Aof:
         log.notice("Background AOF rewrite finished successfully")
         if self.state == AOF_WAIT_REWRITE:
             self.state = AOF_ON
+            self.wake_waitaof()
+
+    def wake_waitaof(self) -> None:
+        """The AOF became durable (AOF_WAIT_REWRITE -> AOF_ON): WAITAOF numlocal 1 clients
+        are acknowledged locally; those also waiting for replicas keep waiting for them."""
+        waiting, self.waitaof = self.waitaof, []
+        bl = getattr(self.server, "blocking", None)
+        for c, b, numreplicas in waiting:
+            if bl is None or c.closed or c.blocked is not b:
+                continue
+            if numreplicas:
+                b.timeout_reply = [1, 0]
+            else:
+                bl._release(c)
+                bl._finish(c, b, [1, 0], False)
 
     def _remove_temp(self, pid: int) -> None:
         """aofRemoveTempFile."""

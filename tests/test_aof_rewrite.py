@@ -490,7 +490,10 @@ def test_config_set_appendonly_yes_rewrites_in_a_child_like_valkey():
             # not durable until the rewrite ends: SHUTDOWN refuses
             seq.append(reply(r, "SHUTDOWN"))
             assert "Writing initial AOF, can't exit." in srv.log()
+            seq.append(reply(r, "WAITAOF", 0, 0, 0))
             assert in_progress(r) == 1
+            seq.append(reply(r, "WAITAOF", 1, 0, 0))   # waits for the end of the rewrite
+            seq.append(in_progress(r))
             wait_rewrite(r, 1)
             seq.append(manifest_bytes(srv))
             seq.append(listing(srv))
@@ -498,7 +501,8 @@ def test_config_set_appendonly_yes_rewrites_in_a_child_like_valkey():
             got.append(seq)
         assert got[0] == got[1]
         assert got[0][2] == ["temp-appendonly.aof.incr"]
-        assert got[0][4] == (b"file appendonly.aof.1.base.aof seq 1 type b\n"
+        assert got[0][4:7] == [[0, 0], [1, 0], 0]
+        assert got[0][7] == (b"file appendonly.aof.1.base.aof seq 1 type b\n"
                              b"file appendonly.aof.1.incr.aof seq 1 type i\n")
         digest = ours.client().execute_command("DEBUG", "DIGEST")
         ours.kill()

@@ -6,8 +6,8 @@ it while a BGSAVE child runs or inside MULTI, with Redis's replies. WAITAOF: at
 ``everysec``/``no`` WAITAOF with numlocal 1 fsyncs the AOF before replying (instead of
 waiting for the next background fsync: same reply, sooner); numlocal 0 reports whether the
 client's writes are fsynced yet. While the first rewrite after CONFIG SET appendonly yes runs
-(AOF_WAIT_REWRITE) nothing is durable yet: the local part is 0 (Redis blocks until the
-rewrite ends). Replicas do not exist yet: ``numreplicas > 0`` blocks
+(AOF_WAIT_REWRITE) nothing is durable yet: numlocal 1 blocks until the rewrite succeeds (or
+the timeout), as in Redis. Replicas do not exist yet: ``numreplicas > 0`` blocks
 until the timeout (0: forever) and then replies ``[numlocal acked, 0]``, as Redis does with no
 replica acknowledging.
 """
@@ -65,9 +65,15 @@ def waitaof(c, argv):
         # at "always" (every acknowledged write is durable) and for numlocal 1: fsync now
         aof.write_buffer(bool(numlocal) or aof.fsync == "always")
         acklocal = 1 if aof.fsynced_size >= aof.written_size and aof.state == 1 else 0
-    if numreplicas == 0 or deny_blocking(c):
+    # during the first rewrite of CONFIG SET appendonly yes nothing is durable yet: numlocal 1
+    # waits for the rewrite to end (Aof.wake_waitaof), as Redis's fsynced_reploff does
+    wait_local = numlocal and aof.state == 2
+    if (numreplicas == 0 and not wait_local) or deny_blocking(c):
         return [acklocal, 0]
     from engines.base import clock
     deadline = clock.ms() + t if t else 0
-    return blocking_install(srv).block(c, argv, "wait", [], deadline,
-                                       timeout_reply=[acklocal, 0])
+    reply = blocking_install(srv).block(c, argv, "wait", [], deadline,
+                                        timeout_reply=[acklocal, 0])
+    if wait_local:
+        aof.waitaof.append((c, c.blocked, numreplicas))
+    return reply
