@@ -819,3 +819,22 @@ def test_aof_disable_auto_gc_keeps_history_like_valkey():
     finally:
         ours.stop()
         ref.stop()
+
+
+@needs_valkey
+def test_bgrewriteaof_inside_multi_is_scheduled_like_valkey():
+    ours = start_ours("--appendonly", "yes")
+    ref = start_ref("--appendonly", "yes")
+    try:
+        got = []
+        for srv in (ours, ref):
+            out = srv.raw(b"MULTI\r\nBGREWRITEAOF\r\nEXEC\r\n", wait=0.3)
+            r = srv.client()
+            info = wait_rewrite(r, 1)
+            got.append((out, info["aof_rewrites"], info["aof_last_bgrewrite_status"],
+                        manifest_bytes(srv)))
+        assert got[0] == got[1]
+        assert got[0][0].endswith(b"*1\r\n+Background append only file rewriting scheduled\r\n")
+    finally:
+        ours.stop()
+        ref.stop()
