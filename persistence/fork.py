@@ -76,6 +76,10 @@ def fork_child(work, name: str, info: bool = True) -> Child:
                     signal.signal(sig, signal.SIG_DFL)
                 except (ValueError, OSError):
                     pass
+            try:   # a signal to the child must not wake the parent's event loop
+                signal.set_wakeup_fd(-1)
+            except (ValueError, OSError):
+                pass
             code = work()
             if code == 0 and info:
                 cow = private_dirty()
@@ -86,7 +90,7 @@ def fork_child(work, name: str, info: bool = True) -> Child:
         except BaseException:
             code = 1
         finally:
-            os._exit(code)
+            os._exit(code if type(code) is int else 1)   # never returns into the parent's code
     if info:
         os.close(wfd)
         os.set_blocking(rfd, False)
