@@ -177,7 +177,7 @@ def test_rewrite_runs_in_a_child_like_valkey():
         got = []
         for srv in (ours, ref):
             r = srv.client()
-            fill(r, 500)
+            fill(r, 1500)   # a child of about 3 s
             seq = [raw(srv, "BGREWRITEAOF")]
             info = r.info("persistence")
             # the server answers while its child writes the base
@@ -291,7 +291,7 @@ def test_kill9_during_a_rewrite_loses_no_acknowledged_write(moment):
     acked: dict = {}
     try:
         r = srv.client()
-        fill(r, 500)
+        fill(r, 1500)
         stop = threading.Event()
 
         def writer(t):
@@ -325,7 +325,7 @@ def test_kill9_during_a_rewrite_loses_no_acknowledged_write(moment):
             got = r2.mget(keys)
             missing = [k for k, v in zip(keys, got) if v != acked[k]]
             assert not missing, missing[:10]
-            assert r2.get("k499") == b"v499"
+            assert r2.get("k1499") == b"v1499"
         finally:
             srv2.stop()
     finally:
@@ -481,7 +481,7 @@ def test_config_set_appendonly_yes_rewrites_in_a_child_like_valkey():
         got = []
         for srv in (ours, ref):
             r = srv.client()
-            fill(r, 500)
+            fill(r, 1500)
             seq = [reply(r, "CONFIG", "SET", "appendonly", "yes")]
             info = r.info("persistence")
             seq.append((info["aof_enabled"], info["aof_rewrite_in_progress"]))
