@@ -948,11 +948,14 @@ class Aof:
             return False
         try:
             with fh:
+                out = fh
+                if srv.config.get("aof-rewrite-incremental-fsync") == "yes":
+                    out = _AutoSync(fh)   # rioSetAutoSync: fsync every 4 MB
                 if rdb:
                     from persistence.rdb_save import write_rdb
-                    write_rdb(srv, fh, aof_base=True)
+                    write_rdb(srv, out, aof_base=True)
                 else:
-                    rewrite_commands(srv, fh.write, self.timestamps)
+                    rewrite_commands(srv, out.write, self.timestamps)
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as e:
@@ -1436,6 +1439,24 @@ class Aof:
                 "aof_delayed_fsync:%d" % self.delayed_fsync,
             ]
         return lines
+
+
+class _AutoSync:
+    """A file writer that fsyncs every AUTOSYNC_BYTES (Redis's REDIS_AUTOSYNC_BYTES), so the
+    final fsync of a big rewrite does not stall on gigabytes of dirty pages."""
+    AUTOSYNC_BYTES = 4 * 1024 * 1024
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.pending = 0
+
+    def write(self, data) -> None:
+        self.fh.write(data)
+        self.pending += len(data)
+        if self.pending >= self.AUTOSYNC_BYTES:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.pending = 0
 
 
 def _run_sync(coro):

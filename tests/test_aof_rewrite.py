@@ -838,3 +838,16 @@ def test_bgrewriteaof_inside_multi_is_scheduled_like_valkey():
     finally:
         ours.stop()
         ref.stop()
+
+
+def test_incremental_fsync_every_4mb(monkeypatch, tmp_path):
+    """aof-rewrite-incremental-fsync (rioSetAutoSync): the rewrite's file is fsynced every
+    4 MB written, not only at the end."""
+    from persistence.aof import _AutoSync
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.fstat(fd).st_size))
+    with open(tmp_path / "f", "wb") as fh:
+        w = _AutoSync(fh)
+        for _ in range(9):
+            w.write(b"x" * (1 << 20))
+    assert synced == [4 << 20, 8 << 20]
