@@ -153,7 +153,7 @@ def listpack_entries(lp: bytes) -> list:
         if p + ln > end:
             raise RDBError("Listpack integrity check failed.")
         out.append(v)
-        p += ln + _backlen_size(ln)
+        p += ln + 1 if ln <= 127 else ln + _backlen_size(ln)
     if p != end:
         raise RDBError("Listpack integrity check failed.")
     count = lp[4] | (lp[5] << 8)
@@ -789,6 +789,10 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
     item = 9
     loaded = 0
     crc_job = None
+    # startLoading: the INFO counters of this load start at 0 and follow it (every
+    # ``chunk`` bytes while loading, exact at the end)
+    server.rdb_last_load_keys_loaded = server.rdb_last_load_keys_expired = 0
+    server.loading_rdb_used_mem = 0
     if len(data) >= _CRC_FORK_MIN and ver >= 5 and (server is None or _checksum_on(server)):
         crc_job = _CrcJob(data)
     try:
@@ -802,9 +806,41 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 key_delay = max(0, server.config.get_int("key-load-delay"))
             except Exception:
                 key_delay = 0
+        # the tight loop below takes runs of plain string keys with short (6-bit length)
+        # key and value, no opcode before them, into a database that was empty when the
+        # load started; anything else, and anything odd (end of data, a duplicate), goes
+        # through the general path, which does the same and reports errors
+        tight = fast_put and not key_delay and not kdata
+        if tight:
+            ks._scan.invalidate()     # the next SCAN sorts the whole (new) key set once
         while True:
             item = p = r.pos
+            if tight and expire == -1 and idle == -1 and freq == -1:
+                try:
+                    while p < next_yield and data[p] == 0:
+                        b = data[p + 1]
+                        if b >= 0x40:
+                            break
+                        e = p + 2 + b
+                        b = data[e]
+                        if b >= 0x40:
+                            break
+                        q = e + 1 + b
+                        if q > n:
+                            break
+                        key = data[p + 2:e]
+                        if key in kdata:
+                            break
+                        kdata[key] = data[e + 1:q]
+                        katime[key] = atime0
+                        loaded += 1
+                        p = q
+                except IndexError:
+                    pass
+                item = r.pos = p
             if p >= next_yield:
+                server.rdb_last_load_keys_loaded = loaded
+                server.rdb_last_load_keys_expired = info["keys_expired"]
                 yield p
                 next_yield = p + chunk
             if p >= n:
@@ -896,6 +932,9 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                                    f"configured to handle more than {ndb} databases.")
                 ks = engine.db(dbid)
                 kdata, scan_added, katime = _fast_put_db(ks, fast_put)
+                tight = fast_put and not key_delay and not kdata
+                if tight:
+                    ks._scan.invalidate()
                 continue
             if t == rdbp.RDB_OPCODE_RESIZEDB:
                 r.length()
@@ -915,6 +954,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     info["repl_offset"] = _atoi(v)
                 elif lk == b"aof-base":
                     info["aof_base"] = bool(_atoi(v))
+                elif lk == b"used-mem":
+                    server.loading_rdb_used_mem = _atoi(v)
                 if log is not None:
                     if k[:1] == b"%":
                         log.notice(f"RDB '{_d(k)}': {_d(v)}")
@@ -948,6 +989,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 continue
             _fail(r, item, f"Unknown RDB encoding type {t}")
         info["keys_loaded"] = loaded
+        server.rdb_last_load_keys_loaded = loaded
+        server.rdb_last_load_keys_expired = info["keys_expired"]
         if fast_put:
             for i in range(ndb):
                 engine.db(i).version += 1     # RANDOMKEY's pool is stale

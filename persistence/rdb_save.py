@@ -37,10 +37,15 @@ quicklist holds. Not written: hash field TTLs (Valkey 9 only; Redis 7.2 has no f
 """
 from __future__ import annotations
 
+import os
+import random
 import resource
 import struct
+import subprocess
+import sys
 import time
 import zlib
+from itertools import islice
 
 import lzf
 
@@ -98,10 +103,15 @@ def _backlen(n: int) -> bytes:
                   ((n >> 7) & 127) | 128, (n & 127) | 128))
 
 
+_LP_UINT7 = [bytes((v, 1)) for v in range(128)]          # 7-bit uints with back-length
+_LP_STR6_HEAD = [bytes((0x80 | n,)) for n in range(64)]   # 6-bit string headers
+_LP_STR6_TAIL = [bytes((n + 1,)) for n in range(64)]      # and their back-lengths
+
+
 def lp_int(v: int) -> bytes:
     """One integer element with its back-length."""
     if 0 <= v <= 127:
-        return bytes((v, 1))
+        return _LP_UINT7[v]
     if -4096 <= v <= 4095:
         if v < 0:
             v += 8192
@@ -123,7 +133,7 @@ def lp_str(s) -> bytes:
         if v is not None:
             return lp_int(v)
     if n < 64:
-        return bytes((0x80 | n,)) + s + bytes((n + 1,))
+        return _LP_STR6_HEAD[n] + s + _LP_STR6_TAIL[n]
     if n < 4096:
         return bytes((0xE0 | (n >> 8), n & 0xFF)) + s + _backlen(n + 2)
     return b"\xf0" + n.to_bytes(4, "little") + s + _backlen(n + 5)
@@ -327,11 +337,80 @@ def _lru_opcodes(db, key, when, lru: bool) -> bytes:
     return out + b"\xf9" + bytes(((freq if freq is not None else 5) & 0xFF,))
 
 
+_HELPER_BLOCK = 1 << 22   # blocks this size and up go to the CRC helper process
+
+
+_HELPER_CODE = (
+    "import sys\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "from persistence.crc64 import crc64_stream\n"
+    "crc64_stream(sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[2]))\n")
+
+
+class _CRCHelper:
+    """The CRC-64 of a big save computed by a helper process on the other CPU while this
+    process goes on encoding keys: the blocks go down its stdin, it folds them into the
+    running CRC (``crc64.crc64_stream``) and answers the 8 bytes of the result at EOF. The
+    pure-Python CRC costs about as much as the encoding, so on two CPUs the save takes about
+    the time of the encoding alone. The helper is a fresh interpreter (``-I -S``, about 20 ms
+    of CPU), not a fork: after a fork every page of the dataset whose reference counts this
+    process touches while encoding would be copied. ``pid`` is None when no helper could be
+    started (the caller computes in-process)."""
+
+    def __init__(self, crc: int):
+        self.pid = None
+        self.proc = None
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable or "python3", "-I", "-S", "-c", _HELPER_CODE, root, str(crc)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                close_fds=True)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return
+        self.pid = self.proc.pid
+
+    def feed(self, data: bytes) -> None:
+        self.proc.stdin.write(data)
+
+    def result(self) -> int:
+        """The CRC (OSError when the helper failed)."""
+        try:
+            self.proc.stdin.close()
+            out = self.proc.stdout.read(8)
+            if self.proc.wait() != 0 or len(out) != 8:
+                raise OSError(0, "the CRC-64 helper process failed")
+            return int.from_bytes(out, "little")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        p, self.proc = self.proc, None
+        if p is None:
+            return
+        if p.poll() is None:
+            try:
+                p.kill()
+            except OSError:
+                pass
+        for f in (p.stdin, p.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        try:
+            p.wait()
+        except (OSError, subprocess.SubprocessError):
+            pass
+        self.pid = None
+
+
 class _CRCWriter:
     """Writes to ``f`` in 4 MB blocks, computing the CRC-64 (when ``check``) and, for the
-    read-back verification, a zlib CRC-32 and the size of everything written."""
+    read-back verification, a zlib CRC-32 and the size of everything written. From the
+    first full block on, the CRC-64 is computed by a :class:`_CRCHelper` process."""
 
-    __slots__ = ("f", "buf", "crc", "check", "size", "crc32", "total")
+    __slots__ = ("f", "buf", "crc", "check", "size", "crc32", "total", "helper")
 
     def __init__(self, f, check: bool):
         self.f = f
@@ -341,11 +420,12 @@ class _CRCWriter:
         self.check = check
         self.crc32 = 0
         self.total = 0
+        self.helper = None
 
     def write(self, b: bytes) -> None:
         self.buf.append(b)
         self.size += len(b)
-        if self.size >= 1 << 22:
+        if self.size >= _HELPER_BLOCK:
             self.flush()
 
     def flush(self, tail: bool = False) -> None:
@@ -354,24 +434,64 @@ class _CRCWriter:
             self.buf = []
             self.size = 0
             if self.check and not tail:
-                self.crc = _crc_block(self.crc, data)
+                if self.helper is None and len(data) >= _HELPER_BLOCK:
+                    self.helper = _CRCHelper(self.crc)
+                    if self.helper.pid is None:
+                        self.helper = False
+                if self.helper:
+                    self.helper.feed(data)
+                else:
+                    self.crc = _crc_block(self.crc, data)
             self.crc32 = zlib.crc32(data, self.crc32)
             self.total += len(data)
             self.f.write(data)
 
+    def final_crc(self) -> int:
+        """Flush the body; the CRC-64 of everything written."""
+        self.flush()
+        if self.helper:
+            helper, self.helper = self.helper, False
+            self.crc = helper.result()
+        return self.crc
+
+    def close(self) -> None:
+        if self.helper:
+            self.helper.close()
+            self.helper = False
+
 
 def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = False,
-              stats: dict | None = None) -> int:
+              stats: dict | None = None, progress=None) -> int:
     """Write the whole dataset of ``server`` to ``fileobj`` (anything with ``write``) as an
     RDB version 11 file. ``rsi``: None, or a dict with ``repl_stream_db`` (the replication AUX
     fields are then written with the server's ``replid`` and ``master_repl_offset``);
     ``aux_extra``: more (key, value) AUX pairs written after ``aof-base``. Returns the number
     of keys written; ``stats``, when given, receives ``size``, ``crc32`` (zlib's, of every
-    byte written) and ``crc64`` (the trailer's value) for the read-back verification."""
+    byte written) and ``crc64`` (the trailer's value) for the read-back verification;
+    ``progress``, when given, is called with the number of keys processed (plus one, as
+    rdbSaveDb counts) before every 1024 keys (a BGSAVE child's report to its parent)."""
     cfg = server.config
     compress = cfg.get_bool("rdbcompression")
     check = cfg.get_bool("rdbchecksum")
     w = _CRCWriter(fileobj, check)
+    try:
+        return _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats,
+                           progress)
+    finally:
+        w.close()
+
+
+def _debug_delay(usec: int) -> None:
+    """debugDelay: sleep ``usec`` microseconds; a negative value sleeps 1 µs with
+    probability 1/-usec."""
+    if usec < 0:
+        usec = 1 if random.randrange(-usec) == 0 else 0
+    if usec:
+        time.sleep(usec / 1e6)
+
+
+def _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats,
+                progress) -> int:
     out = w.write
     out(b"REDIS%04d" % rdbp.RDB_VERSION)
     out(_aux(b"redis-ver", REDIS_VER, compress))
@@ -395,6 +515,10 @@ def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = Fal
     policy = cfg.get("maxmemory-policy")
     savelru = "lru" in policy
     savelfu = "lfu" in policy
+    try:
+        delay = cfg.get_int("rdb-key-save-delay")   # a testing aid, as in Redis
+    except Exception:
+        delay = 0
     for dbid in range(server.engine.databases):
         db = server.engine.db(dbid)
         data = db.data
@@ -403,58 +527,71 @@ def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = Fal
         expires = db.expires
         out(b"\xfe" + _enc_len(dbid))
         out(b"\xfb" + _enc_len(len(data)) + _enc_len(len(expires)))
-        chunk = []
-        add = chunk.append
-        for key, v in data.items():
-            if type(v) is bytes:   # the common case, inlined (rdbSaveRawString)
-                n = len(v)
-                if n <= 11:
+        special = savelru or savelfu or bool(expires) or bool(delay)
+        items = iter(data.items())
+        while True:
+            batch = list(islice(items, 1024))
+            if not batch:
+                break
+            if progress is not None:
+                progress(nkeys + 1)
+            nkeys += len(batch)
+            # the pieces of each key go into one list joined per batch (no per-key
+            # concatenation): [opcodes] type byte, key (length + bytes), value
+            chunk = []
+            add = chunk.append
+            for key, v in batch:
+                if special:
+                    if delay:
+                        _debug_delay(delay)
+                    when = expires.get(key)
+                    if savelru or savelfu:
+                        add(_lru_opcodes(db, key, when, savelru))
+                    elif when is not None:
+                        add(b"\xfc" + (when & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+                if type(v) is bytes:
+                    add(b"\x00")
                     body = None
-                    if n and v[0] in _INT_START:
-                        body = _int_enc(v)
-                    if body is None:
-                        body = _LEN1[n] + v
+                else:
+                    typ, body = encode_object(v, compress)
+                    add(_TYPE_BYTE[typ])
+                kb = key if type(key) is bytes else bytes(key)
+                n = len(kb)
+                if n <= 11:
+                    if n and kb[0] in _INT_START and (enc := _int_enc(kb)) is not None:
+                        add(enc)
+                    else:
+                        add(_LEN1[n])
+                        add(kb)
                 elif n > 20 and compress:
-                    body = es(v, True)
+                    add(es(kb, True))
                 elif n < 64:
-                    body = _LEN1[n] + v
+                    add(_LEN1[n])
+                    add(kb)
                 else:
-                    body = _enc_len(n) + v
-                typ = 0
-            else:
-                typ, body = encode_object(v, compress)
-            kb = key if type(key) is bytes else bytes(key)
-            n = len(kb)
-            if n <= 11:
-                enc = None
-                if n and kb[0] in _INT_START:
-                    enc = _int_enc(kb)
-                kb = _LEN1[n] + kb if enc is None else enc
-            elif n > 20 and compress:
-                kb = es(kb, True)
-            elif n < 64:
-                kb = _LEN1[n] + kb
-            else:
-                kb = _enc_len(n) + kb
-            if savelru or savelfu:
-                add(_lru_opcodes(db, key, expires.get(key), savelru))
-                add(_TYPE_BYTE[typ] + kb + body)
-            else:
-                when = expires.get(key) if expires else None
-                if when is not None:
-                    add(b"\xfc" + (when & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
-                        + _TYPE_BYTE[typ] + kb + body)
+                    add(_enc_len(n))
+                    add(kb)
+                if body is not None:
+                    add(body)
+                    continue
+                n = len(v)          # a string value (rdbSaveRawString), inline
+                if n <= 11:
+                    if n and v[0] in _INT_START and (enc := _int_enc(v)) is not None:
+                        add(enc)
+                    else:
+                        add(_LEN1[n])
+                        add(v)
+                elif n > 20 and compress:
+                    add(es(v, True))
+                elif n < 64:
+                    add(_LEN1[n])
+                    add(v)
                 else:
-                    add(_TYPE_BYTE[typ] + kb + body)
-            nkeys += 1
-            if len(chunk) >= 4096:
-                out(b"".join(chunk))
-                chunk.clear()
-        if chunk:
+                    add(_enc_len(n))
+                    add(v)
             out(b"".join(chunk))
     out(b"\xff")
-    w.flush()
-    w.write(crc64_bytes(w.crc) if check else b"\x00" * 8)
+    w.write(crc64_bytes(w.final_crc()) if check else b"\x00" * 8)
     w.flush(tail=True)
     if stats is not None:
         stats.update(size=w.total, crc32=w.crc32, crc64=w.crc if check else None)

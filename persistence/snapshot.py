@@ -18,6 +18,12 @@ follows Redis 7.2.4's rdb.c / server.c:
   reaps the child from the cron (``waitpid(WNOHANG)``) and logs as Redis does ("Background
   saving started by pid N", "Background saving terminated with success", "Background saving
   error", "... terminated by signal N").
+* **Child info** (Redis's child-info pipe, :class:`ChildInfo`): the BGSAVE child reports
+  the keys it has written and its copy-on-write size (Private_Dirty of
+  /proc/self/smaps_rollup) at the first key, then at most once a second, and its peak at
+  the end; the parent reads the pipe from the cron and keeps INFO persistence's
+  ``current_cow_*``, ``current_save_keys_*``, ``current_fork_perc`` and
+  ``rdb_last_cow_size``.
 * **Save points** (``save <seconds> <changes>`` ...): checked every cron tick: enough
   changes since the last save and more seconds than the point's, and either the last
   background save succeeded or 5 s passed since it was tried (CONFIG_BGSAVE_RETRY_DELAY).
@@ -38,6 +44,7 @@ import gc
 import mmap
 import os
 import signal
+import struct
 import time
 import zlib
 
@@ -145,7 +152,10 @@ def count_keys(data: bytes) -> int:
         while True:
             t = data[p]
             if t == 0:                 # a string key: the common case, kept inline
-                p = end(data, end(data, p + 1))
+                b = data[p + 1]
+                p = p + 2 + b if b < 0x40 else end(data, p + 1)
+                b = data[p]
+                p = p + 1 + b if b < 0x40 else end(data, p)
                 n += 1
                 continue
             if t == rdbp.RDB_OPCODE_EXPIRETIME_MS:
@@ -218,7 +228,7 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def save_to(server, filename: str) -> None:
+def save_to(server, filename: str, progress=None) -> None:
     """rdbSave: temp file, fsync, verify, rename, fsync the directory. Raises SaveError
     (already logged)."""
     tmp = "temp-%d.rdb" % os.getpid()
@@ -233,7 +243,7 @@ def save_to(server, filename: str) -> None:
         with f:
             step = "rdbSaveRio"
             stats = {}
-            nkeys = write_rdb(server, f, stats=stats)
+            nkeys = write_rdb(server, f, stats=stats, progress=progress)
             step = "fflush"
             f.flush()
             step = "fsync"
@@ -270,6 +280,119 @@ def _unlink(path: str) -> None:
         pass
 
 
+# -- the child info pipe (Redis's childinfo.c) --------------------------------------------------
+CHILD_INFO_CURRENT = 0     # progress: keys processed and the copy-on-write size so far
+CHILD_INFO_RDB_COW = 1     # the end of a successful save: rdb_last_cow_size
+CHILD_INFO_AOF_COW = 2     # the same for an AOF rewrite child
+_CHILD_MSG = struct.Struct("<iqqd")   # type, keys, cow bytes, when measured (monotonic)
+
+
+def private_dirty() -> int:
+    """This process's Private_Dirty bytes (zmalloc_get_private_dirty): the pages a forked
+    child has copied on write."""
+    try:
+        with open("/proc/self/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Private_Dirty:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class ChildInfo:
+    """The pipe a forked child reports through (sendChildInfo / receiveChildInfo). Create it
+    before the fork; the child calls :meth:`send` (keys processed so far, at most once a
+    second during the save, and once at the end with the final type), the parent
+    :meth:`receive` from the cron and before it handles the child's exit. The parent keeps
+    Redis's counters on the server: ``stat_current_cow_peak``, ``stat_current_cow_bytes``,
+    ``stat_current_cow_updated``, ``stat_current_save_keys_processed``,
+    ``stat_current_save_keys_total``, ``stat_rdb_cow_bytes`` (``stat_aof_cow_bytes``)."""
+
+    def __init__(self, server):
+        self.server = server
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.rfd, False)
+        self.last_sent = 0.0
+        self.peak = self.sum = self.count = 0
+        reset_child_stats(server)
+        server.stat_current_save_keys_total = sum(
+            server.engine.db(i).size() for i in range(server.engine.databases))
+
+    # child side
+    def child_side(self) -> None:
+        os.close(self.rfd)
+        self.rfd = None
+
+    def progress(self, keys: int) -> None:
+        """CHILD_INFO_CURRENT, at most once a second (rdbSaveDb's throttle)."""
+        now = time.monotonic()
+        if now - self.last_sent >= 1.0:
+            self.last_sent = now
+            self.send(CHILD_INFO_CURRENT, keys)
+
+    def send(self, kind: int, keys: int = 0, pname: str = "RDB") -> None:
+        cow = private_dirty()
+        when = time.monotonic()
+        self.peak = max(self.peak, cow)
+        self.sum += cow
+        self.count += 1
+        if kind != CHILD_INFO_CURRENT:
+            log.notice("Fork CoW for %s: current %d MB, peak %d MB, average %d MB"
+                       % (pname, cow >> 20, self.peak >> 20, (self.sum // self.count) >> 20))
+        try:
+            os.write(self.wfd, _CHILD_MSG.pack(kind, keys, cow, when))
+        except OSError:
+            os._exit(1)   # the parent is gone
+
+    # parent side
+    def parent_side(self) -> None:
+        os.close(self.wfd)
+        self.wfd = None
+
+    def receive(self) -> None:
+        srv = self.server
+        size = _CHILD_MSG.size
+        while self.rfd is not None:
+            try:
+                buf = os.read(self.rfd, size)
+            except BlockingIOError:
+                return
+            except OSError:
+                return
+            if len(buf) < size:
+                return
+            kind, keys, cow, when = _CHILD_MSG.unpack(buf)
+            if cow > srv.stat_current_cow_peak:
+                srv.stat_current_cow_peak = cow
+            if kind == CHILD_INFO_CURRENT:
+                srv.stat_current_cow_bytes = cow
+                srv.stat_current_cow_updated = when
+                srv.stat_current_save_keys_processed = keys
+            elif kind == CHILD_INFO_RDB_COW:
+                srv.stat_rdb_cow_bytes = srv.stat_current_cow_peak
+            elif kind == CHILD_INFO_AOF_COW:
+                srv.stat_aof_cow_bytes = srv.stat_current_cow_peak
+
+    def close(self) -> None:
+        for fd in (self.rfd, self.wfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.rfd = self.wfd = None
+
+
+def reset_child_stats(server) -> None:
+    """resetChildState's counters (at fork and when the child is gone)."""
+    server.stat_current_cow_peak = 0
+    server.stat_current_cow_bytes = 0
+    server.stat_current_cow_updated = 0.0
+    server.stat_current_save_keys_processed = 0
+    server.stat_current_save_keys_total = 0
+
+
 class Snapshots:
     def __init__(self, server):
         self.server = server
@@ -285,6 +408,9 @@ class Snapshots:
         server.rdb_saves = 0
         server.bgsave_in_progress = False
         server.write_error = None
+        server.stat_rdb_cow_bytes = 0
+        self.child_info = None
+        reset_child_stats(server)
         server.cron_hooks.append(self.cron)
         server.shutdown_hooks.append(self.on_shutdown)
         server.flush_hooks.append(self.on_flush)
@@ -339,25 +465,50 @@ class Snapshots:
         self.dirty_before_bgsave = srv.dirty
         self.lastbgsave_try = int(time.time())
         filename = self.filename
+        try:
+            info = ChildInfo(srv)
+        except OSError:
+            info = None
 
         def work():   # in the child (persistence/fork.py: gc.freeze, signals, os._exit)
-            save_to(srv, filename)
+            progress = None
+            if info is not None:
+                info.child_side()
+                progress = info.progress
+            save_to(srv, filename, progress)
             log.notice("DB saved on disk")
+            if info is not None:
+                info.send(CHILD_INFO_RDB_COW)
             return 0
         try:
-            pid = fork_child(work, "RDB", info=False).pid
+            pid = fork_child(work)
         except OSError as e:
+            if info is not None:
+                info.close()
+                reset_child_stats(srv)
             self._set_status(False)
             log.warning("Can't save in background: fork: %s" % e.strerror)
             return False
+        if info is not None:
+            info.parent_side()
+        self.child_info = info
         self.child_pid = pid
         self.child_start = time.time()
         srv.bgsave_in_progress = True
         log.notice("Background saving started by pid %d" % pid)
         return True
 
+    def _end_child_info(self, status: int | None) -> None:
+        info, self.child_info = self.child_info, None
+        if info is not None:
+            if status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                info.receive()   # the last reports may arrive after the child exited
+            info.close()
+        reset_child_stats(self.server)
+
     def _child_done(self, status: int) -> None:
         srv = self.server
+        self._end_child_info(status)
         self.child_pid = None
         srv.bgsave_in_progress = False
         srv.rdb_save_time_last = int(time.time() - self.child_start)
@@ -389,6 +540,7 @@ class Snapshots:
         except OSError:
             pass
         _unlink("temp-%d.rdb" % pid)
+        self._end_child_info(None)
         self.child_pid = None
         self.server.bgsave_in_progress = False
         gc.unfreeze()
@@ -411,6 +563,8 @@ class Snapshots:
         srv = self.server
         pid = self.child_pid
         if pid is not None:
+            if self.child_info is not None:
+                self.child_info.receive()
             try:
                 done, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:

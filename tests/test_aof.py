@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from harness import FIXTURES, IN_CI, ROOT, start_valkey, start_valkeyd, valkey_server_path
+from harness import (FIXTURES, IN_CI, ROOT, RawClient, start_valkey, start_valkeyd,
+                     valkey_server_path)
 
 sys.path.insert(0, str(ROOT))
 
@@ -135,6 +136,19 @@ def _script(r):
     r.eval("redis.call('set', KEYS[1], 'v'); redis.call('del', 'nokey')", 1, "sk")
     r.delete("nokey")                   # no effect: not propagated
     r.hset("h", mapping={"f": "v"})
+    # Requests in every shape the parser takes: the bytes of a lone canonical request are
+    # written to the AOF as received (Aof.feed), the others are encoded again.
+    raw = RawClient(r.connection_pool.connection_kwargs["port"])
+    for req in (b"*3\r\n$3\r\nset\r\n$2\r\nlc\r\n$3\r\n\x00\xff\n\r\n",       # lower case, binary
+                b"*3\r\n$3\r\nSet\r\n$1\r\np\r\n$1\r\n1\r\n"
+                b"*2\r\n$4\r\nINCR\r\n$1\r\np\r\n",                               # a pipeline
+                b"sadd inline m1 m2\r\n",                                          # inline
+                b"*3\r\n$4\r\nincr\r\n$1\r\np\r\n$1\r\nx\r\n",                # wrong arity
+                b"*2\r\n$4\r\nincr\r\n$1\r\np\r\n"):
+        raw.sock.sendall(req)
+        for _ in range(req.count(b"*") or 1):
+            raw.read()
+    raw.sock.close()
 
 
 @pytest.mark.skipif(valkey_server_path() is None and not IN_CI,

@@ -21,8 +21,13 @@ def test_bench_runs_and_reports_every_case():
                         "--repeat", "1"], capture_output=True, text=True, timeout=300)
     assert r.returncode in (0, 1), r.stderr
     rows = [l for l in r.stdout.splitlines() if l.startswith("| ") and "c=50" in l]
-    assert len(rows) == 12, r.stdout
+    assert len(rows) == 15, r.stdout
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[1].replace(",", "")) > 0 and float(cells[2].replace(",", "")) > 0
-        assert float(cells[8]) > 0   # the floor server (tools/bench_floor.py) answered too
+        if "appendfsync" in row:
+            assert cells[8] == "—"   # no floor server for the durability cases
+        else:
+            assert float(cells[8]) > 0   # the floor server (tools/bench_floor.py) answered too
+    always = [r for r in rows if "appendfsync always" in r]
+    assert len(always) == 2 and all("≥ 0.7" in r for r in always)

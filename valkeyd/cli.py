@@ -5,6 +5,9 @@ arguments valkey-server takes: an optional redis.conf, ``-`` (first or last) to 
 configuration from standard input, then any directive as ``--name value ...`` appended to the
 configuration (so it overrides the file). Bad configuration exits with status 1 and Redis's
 ``*** FATAL CONFIG FILE ERROR`` text on standard error.
+
+``valkeyd cli [OPTIONS] [CMD ARGS...]`` is a redis-cli work-alike (valkeyd/cli_client.py); its
+options are redis-cli's, parsed there (so ``-h`` is the host, not help).
 """
 from __future__ import annotations
 
@@ -33,6 +36,15 @@ def main():
 def serve(args):
     """Start the server: serve [CONFIG_FILE] [-] [--directive value ...] [--engine memory|lmdb]"""
     sys.exit(run_server(list(args)))
+
+
+@main.command("cli", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                       "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def cli_cmd(args):
+    """A redis-cli work-alike: cli [-h HOST] [-p PORT] [-n DB] [-a PASS] [--raw] [CMD ARGS...]"""
+    from .cli_client import run
+    sys.exit(run(list(args)))
 
 
 def split_engine(args: list[str]) -> tuple[str, list[str]]:

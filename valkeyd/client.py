@@ -166,11 +166,20 @@ class Client(asyncio.Protocol):
                     reqs = None
                 if reqs is None:
                     self.reader = _Reader()
+                elif len(reqs) == 1 and self.blocked is None and not self.close_after_reply:
+                    # The common case: one canonical request per read. Its bytes are also its
+                    # AOF encoding, should it be propagated unchanged (Aof.feed).
+                    srv.raw_argv = argv = reqs[0]
+                    srv.raw_req = data
+                    self.execute(argv)
+                    srv.raw_argv = srv.raw_req = None
+                    self.flush()
+                    return
         if reqs is None:
             reqs = self._parse_slow(data)
         if reqs:
             if len(reqs) == 1 and self.blocked is None and not self.close_after_reply:
-                self.execute(reqs[0])   # the common case of one request per read
+                self.execute(reqs[0])
             else:
                 self.run(reqs)
         self.flush()   # every reply produced from this read leaves in one write

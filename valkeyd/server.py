@@ -146,6 +146,7 @@ class Server:
         self.replica_of = None
         self.tracking = None               # valkeyd.tracking.Tracking, from the first CLIENT TRACKING
         self.aof_pending = False           # AOF writes wait for the batch's commit (Client.flush)
+        self.raw_argv = self.raw_req = None  # the request being run and its canonical bytes
         self._apply_config()
         from persistence.aof import install as _install_aof
         _install_aof(self)                  # self.aof (persistence/aof.py)
@@ -712,6 +713,8 @@ class Server:
         for hook in self.shutdown_hooks:
             if hook(flags) is False:
                 ok = False
+                if "force" not in flags:
+                    break   # prepareForShutdown's "goto error": nothing after a failed step
         if not ok and "force" not in flags:
             log.warning("Errors trying to shut down the server. Check the logs for more "
                         "information.")

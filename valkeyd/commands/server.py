@@ -333,15 +333,20 @@ def sec_memory(srv) -> list:
 def sec_persistence(srv) -> list:
     cfg = srv.config
     dirty_at_save = _g(srv, "dirty_at_last_save")
+    # the child's progress (persistence/snapshot.py ChildInfo, Redis's child info pipe)
+    processed = _g(srv, "stat_current_save_keys_processed")
+    total = _g(srv, "stat_current_save_keys_total")
+    cow_updated = _g(srv, "stat_current_cow_updated", 0.0)
     lines = [
         "loading:%d" % (1 if srv.loading else 0),
         "async_loading:0",
-        "current_cow_peak:0",
-        "current_cow_size:0",
-        "current_cow_size_age:0",
-        "current_fork_perc:0.00",
-        "current_save_keys_processed:0",
-        "current_save_keys_total:0",
+        "current_cow_peak:%d" % _g(srv, "stat_current_cow_peak"),
+        "current_cow_size:%d" % _g(srv, "stat_current_cow_bytes"),
+        "current_cow_size_age:%d" % (int(time.monotonic() - cow_updated) if cow_updated
+                                     else 0),
+        "current_fork_perc:%.2f" % (processed / total * 100 if total else 0.0),
+        "current_save_keys_processed:%d" % processed,
+        "current_save_keys_total:%d" % total,
         "rdb_changes_since_last_save:%d" % max(0, srv.dirty - dirty_at_save),
         "rdb_bgsave_in_progress:%d" % (1 if _g(srv, "bgsave_in_progress", False) else 0),
         "rdb_last_save_time:%d" % srv.lastsave,
@@ -350,12 +355,40 @@ def sec_persistence(srv) -> list:
         "rdb_current_bgsave_time_sec:%d" % (srv.snapshots.current_time_sec()
                                             if hasattr(srv, "snapshots") else -1),
         "rdb_saves:%d" % _g(srv, "rdb_saves"),
-        "rdb_last_cow_size:0",
+        "rdb_last_cow_size:%d" % _g(srv, "stat_rdb_cow_bytes"),
         "rdb_last_load_keys_expired:%d" % _g(srv, "rdb_last_load_keys_expired"),
         "rdb_last_load_keys_loaded:%d" % _g(srv, "rdb_last_load_keys_loaded"),
     ]
     lines += srv.aof.info()   # aof_* fields (persistence/aof.py)
+    if srv.loading:
+        lines += _loading_fields(srv)
     return lines
+
+
+def _loading_fields(srv) -> list:
+    """The loading_* fields Redis shows while it loads (genRedisInfoString): progress from
+    ``server.loading_progress`` ([start time, total bytes, bytes loaded], kept by
+    persistence/rdb_load.load_rdb_async)."""
+    start, total, loaded = _g(srv, "loading_progress", None) or (time.time(), 0, 0)
+    used_mem = _g(srv, "loading_rdb_used_mem")
+    perc, remaining = 0.0, 1
+    if total:
+        perc = loaded / total * 100
+        remaining = total - loaded
+    elif used_mem:
+        perc = min(loaded / used_mem * 100, 99.99)
+        remaining = max(used_mem - loaded, 1)
+    start = int(start)
+    elapsed = int(time.time()) - start
+    eta = 1 if elapsed == 0 else (elapsed * remaining) // (loaded + 1)
+    return [
+        "loading_start_time:%d" % start,
+        "loading_total_bytes:%d" % total,
+        "loading_rdb_used_mem:%d" % used_mem,
+        "loading_loaded_bytes:%d" % loaded,
+        "loading_loaded_perc:%.2f" % perc,
+        "loading_eta_seconds:%d" % eta,
+    ]
 
 
 def sec_stats(srv) -> list:
