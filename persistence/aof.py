@@ -531,9 +531,9 @@ def rewrite_commands(server, out_write, timestamp: bool = False, progress=None) 
             emit([b"PEXPIREAT", key, b"%d" % exp])
         if delay:
             _debug_delay(delay)
-        nkeys += 1
         if progress is not None and not nkeys & 1023:
-            progress(nkeys)   # sendChildInfo every 1024 keys (throttled to 1 s by the pipe)
+            progress(nkeys + 1)   # sendChildInfo: keys 1, 1025, ... (at most once a second)
+        nkeys += 1
     if buf:
         out_write(b"".join(buf))
 

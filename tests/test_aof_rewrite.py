@@ -851,3 +851,31 @@ def test_incremental_fsync_every_4mb(monkeypatch, tmp_path):
         for _ in range(9):
             w.write(b"x" * (1 << 20))
     assert synced == [4 << 20, 8 << 20]
+
+
+@needs_valkey
+def test_rewrite_progress_and_cow_in_info_like_valkey():
+    """current_save_keys_total / _processed and current_cow_* while the child runs, then
+    aof_last_cow_size (the child info pipe shared with BGSAVE)."""
+    ours = start_ours("--appendonly", "yes", *SLOW)
+    ref = start_ref("--appendonly", "yes", *SLOW)
+    try:
+        got = []
+        for srv in (ours, ref):
+            r = srv.client()
+            fill(r, 1500)
+            r.bgrewriteaof()
+            wait_for(lambda: r.info("persistence")["current_save_keys_processed"] > 0,
+                     what="a progress report")
+            info = r.info("persistence")
+            got.append((info["current_save_keys_total"], info["aof_rewrite_in_progress"],
+                        info["current_cow_size_age"] >= 0))
+            info = wait_rewrite(r)
+            got.append((info["current_save_keys_total"], info["current_save_keys_processed"],
+                        info["current_cow_size"]))
+        assert got[0] == got[2] == (1500, 1, True)
+        assert got[1] == got[3] == (0, 0, 0)
+        assert ours.client().info("persistence")["aof_last_cow_size"] > 0
+    finally:
+        ours.stop()
+        ref.stop()
