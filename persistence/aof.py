@@ -23,14 +23,23 @@ is in the kernel) and a background thread fsyncs once a second, like Redis's bio
 ``no`` the kernel decides. A server without AOF pays nothing: ``Client.flush`` becomes
 ``Client.flush_aof`` (one more attribute test) only once an AOF is switched on.
 
-Rewrite (BGREWRITEAOF, the auto-rewrite cron, CONFIG SET appendonly yes). The dataset lives
-in this process, so the rewrite runs in-process and synchronously, right after the reply to
-BGREWRITEAOF (a ``call_soon``): flush+fsync the buffer, write the new base to a temp file
-(RDB via ``persistence.rdb_save.write_rdb`` when ``aof-use-rdb-preamble`` is yes and that
-module exists, else one command per key as Redis's rewriteAppendOnlyFileRio), fsync, rename
-into the directory, open a new incr file, persist the manifest (temp file, fsync, rename,
-fsync the directory), and delete the history files. Nothing happens concurrently, so no
-rewrite buffer is needed. The cost is a pause proportional to the dataset.
+Rewrite (BGREWRITEAOF, the auto-rewrite cron, CONFIG SET appendonly yes), Redis 7.2.4's
+rewriteAppendOnlyFileBackground / backgroundRewriteDoneHandler: the parent writes and fsyncs
+its buffer, opens a new incr file and persists the manifest listing it (so every write from
+now on lands in a file the next manifest keeps; after CONFIG SET appendonly yes, state
+AOF_WAIT_REWRITE, the writes go to ``temp-<appendfilename>.incr`` instead), then forks
+(``persistence/fork.py``, shared with BGSAVE). The child writes the dataset as of the fork
+to ``temp-rewriteaof-bg-<pid>.aof`` in ``dir`` (an RDB with ``aof-use-rdb-preamble yes``,
+else one command per key as rewriteAppendOnlyFileRio), fsyncs it and exits. The cron reaps
+it; on success the parent renames the file into the directory as the next base, marks the
+old base and every incr file but the current one as history, persists the manifest (temp
+file, fsync, rename, fsync the directory) and deletes the history files. A failed or killed
+child changes nothing but the failure counters (aof_rewrites_consecutive_failures, and the
+aofRewriteLimited back-off for automatic and scheduled rewrites); its temp files are removed.
+No rewrite buffer is needed: the new incr file already holds the writes made meanwhile.
+One child at a time (``fork.active_child``): a rewrite asked for while BGSAVE runs is
+scheduled and started by the cron afterwards. At startup an old single-file AOF (Redis < 7,
+``appendfilename`` in ``dir``) is moved into the directory as the base (aofUpgradePrepare).
 
 Loading (Redis's loadAppendOnlyFiles / loadSingleAppendOnlyFile): manifest, base (RDB via
 ``persistence.rdb_load.load_rdb`` when it starts with "REDIS", else commands), incr files.
@@ -44,7 +53,9 @@ refuses to start, logging the file name and the offset.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
+import signal
 import threading
 import time
 
@@ -53,9 +64,14 @@ from hiredis import pack_command as _pack
 from valkeyd.log import log
 from valkeyd.protocol import split_args
 
+from .fork import active_child, child_gone, exit_info, fork_child, reap
+from .fork import kill as fork_kill
+
 AOF_OFF, AOF_ON, AOF_WAIT_REWRITE = 0, 1, 2
 _SKIP = (b"publish", b"spublish")   # sent to replicas only (forceCommandPropagation REPL)
 _ITEMS_PER_CMD = 64                 # AOF_REWRITE_ITEMS_PER_CMD
+REWRITE_LIMIT_THRESHOLD = 3         # AOF_REWRITE_LIMITE_THRESHOLD (consecutive failures)
+REWRITE_LIMIT_MAX_MINUTES = 60      # AOF_REWRITE_LIMITE_MAX_MINUTES
 
 
 # -- encoding ---------------------------------------------------------------------------------
@@ -159,6 +175,41 @@ class Manifest:
             else:
                 raise ManifestError("Unknown AOF file type", num, line)
         return m
+
+    def copy(self) -> "Manifest":
+        """aofManifestDup (the entries are tuples: a shallow copy of the lists)."""
+        m = Manifest()
+        m.base = self.base
+        m.history = list(self.history)
+        m.incr = list(self.incr)
+        m.base_seq = self.base_seq
+        m.incr_seq = self.incr_seq
+        return m
+
+    def new_base_name(self, filename: str, rdb: bool) -> str:
+        """getNewBaseFileNameAndMarkPreAsHistory: <filename>.<seq>.base.rdb|aof."""
+        if self.base is not None:
+            self.history.insert(0, (self.base[0], self.base[1], "h"))
+        self.base_seq += 1
+        name = "%s.%d.base.%s" % (filename, self.base_seq, "rdb" if rdb else "aof")
+        self.base = (name, self.base_seq, "b")
+        return name
+
+    def new_incr_name(self, filename: str) -> str:
+        """getNewIncrAofName: <filename>.<seq>.incr.aof, appended to the incr list."""
+        self.incr_seq += 1
+        name = "%s.%d.incr.aof" % (filename, self.incr_seq)
+        self.incr.append((name, self.incr_seq, "i"))
+        return name
+
+    def mark_incr_history(self, keep_last: bool) -> None:
+        """markRewrittenIncrAofAsHistory: every incr file but the one being written (the
+        last, when the AOF is on) becomes history."""
+        keep = self.incr[-1:] if keep_last else []
+        done = self.incr[:-1] if keep_last else self.incr
+        for name, seq, _t in reversed(done):
+            self.history.insert(0, (name, seq, "h"))
+        self.incr = keep
 
     def format(self) -> bytes:
         """getAofManifestAsString: base, history, incr; names quoted when needed."""
@@ -430,11 +481,12 @@ def _fmt_score(x: float) -> bytes:
     return r if isinstance(r, bytes) else str(r).encode()
 
 
-def rewrite_commands(server, out_write, timestamp: bool = False) -> None:
+def rewrite_commands(server, out_write, timestamp: bool = False, progress=None) -> None:
     """rewriteAppendOnlyFileRio with the preamble off: functions, then per database a
     SELECT and one command (batched by 64 items) per key, then PEXPIREAT for volatile keys."""
     from engines.memory import value_type
     buf: list = []
+    delay = server.config.get_int("rdb-key-save-delay")   # tests: a slow rewrite child
 
     def emit(argv):
         cat_command(buf, argv)
@@ -451,6 +503,7 @@ def rewrite_commands(server, out_write, timestamp: bool = False) -> None:
     except Exception:   # no function libraries (or no functions module): nothing to write
         pass
     cur_db = None
+    nkeys = 0
     for dbid, key, v, exp in server.engine.snapshot():
         if dbid != cur_db:
             emit([b"SELECT", b"%d" % dbid])
@@ -476,8 +529,22 @@ def rewrite_commands(server, out_write, timestamp: bool = False) -> None:
             _rewrite_stream(emit, key, v)
         if exp is not None:
             emit([b"PEXPIREAT", key, b"%d" % exp])
+        if delay:
+            _debug_delay(delay)
+        if progress is not None and not nkeys & 1023:
+            progress(nkeys + 1)   # sendChildInfo: keys 1, 1025, ... (at most once a second)
+        nkeys += 1
     if buf:
         out_write(b"".join(buf))
+
+
+def _debug_delay(usec: int) -> None:
+    """debugDelay: sleep ``usec``; negative: sleep 1 us with probability 1/-usec."""
+    if usec < 0:
+        import random
+        usec = 1 if random.randrange(-usec) == 0 else 0
+    if usec:
+        time.sleep(usec / 1e6)
 
 
 def _batched(emit, name, key, items, step=1):
@@ -535,7 +602,14 @@ class Aof:
         self.last_bgrewrite_status = "ok"
         self.last_write_status = "ok"
         self.rewrite_scheduled = False
-        self.rewrite_in_progress = False
+        self.child = None              # the rewrite child's pid
+        self.child_info = None         # its snapshot.ChildInfo pipe (COW, progress)
+        self.child_rdb = False         # its base is an RDB
+        self.rewrite_time_start = -1
+        self.consecutive_failures = 0
+        self.waitaof: list = []        # (client, BlockState, numreplicas): WAITAOF in WAIT_REWRITE
+        self._limit_delay = 0          # aofRewriteLimited's state
+        self._limit_next = 0
         self.delayed_fsync = 0
         self._lock = threading.Lock()
         self._fsync_thread = None
@@ -547,6 +621,7 @@ class Aof:
         cfg = self.server.config
         self.fsync = cfg.get("appendfsync")
         self.timestamps = cfg.get("aof-timestamp-enabled") == "yes"
+        self.no_fsync_on_rewrite = cfg.get("no-appendfsync-on-rewrite") == "yes"
         self.dirname = cfg.get("appenddirname")
         self.filename = cfg.get("appendfilename")
 
@@ -555,8 +630,9 @@ class Aof:
 
     # -- write path
     def feed(self, dbid, argv):
-        """feedAppendOnlyFile (a propagate hook)."""
-        if self.state == AOF_OFF:
+        """feedAppendOnlyFile (a propagate hook): while AOF_WAIT_REWRITE only once the
+        rewrite child runs (the writes before are in its base)."""
+        if self.state != AOF_ON and (self.state == AOF_OFF or self.child is None):
             return
         n = argv[0]
         if len(n) in (7, 8) and n.lower() in _SKIP:
@@ -642,7 +718,10 @@ class Aof:
         self.commit_scheduled = False
         held = self.held
         self.held = []
-        self.write_buffer()
+        if self.no_fsync_on_rewrite and active_child(self.server):
+            self.write_buffer(False)   # no-appendfsync-on-rewrite: no fsync while a child runs
+        else:
+            self.write_buffer()
         self._flush_clients(held)
         self._maybe_clear()
 
@@ -680,7 +759,8 @@ class Aof:
             if fd < 0 or self.fsync != "everysec":
                 continue
             target = self.written_size
-            if target == self.fsynced_size:
+            if target == self.fsynced_size or (self.no_fsync_on_rewrite
+                                               and active_child(self.server)):
                 continue
             try:
                 os.fsync(fd)
@@ -696,34 +776,58 @@ class Aof:
             t.start()
 
     # -- files
-    def persist_manifest(self) -> None:
-        """persistAofManifest: temp file, fsync, rename, fsync the directory."""
+    # -- files
+    def persist_manifest(self, m: Manifest | None = None) -> None:
+        """persistAofManifest / writeAofManifestFile: temp file, fsync, rename, fsync the
+        directory. Raises OSError (logged as Redis does)."""
+        m = self.manifest if m is None else m
         name = self.filename + ".manifest"
-        tmp = self._path("temp-" + name)
-        with open(tmp, "wb") as fh:
-            fh.write(self.manifest.format())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.rename(tmp, self._path(name))
-        _fsync_dir(self.dirname)
+        tmpname = "temp-" + name
+        tmp = self._path(tmpname)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
+        except OSError as e:
+            log.warning(f"Can't open the AOF manifest file {tmpname}: {e.strerror}")
+            raise
+        try:
+            data = memoryview(m.format())
+            while data:
+                try:
+                    data = data[os.write(fd, data):]
+                except OSError as e:
+                    log.warning(f"Error trying to write the temporary AOF manifest file "
+                                f"{tmpname}: {e.strerror}")
+                    raise
+            try:
+                os.fsync(fd)
+            except OSError as e:
+                log.warning(f"Fail to fsync the temp AOF file {tmpname}: {e.strerror}.")
+                raise
+            try:
+                os.rename(tmp, self._path(name))
+            except OSError as e:
+                log.warning(f"Error trying to rename the temporary AOF manifest file {tmpname} "
+                            f"into {name}: {e.strerror}")
+                raise
+            try:
+                _fsync_dir(self.dirname)
+            except OSError as e:
+                log.warning(f"Fail to fsync AOF directory {self._path(name)}: {e.strerror}.")
+                raise
+        finally:
+            os.close(fd)
 
     def read_manifest(self) -> Manifest:
         path = self._path(self.filename + ".manifest")
         try:
             with open(path, "rb") as fh:
                 text = fh.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return Manifest()
         return Manifest.parse(text)
 
-    def open_incr(self, create_new: bool) -> str:
-        m = self.manifest
-        if create_new or not m.incr:
-            m.incr_seq += 1
-            name = "%s.%d.incr.aof" % (self.filename, m.incr_seq)
-            m.incr.append((name, m.incr_seq, "i"))
-        name = m.incr[-1][0]
-        fd = os.open(self._path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    def _switch_fd(self, fd: int) -> None:
+        """The writes go to ``fd`` from now on (the old file was drained and fsynced)."""
         old = self.fd
         self.fd = fd
         if old >= 0:
@@ -731,43 +835,54 @@ class Aof:
         self.written_size = self.fsynced_size = os.fstat(fd).st_size
         self.last_incr_size = self.written_size
         self.selected_db = -1
+
+    def open_incr(self, create_new: bool) -> str:
+        """aofOpenIfNeededOnServerStart's open: the last incr file (or a new one)."""
+        m = self.manifest
+        if create_new or not m.incr:
+            name = m.new_incr_name(self.filename)
+        else:
+            name = m.incr[-1][0]
+        self._switch_fd(os.open(self._path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                                0o644))
         return name
 
-    def write_base(self) -> str:
-        """Write the dataset as a new base file (rewriteAppendOnlyFile into temp, rename);
-        returns its name and marks the previous base and incr files as history."""
-        srv = self.server
-        m = self.manifest
-        rdb = srv.config.get("aof-use-rdb-preamble") == "yes"
-        write_rdb = None
-        if rdb:
+    def temp_incr_name(self) -> str:
+        return "temp-%s.incr" % self.filename
+
+    def open_new_incr(self) -> bool:
+        """openNewIncrAofForAppend (at the start of a rewrite): the writes go to a new incr
+        file, listed in the manifest (persisted) before the switch; with AOF_WAIT_REWRITE
+        (CONFIG SET appendonly yes) to the temp incr file, named only when the rewrite
+        succeeds. Atomic: on any failure nothing changed."""
+        if self.state == AOF_OFF:
+            return True
+        if self.state == AOF_WAIT_REWRITE:
+            temp_m = None
+            name = self.temp_incr_name()
+        else:
+            temp_m = self.manifest.copy()
+            name = temp_m.new_incr_name(self.filename)
+        try:
+            fd = os.open(self._path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC,
+                         0o644)
+        except OSError as e:
+            log.warning(f"Can't open the append-only file {name}: {e.strerror}")
+            return False
+        if temp_m is not None:
             try:
-                from persistence.rdb_save import write_rdb
-            except ImportError:
-                write_rdb = None
-        tmp = "temp-rewriteaof-%d.aof" % os.getpid()
-        with open(tmp, "wb") as fh:
-            if write_rdb is not None:
-                write_rdb(srv, fh)
-            else:
-                rewrite_commands(srv, fh.write, self.timestamps)
-            fh.flush()
-            os.fsync(fh.fileno())
-        m.base_seq += 1
-        name = "%s.%d.base.%s" % (self.filename, m.base_seq,
-                                  "rdb" if write_rdb is not None else "aof")
-        os.rename(tmp, self._path(name))
-        _fsync_dir(self.dirname)
-        if m.base is not None:
-            m.history.append((m.base[0], m.base[1], "h"))
-        for f in m.incr:
-            m.history.append((f[0], f[1], "h"))
-        m.incr = []
-        m.base = (name, m.base_seq, "b")
-        self.base_size = os.path.getsize(self._path(name))
-        return name
+                self.persist_manifest(temp_m)
+            except OSError:
+                os.close(fd)
+                return False
+        log.notice(f"Creating AOF incr file {name} on background rewrite")
+        self._switch_fd(fd)
+        if temp_m is not None:
+            self.manifest = temp_m
+        return True
 
     def delete_history(self) -> None:
+        """aofDelHistoryFiles."""
         if self.server.config.get("aof-disable-auto-gc") == "yes":
             return
         m = self.manifest
@@ -775,70 +890,309 @@ class Aof:
             return
         for name, _s, _t in m.history:
             log.notice(f"Removing the history file {name} in the background")
-            try:
-                os.unlink(self._path(name))
-            except OSError:
-                pass
+            _unlink(self._path(name))
         m.history = []
-        self.persist_manifest()
+        try:
+            self.persist_manifest()
+        except OSError:
+            pass
 
-    def rewrite(self) -> bool:
-        """The whole rewrite, in-process (see the module docstring)."""
-        t0 = time.time()
-        self.rewrite_in_progress = True
+    # -- rewrite
+    def _use_rdb(self) -> bool:
+        if self.server.config.get("aof-use-rdb-preamble") != "yes":
+            return False
+        try:
+            importlib.import_module("persistence.rdb_save")
+        except ImportError:
+            return False
+        return True
+
+    def rewrite_file(self, filename: str, rdb: bool, progress=None) -> bool:
+        """rewriteAppendOnlyFile: the dataset (an RDB with aof-base 1, or commands) into
+        temp-rewriteaof-<pid>.aof, fsync, rename to ``filename``."""
+        srv = self.server
+        tmp = "temp-rewriteaof-%d.aof" % os.getpid()
+        try:
+            fh = open(tmp, "wb")
+        except OSError as e:
+            log.warning("Opening the temp file for AOF rewrite in rewriteAppendOnlyFile(): %s"
+                        % e.strerror)
+            return False
+        try:
+            with fh:
+                out = fh
+                if srv.config.get("aof-rewrite-incremental-fsync") == "yes":
+                    out = _AutoSync(fh)   # rioSetAutoSync: fsync every 4 MB
+                if rdb:
+                    from persistence.rdb_save import write_rdb
+                    write_rdb(srv, out, aof_base=True, progress=progress)
+                else:
+                    rewrite_commands(srv, out.write, self.timestamps, progress)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as e:
+            log.warning("Write error writing append only file on disk: %s" % e.strerror)
+            _unlink(tmp)
+            return False
+        try:
+            os.rename(tmp, filename)
+        except OSError as e:
+            log.warning("Error moving temp append only file on the final destination: %s"
+                        % e.strerror)
+            _unlink(tmp)
+            return False
+        return True
+
+    def _child_work(self, rdb: bool, info) -> int:
+        """The rewrite child: the new base into temp-rewriteaof-bg-<pid>.aof."""
+        progress = None
+        if info is not None:
+            info.child_side()
+            progress = info.progress
+        tmp = "temp-rewriteaof-bg-%d.aof" % os.getpid()
+        if not self.rewrite_file(tmp, rdb, progress):
+            return 1
+        log.notice(f"Successfully created the temporary AOF base file {tmp}")
+        if info is not None:
+            from .snapshot import CHILD_INFO_AOF_COW
+            info.send(CHILD_INFO_AOF_COW, pname="AOF rewrite")   # sendChildCowInfo
+        return 0
+
+    def rewrite_background(self) -> bool:
+        """rewriteAppendOnlyFileBackground: flush the buffer, switch the parent to a new incr
+        file, fork a child that writes the new base (see :meth:`_child_done`)."""
+        srv = self.server
+        if active_child(srv):
+            return False
         try:
             os.makedirs(self.dirname, exist_ok=True)
-            self.drain()
-            if self.fd < 0:   # not appending: the manifest on disk (aofLoadManifestFromDisk)
-                try:
-                    self.manifest = self.read_manifest()
-                except ManifestError:
-                    self.manifest = Manifest()
-            self.write_base()
-            if self.state != AOF_OFF:
-                name = self.open_incr(True)
-                self.persist_manifest()
-                log.notice(f"Creating AOF incr file {name} on background rewrite")
-                self.state = AOF_ON
-            else:
-                self.persist_manifest()
-            self.current_size = self.base_size + (self.written_size if self.fd >= 0 else 0)
-            self.delete_history()
-            self.rewrites += 1
-            self.last_bgrewrite_status = "ok"
-            log.notice("Background AOF rewrite terminated with success")
-            log.notice("Background AOF rewrite finished successfully")
-            return True
-        except Exception as e:
+        except OSError as e:
+            log.warning(f"Can't open or create append-only dir {self.dirname}: {e.strerror}")
             self.last_bgrewrite_status = "err"
-            log.warning(f"Background AOF rewrite failed: {e}")
             return False
-        finally:
-            self.rewrite_in_progress = False
-            self.rewrite_scheduled = False
-            self.last_rewrite_time = int(time.time() - t0)
+        if self.state == AOF_OFF:   # not appending: the manifest on disk
+            try:
+                self.manifest = self.read_manifest()
+            except ManifestError:
+                self.manifest = Manifest()
+        self.drain()             # flushAppendOnlyFile(1): every write so far is in the old file
+        self.selected_db = -1
+        if not self.open_new_incr():
+            self.last_bgrewrite_status = "err"
+            return False
+        self.rewrites += 1
+        rdb = self._use_rdb()
+        from .snapshot import ChildInfo, reset_child_stats
+        try:
+            info = ChildInfo(srv)
+        except OSError:
+            info = None
+        try:
+            pid = fork_child(lambda: self._child_work(rdb, info))
+        except OSError as e:
+            if info is not None:
+                info.close()
+                reset_child_stats(srv)
+            self.last_bgrewrite_status = "err"
+            log.warning(f"Can't rewrite append only file in background: fork: {e.strerror}")
+            return False
+        if info is not None:
+            info.parent_side()
+        self.child_info = info
+        self.child = pid
+        self.child_rdb = rdb
+        srv.aof_child_pid = pid
+        log.notice("Background append only file rewriting started by pid %d" % pid)
+        self.rewrite_scheduled = False
+        self.rewrite_time_start = time.time()
+        return True
 
-    def schedule_rewrite(self) -> None:
-        if self.rewrite_scheduled:
-            return
-        self.rewrite_scheduled = True
-        loop = self.server.loop
-        if loop is None:
-            self.rewrite()
+    def _fail(self) -> None:
+        self.last_bgrewrite_status = "err"
+        self.consecutive_failures += 1
+
+    def _end_child(self, ok: bool) -> None:
+        """resetChildState: the last child reports (the final COW size) and the pipe."""
+        from .snapshot import reset_child_stats
+        info, self.child_info = self.child_info, None
+        if info is not None:
+            if ok:
+                info.receive()
+            info.close()
+        reset_child_stats(self.server)
+        self.child = None
+        self.server.aof_child_pid = None
+        child_gone()
+
+    def _child_done(self, status: int) -> None:
+        """backgroundRewriteDoneHandler (from the cron, once the child was reaped)."""
+        exitcode, bysignal = exit_info(status)
+        pid = self.child
+        self._end_child(not bysignal and exitcode == 0)
+        if not bysignal and exitcode == 0:
+            log.notice("Background AOF rewrite terminated with success")
+            self._install_base("temp-rewriteaof-bg-%d.aof" % pid)
+        elif not bysignal:
+            self._fail()
+            log.warning("Background AOF rewrite terminated with error")
         else:
-            loop.call_soon(self.rewrite)
+            if bysignal != signal.SIGUSR1:   # SIGUSR1: killed on purpose, not an error
+                self._fail()
+            log.warning("Background AOF rewrite terminated by signal %d" % bysignal)
+        self._remove_temp(pid)
+        if self.state == AOF_WAIT_REWRITE:
+            self.buf.clear()
+            name = self.temp_incr_name()
+            log.notice(f"Removing the temp incr aof file {name} in the background")
+            _unlink(self._path(name))
+        self.last_rewrite_time = int(time.time() - self.rewrite_time_start)
+        self.rewrite_time_start = -1
+        if self.state == AOF_WAIT_REWRITE:
+            self.rewrite_scheduled = True
+
+    def _install_base(self, tmp: str) -> None:
+        """The successful end of a rewrite: rename the child's file into the directory as
+        the new base, the old base and the rewritten incr files become history, persist the
+        manifest, delete the history."""
+        m = self.manifest.copy()
+        name = m.new_base_name(self.filename, self.child_rdb)
+        path = self._path(name)
+        try:
+            os.rename(tmp, path)
+        except OSError as e:
+            log.warning(f"Error trying to rename the temporary AOF base file {tmp} into "
+                        f"{path}: {e.strerror}")
+            self._fail()
+            return
+        log.notice(f"Successfully renamed the temporary AOF base file {tmp} into {name}")
+        new_incr_path = None
+        if self.state == AOF_WAIT_REWRITE:
+            temp_incr = self.temp_incr_name()
+            new_incr = m.new_incr_name(self.filename)
+            new_incr_path = self._path(new_incr)
+            try:
+                os.rename(self._path(temp_incr), new_incr_path)
+            except OSError as e:
+                log.warning(f"Error trying to rename the temporary AOF incr file "
+                            f"{self._path(temp_incr)} into {new_incr_path}: {e.strerror}")
+                _unlink(path)
+                self._fail()
+                return
+            log.notice(f"Successfully renamed the temporary AOF incr file {temp_incr} into "
+                       f"{new_incr}")
+        m.mark_incr_history(keep_last=self.fd >= 0)
+        try:
+            self.persist_manifest(m)
+        except OSError:
+            _unlink(path)
+            if new_incr_path:
+                _unlink(new_incr_path)
+            self._fail()
+            return
+        self.manifest = m
+        if self.state != AOF_OFF:
+            try:
+                base = os.path.getsize(path)
+            except OSError:
+                base = 0
+            self.current_size = base + self.written_size
+            self.base_size = self.current_size
+        self.delete_history()
+        self.last_bgrewrite_status = "ok"
+        self.consecutive_failures = 0
+        log.notice("Background AOF rewrite finished successfully")
+        if self.state == AOF_WAIT_REWRITE:
+            self.state = AOF_ON
+            self.wake_waitaof()
+
+    def wake_waitaof(self) -> None:
+        """The AOF became durable (AOF_WAIT_REWRITE -> AOF_ON): WAITAOF numlocal 1 clients
+        are acknowledged locally; those also waiting for replicas keep waiting for them."""
+        waiting, self.waitaof = self.waitaof, []
+        bl = getattr(self.server, "blocking", None)
+        for c, b, numreplicas in waiting:
+            if bl is None or c.closed or c.blocked is not b:
+                continue
+            if numreplicas:
+                b.timeout_reply = [1, 0]
+            else:
+                bl._release(c)
+                bl._finish(c, b, [1, 0], False)
+
+    def _remove_temp(self, pid: int) -> None:
+        """aofRemoveTempFile."""
+        _unlink("temp-rewriteaof-bg-%d.aof" % pid)
+        _unlink("temp-rewriteaof-%d.aof" % pid)
+
+    def kill_child(self) -> None:
+        """killAppendOnlyChild: SIGUSR1, wait, remove its temp files."""
+        pid = self.child
+        if pid is None:
+            return
+        log.notice("Killing running AOF rewrite child: %d" % pid)
+        fork_kill(pid)
+        self._remove_temp(pid)
+        self._end_child(False)
+        self.rewrite_time_start = -1
+
+    def rewrite_limited(self) -> bool:
+        """aofRewriteLimited: after AOF_REWRITE_LIMITE_THRESHOLD consecutive failures the
+        automatic and scheduled rewrites wait 1, 2, 4 ... up to 60 minutes."""
+        if self.consecutive_failures < REWRITE_LIMIT_THRESHOLD:
+            self._limit_delay = 0
+            self._limit_next = 0
+            return False
+        now = int(self.server.unixtime)
+        if self._limit_next:
+            if now < self._limit_next:
+                return True
+            self._limit_next = 0
+            return False
+        self._limit_delay = min(self._limit_delay * 2 if self._limit_delay else 1,
+                                REWRITE_LIMIT_MAX_MINUTES)
+        self._limit_next = now + self._limit_delay * 60
+        log.warning("Background AOF rewrite has repeatedly failed and triggered the limit, "
+                    "will retry in %d minutes" % self._limit_delay)
+        return True
+
+    def bgrewriteaof(self, in_exec: bool) -> bytes:
+        """bgrewriteaofCommand: the status reply, or raises ErrorReply."""
+        from valkeyd.errors import ErrorReply
+        if self.child is not None:
+            raise ErrorReply("ERR Background append only file rewriting already in progress")
+        if active_child(self.server) or in_exec:
+            self.rewrite_scheduled = True
+            self.consecutive_failures = 0   # a manual request is not rate-limited
+            return b"Background append only file rewriting scheduled"
+        if self.rewrite_background():
+            return b"Background append only file rewriting started"
+        raise ErrorReply("ERR Can't execute an AOF background rewriting. Please check the "
+                         "server logs for more information.")
 
     # -- start / stop
     def start_on_boot(self) -> None:
         """aofOpenIfNeededOnServerStart."""
-        os.makedirs(self.dirname, exist_ok=True)
+        try:
+            os.makedirs(self.dirname, exist_ok=True)
+        except OSError as e:
+            log.warning(f"Can't open or create append-only dir {self.dirname}: {e.strerror}")
+            raise SystemExit(1)
         m = self.manifest
         if m.base is None and not m.incr:
-            name = self.write_base()
+            name = m.new_base_name(self.filename, self._use_rdb())
+            if not self.rewrite_file(self._path(name), name.endswith(".rdb")):
+                raise SystemExit(1)
             log.notice(f"Creating AOF base file {name} on server start")
         had_incr = bool(m.incr)
-        name = self.open_incr(False)
-        self.persist_manifest()
+        try:
+            name = self.open_incr(False)
+        except OSError as e:
+            log.warning(f"Can't open the append-only file {m.incr[-1][0]}: {e.strerror}")
+            raise SystemExit(1)
+        try:
+            self.persist_manifest()
+        except OSError:
+            raise SystemExit(1)
         log.notice(f"{'Opening' if had_incr else 'Creating'} AOF incr file {name} on "
                    f"server start")
         self.delete_history()
@@ -853,68 +1207,142 @@ class Aof:
         self._start_thread()
 
     def stop(self) -> None:
-        """stopAppendOnly: flush, fsync, close."""
+        """stopAppendOnly: flush, fsync, close, kill a rewrite child."""
         srv = self.server
         self.drain()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        self.selected_db = -1
         self.state = AOF_OFF
+        self.rewrite_scheduled = False
+        self.last_incr_size = 0
+        self.kill_child()
+        self.buf.clear()
         if self.feed in srv.propagate_hooks:
             srv.propagate_hooks.remove(self.feed)
         self._stop.set()
         self._fsync_thread = None
 
-    def start_runtime(self) -> None:
-        """startAppendOnly (CONFIG SET appendonly yes): a rewrite writes the base from the
-        dataset, then the new incr file receives the writes."""
+    def start_runtime(self) -> bool:
+        """startAppendOnly (CONFIG SET appendonly yes): AOF_WAIT_REWRITE, and a background
+        rewrite whose child writes the base while the writes accumulate in the temp incr
+        file; AOF_ON once it succeeded (retried from the cron until then)."""
+        srv = self.server
+        try:
+            self.manifest = self.read_manifest()
+        except ManifestError:
+            self.manifest = Manifest()
         self.state = AOF_WAIT_REWRITE
-        os.makedirs(self.dirname, exist_ok=True)
-        self.manifest = self.read_manifest()
-        if not self.rewrite():
-            self.state = AOF_OFF
-            raise RuntimeError("rewrite failed")
+        if active_child(srv) and self.child is None:
+            self.rewrite_scheduled = True
+            log.notice("AOF was enabled but there is already another background operation. "
+                       "An AOF background was scheduled to start when possible.")
+        elif srv.prop_depth:   # inside EXEC (CONFIG is noscript)
+            self.rewrite_scheduled = True
+            log.notice("AOF was enabled during a transaction. An AOF background was "
+                       "scheduled to start when possible.")
+        else:
+            if self.child is not None:
+                log.notice("AOF was enabled but there is already an AOF rewriting in "
+                           "background. Stopping background AOF and starting a rewrite now.")
+                self.kill_child()
+            if not self.rewrite_background():
+                self.state = AOF_OFF
+                log.warning("Redis needs to enable the AOF but can't trigger a background AOF "
+                            "rewrite operation. Check the above logs for more info about the "
+                            "error.")
+                return False
+        if self.last_write_status == "err":
+            log.warning("AOF reopen, just ignore the last error.")
+            self.last_write_status = "ok"
         self._hook()
+        return True
 
     # -- events
     def on_appendonly(self, value):
         from valkeyd.config import ConfigError
         if value == "yes" and self.state == AOF_OFF:
-            try:
-                self.start_runtime()
-            except Exception:
-                log.warning("Redis needs to enable the AOF but can't trigger a background AOF "
-                            "rewrite operation. Check the above logs for more info about the "
-                            "error.")
-                raise ConfigError("Failed to enable AOF") from None
+            if not self.start_runtime():
+                raise ConfigError("Unable to turn on AOF. Check server logs.") from None
         elif value == "no" and self.state != AOF_OFF:
             self.stop()
 
     def cron(self):
-        """The auto-rewrite rule (auto-aof-rewrite-percentage / min-size)."""
-        if self.state != AOF_ON or self.rewrite_scheduled:
+        """serverCron's AOF part: start a scheduled rewrite, reap the child, the automatic
+        rewrite (auto-aof-rewrite-percentage / min-size)."""
+        srv = self.server
+        if self.rewrite_scheduled and not active_child(srv) and not self.rewrite_limited():
+            self.rewrite_background()
+        if self.child is not None:
+            if self.child_info is not None:
+                self.child_info.receive()   # receiveChildInfo: COW size, keys processed
+            status = reap(self.child)
+            if status is not None:
+                self._child_done(status)
             return
-        cfg = self.server.config
+        if self.state != AOF_ON or active_child(srv):
+            return
+        cfg = srv.config
         perc = cfg.get_int("auto-aof-rewrite-percentage")
         if perc and self.current_size > cfg.get_int("auto-aof-rewrite-min-size"):
             base = self.base_size or 1
             growth = (self.current_size * 100 // base) - 100
-            if growth >= perc:
+            if growth >= perc and not self.rewrite_limited():
                 log.notice("Starting automatic rewriting of AOF on %d%% growth" % growth)
-                self.schedule_rewrite()
+                self.rewrite_background()
 
     def on_shutdown(self, flags):
+        """prepareForShutdown's AOF part."""
+        if self.child is not None:
+            if self.state == AOF_WAIT_REWRITE:
+                if "force" in flags:
+                    log.warning("Writing initial AOF. Exit anyway.")
+                else:
+                    log.warning("Writing initial AOF, can't exit.")
+                    return False
+            log.warning("There is a child rewriting the AOF. Killing it!")
+            self.kill_child()
         if self.state != AOF_OFF:
             log.notice("Calling fsync() on the AOF file.")
             self.drain()
             return self.last_write_status == "ok"
         return True
 
-    async def load(self):
-        """Startup: load the AOF directory when appendonly is yes (loadDataFromDisk)."""
-        if self.state != AOF_ON:
+    def upgrade_if_needed(self) -> None:
+        """loadAppendOnlyFiles' upgrade check: an old single-file AOF (``appendfilename`` in
+        ``dir``, Redis < 7) becomes the base of the multi-part directory (aofUpgradePrepare)
+        when the directory or its manifest is missing, or when the manifest lists only that
+        file as the base and the file is not in the directory yet (an interrupted upgrade)."""
+        old = self.filename
+        if not os.path.isfile(old):
             return
-        srv = self.server
+        m = self.manifest
+        if (not os.path.isdir(self.dirname) or (m.base is None and not m.incr)
+                or (m.base is not None and not m.incr and m.base[0] == old
+                    and not os.path.exists(self._path(old)))):
+            try:
+                os.makedirs(self.dirname, exist_ok=True)
+            except OSError as e:
+                log.warning(f"Can't open or create append-only dir {self.dirname}: "
+                            f"{e.strerror}")
+                raise SystemExit(1)
+            m.base = (old, 1, "b")
+            m.base_seq = 1
+            try:
+                self.persist_manifest()
+            except OSError:
+                raise SystemExit(1)
+            try:
+                os.rename(old, self._path(old))
+            except OSError as e:
+                log.warning(f"Error trying to move the old AOF file {old} into dir "
+                            f"{self.dirname}: {e.strerror}")
+                raise SystemExit(1)
+            log.notice(f"Successfully migrated an old-style AOF file ({old}) into the AOF "
+                       f"directory ({self.dirname}).")
+
+    def _read_manifest_or_exit(self) -> None:
         try:
             self.manifest = self.read_manifest()
         except ManifestError as e:
@@ -925,6 +1353,14 @@ class Aof:
                 log.warning(f">>> '{line}'\n")
             log.warning(f"{msg}\n")
             raise SystemExit(1)
+
+    async def load(self):
+        """Startup: load the AOF directory when appendonly is yes (loadDataFromDisk)."""
+        if self.state != AOF_ON:
+            return
+        srv = self.server
+        self._read_manifest_or_exit()
+        self.upgrade_if_needed()
         t0 = time.perf_counter()
         srv.loading = True
         try:
@@ -940,23 +1376,60 @@ class Aof:
         self.base_size = base
         self.start_on_boot()
 
+    def debug_loadaof(self, c):
+        """DEBUG LOADAOF: flush the AOF buffer, empty the dataset, read the manifest from
+        disk, delete the history files and load the AOF files (nothing is propagated)."""
+        from valkeyd.errors import ErrorReply
+        from valkeyd.resp import OK
+        from valkeyd.scripting.functions import functions_of
+        srv = self.server
+        if self.state != AOF_OFF:
+            self.drain()
+        srv.engine.flushall()
+        functions_of(srv).flush()
+        snap = getattr(srv, "snapshots", None)
+        for hook in srv.flush_hooks:
+            if snap is None or hook != snap.on_flush:   # emptyData saves nothing
+                hook(-1)
+        try:
+            self.manifest = self.read_manifest()
+        except ManifestError as e:
+            log.warning(f"{e.args[0]}")
+            raise ErrorReply("ERR Error trying to load the AOF files, check server logs.")
+        self.delete_history()
+        hooks, srv.propagate_hooks = srv.propagate_hooks, []
+        was_loading = srv.loading
+        srv.loading = True
+        try:
+            ret, _total, _base = _run_sync(load_dir(srv, self.dirname, self.manifest))
+        finally:
+            srv.loading = was_loading
+            srv.propagate_hooks = hooks
+        if ret not in (AOF_OK, AOF_EMPTY, AOF_TRUNCATED):
+            raise ErrorReply("ERR Error trying to load the AOF files, check server logs.")
+        srv.dirty_at_last_save = srv.dirty   # server.dirty = 0: nothing to save
+        log.notice("Append Only File loaded by DEBUG LOADAOF")
+        return OK
+
     def info(self) -> list:
-        on = self.state != AOF_OFF
+        """INFO persistence's aof_* fields, in Redis 7.2.4's order."""
+        srv = self.server
         lines = [
-            "aof_enabled:%d" % (1 if on else 0),
-            "aof_rewrite_in_progress:%d" % self.rewrite_in_progress,
+            "aof_enabled:%d" % (1 if self.state != AOF_OFF else 0),
+            "aof_rewrite_in_progress:%d" % (1 if self.child is not None else 0),
             "aof_rewrite_scheduled:%d" % self.rewrite_scheduled,
             "aof_last_rewrite_time_sec:%d" % self.last_rewrite_time,
-            "aof_current_rewrite_time_sec:-1",
+            "aof_current_rewrite_time_sec:%d" % (
+                int(time.time() - self.rewrite_time_start) if self.child is not None else -1),
             "aof_last_bgrewrite_status:" + self.last_bgrewrite_status,
             "aof_rewrites:%d" % self.rewrites,
-            "aof_rewrites_consecutive_failures:0",
+            "aof_rewrites_consecutive_failures:%d" % self.consecutive_failures,
             "aof_last_write_status:" + self.last_write_status,
-            "aof_last_cow_size:0",
+            "aof_last_cow_size:%d" % getattr(srv, "stat_aof_cow_bytes", 0),
             "module_fork_in_progress:0",
             "module_fork_last_cow_size:0",
         ]
-        if on:
+        if srv.config.get("appendonly") == "yes":
             lines += [
                 "aof_current_size:%d" % self.current_size,
                 "aof_base_size:%d" % self.base_size,
@@ -968,6 +1441,41 @@ class Aof:
         return lines
 
 
+class _AutoSync:
+    """A file writer that fsyncs every AUTOSYNC_BYTES (Redis's REDIS_AUTOSYNC_BYTES), so the
+    final fsync of a big rewrite does not stall on gigabytes of dirty pages."""
+    AUTOSYNC_BYTES = 4 * 1024 * 1024
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.pending = 0
+
+    def write(self, data) -> None:
+        self.fh.write(data)
+        self.pending += len(data)
+        if self.pending >= self.AUTOSYNC_BYTES:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.pending = 0
+
+
+def _run_sync(coro):
+    """Run a coroutine that only awaits asyncio.sleep(0) to completion, without a loop
+    (DEBUG LOADAOF runs inside a command: the loader's yields are just resumed)."""
+    try:
+        while True:
+            coro.send(None)
+    except StopIteration as e:
+        return e.value
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def install(server) -> Aof:
     """Attach the AOF to a server (called from Server.__init__)."""
     aof = server.aof = Aof(server)
@@ -975,7 +1483,12 @@ def install(server) -> Aof:
     server.load_hooks.append(aof.load)
     server.shutdown_hooks.append(aof.on_shutdown)
     server.cron_hooks.append(aof.cron)
+    server.debug_loadaof = aof.debug_loadaof
+    server.aof_child_pid = None
+    server.stat_aof_cow_bytes = 0
     cfg.on_change("appendonly", aof.on_appendonly)
-    for name in ("appendfsync", "aof-timestamp-enabled"):
+    # updateAofAutoGCEnabled: turning the history cleanup back on deletes the history now
+    cfg.on_change("aof-disable-auto-gc", lambda v: v == "no" and aof.delete_history())
+    for name in ("appendfsync", "aof-timestamp-enabled", "no-appendfsync-on-rewrite"):
         cfg.on_change(name, aof._apply)
     return aof

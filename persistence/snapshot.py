@@ -53,6 +53,7 @@ from valkeyd.log import log
 
 from . import rdb_primitives as rdbp
 from .crc64 import crc64_bytes
+from .fork import fork_child
 from .rdb_save import write_rdb
 
 BGSAVE_RETRY_DELAY = 5
@@ -468,41 +469,26 @@ class Snapshots:
             info = ChildInfo(srv)
         except OSError:
             info = None
-        gc.freeze()
+
+        def work():   # in the child (persistence/fork.py: gc.freeze, signals, os._exit)
+            progress = None
+            if info is not None:
+                info.child_side()
+                progress = info.progress
+            save_to(srv, filename, progress)
+            log.notice("DB saved on disk")
+            if info is not None:
+                info.send(CHILD_INFO_RDB_COW)
+            return 0
         try:
-            pid = os.fork()
+            pid = fork_child(work)
         except OSError as e:
-            gc.unfreeze()
             if info is not None:
                 info.close()
                 reset_child_stats(srv)
             self._set_status(False)
             log.warning("Can't save in background: fork: %s" % e.strerror)
             return False
-        if pid == 0:   # child
-            code = 1
-            try:
-                gc.disable()
-                log.role = "C"   # the child's log lines, as Redis's
-                try:
-                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                    signal.signal(signal.SIGINT, signal.SIG_DFL)
-                    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
-                except (ValueError, OSError):
-                    pass
-                progress = None
-                if info is not None:
-                    info.child_side()
-                    progress = info.progress
-                save_to(srv, filename, progress)
-                log.notice("DB saved on disk")
-                if info is not None:
-                    info.send(CHILD_INFO_RDB_COW)
-                code = 0
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
         if info is not None:
             info.parent_side()
         self.child_info = info

@@ -36,6 +36,19 @@ def incr_file(srv) -> Path:
     return d / m.incr[-1][0]
 
 
+def wait_rewrite(r, rewrites: int | None = None, timeout: float = 30.0) -> dict:
+    """Wait until no AOF rewrite runs or is scheduled (and ``aof_rewrites`` reached
+    ``rewrites``); returns INFO persistence."""
+    deadline = time.time() + timeout
+    while True:
+        info = r.info("persistence")
+        if (not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]
+                and (rewrites is None or info["aof_rewrites"] >= rewrites)):
+            return info
+        assert time.time() < deadline, info
+        time.sleep(0.05)
+
+
 def refused(*args, workdir) -> str:
     """Start valkeyd expecting it to refuse to start (exit code 1); returns its log."""
     import subprocess
@@ -490,11 +503,7 @@ def test_bgrewriteaof_history_cleanup_and_reload():
         r.sadd("set", "x")
         r.pexpire("s", 100000)
         assert r.bgrewriteaof() is True
-        for _ in range(50):
-            if r.info("persistence")["aof_rewrites"] == 1:
-                break
-            time.sleep(0.05)
-        info = r.info("persistence")
+        info = wait_rewrite(r, 1)
         assert info["aof_rewrites"] == 1 and info["aof_last_bgrewrite_status"] == "ok"
         d = aof_dir(srv)
         assert (d / "appendonly.aof.manifest").read_bytes() == (
@@ -530,6 +539,7 @@ def test_config_set_appendonly_at_runtime():
         info = r.info("persistence")
         assert info["aof_enabled"] == 1 and "aof_current_size" in info
         r.set("during", "2")
+        wait_rewrite(r, 1)
         assert r.execute_command("WAITAOF", 1, 0, 0) == [1, 0]
         r.config_set("appendonly", "no")
         r.set("off", "3")
@@ -558,7 +568,7 @@ def test_auto_rewrite():
             if r.info("persistence")["aof_rewrites"] >= 1:
                 break
             time.sleep(0.05)
-        assert r.info("persistence")["aof_rewrites"] >= 1
+        assert wait_rewrite(r)["aof_rewrites"] >= 1
         assert "Starting automatic rewriting of AOF on" in srv.log()
     finally:
         srv.stop()
@@ -601,10 +611,9 @@ def test_bgrewriteaof_with_appendonly_off():
         r = srv.client()
         r.set("x", "1")
         assert r.bgrewriteaof() is True
-        time.sleep(0.3)
+        assert wait_rewrite(r, 1)["aof_rewrites"] == 1
         d = aof_dir(srv)
         assert (d / "appendonly.aof.manifest").exists()
-        assert r.info("persistence")["aof_rewrites"] == 1
     finally:
         srv.stop()
 
@@ -647,10 +656,7 @@ def test_rewrite_with_appendonly_off_continues_the_sequence():
         r.set("x", "1")
         for n in (1, 2):
             assert r.bgrewriteaof() is True
-            for _ in range(50):
-                if r.info("persistence")["aof_rewrites"] == n:
-                    break
-                time.sleep(0.05)
+            wait_rewrite(r, n)
         d = aof_dir(srv)
         m = Manifest.parse((d / "appendonly.aof.manifest").read_bytes())
         assert m.base[1] == 2 and m.incr == [] and m.history == []

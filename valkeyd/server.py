@@ -716,6 +716,8 @@ class Server:
         for hook in self.shutdown_hooks:
             if hook(flags) is False:
                 ok = False
+                if "force" not in flags:
+                    break   # prepareForShutdown's "goto error": nothing after a failed step
         if not ok and "force" not in flags:
             log.warning("Errors trying to shut down the server. Check the logs for more "
                         "information.")

@@ -1,11 +1,13 @@
 """BGREWRITEAOF and WAITAOF (the AOF itself is persistence/aof.py).
 
-BGREWRITEAOF replies "Background append only file rewriting started" and the rewrite runs
-right after, in-process (see persistence/aof.py). WAITAOF: at ``appendfsync always`` every
-acknowledged write is already fsynced, so the local part is satisfied at once; at
+BGREWRITEAOF forks the rewrite child (persistence/aof.py ``Aof.bgrewriteaof``), or schedules
+it while a BGSAVE child runs or inside MULTI, with Redis's replies. WAITAOF: at
+``appendfsync always`` every acknowledged write is already fsynced, so the local part is satisfied at once; at
 ``everysec``/``no`` WAITAOF with numlocal 1 fsyncs the AOF before replying (instead of
 waiting for the next background fsync: same reply, sooner); numlocal 0 reports whether the
-client's writes are fsynced yet. Replicas do not exist yet: ``numreplicas > 0`` blocks
+client's writes are fsynced yet. While the first rewrite after CONFIG SET appendonly yes runs
+(AOF_WAIT_REWRITE) nothing is durable yet: numlocal 1 blocks until the rewrite succeeds (or
+the timeout), as in Redis. Replicas do not exist yet: ``numreplicas > 0`` blocks
 until the timeout (0: forever) and then replies ``[numlocal acked, 0]``, as Redis does with no
 replica acknowledging.
 """
@@ -24,14 +26,7 @@ WAITAOF_REPLICA = ("ERR WAITAOF cannot be used with replica instances. Please al
 
 @command("bgrewriteaof", 1, "no_async_loading admin noscript", "")
 def bgrewriteaof(c, argv):
-    aof = c.server.aof
-    if aof.rewrite_in_progress:
-        raise ErrorReply("ERR Background append only file rewriting already in progress")
-    if getattr(c, "in_exec", False):
-        aof.schedule_rewrite()
-        return Simple(b"Background append only file rewriting scheduled")
-    aof.schedule_rewrite()
-    return Simple(b"Background append only file rewriting started")
+    return Simple(c.server.aof.bgrewriteaof(getattr(c, "in_exec", False)))
 
 
 def _get_long(arg) -> int:
@@ -69,10 +64,16 @@ def waitaof(c, argv):
     if enabled:
         # at "always" (every acknowledged write is durable) and for numlocal 1: fsync now
         aof.write_buffer(bool(numlocal) or aof.fsync == "always")
-        acklocal = 1 if aof.fsynced_size >= aof.written_size else 0
-    if numreplicas == 0 or deny_blocking(c):
+        acklocal = 1 if aof.fsynced_size >= aof.written_size and aof.state == 1 else 0
+    # during the first rewrite of CONFIG SET appendonly yes nothing is durable yet: numlocal 1
+    # waits for the rewrite to end (Aof.wake_waitaof), as Redis's fsynced_reploff does
+    wait_local = numlocal and aof.state == 2
+    if (numreplicas == 0 and not wait_local) or deny_blocking(c):
         return [acklocal, 0]
     from engines.base import clock
     deadline = clock.ms() + t if t else 0
-    return blocking_install(srv).block(c, argv, "wait", [], deadline,
-                                       timeout_reply=[acklocal, 0])
+    reply = blocking_install(srv).block(c, argv, "wait", [], deadline,
+                                        timeout_reply=[acklocal, 0])
+    if wait_local:
+        aof.waitaof.append((c, c.blocked, numreplicas))
+    return reply
