@@ -299,6 +299,7 @@ class Loader:
         c.must_obey = True
         c.deny_blocking = True
         c.id = -1
+        self.done = 0   # bytes of the files already loaded (INFO loading_loaded_bytes)
 
     async def load_file(self, name: str, truncated_ok: bool) -> int:
         path = os.path.join(self.dirname, name)
@@ -323,18 +324,26 @@ class Loader:
             log.notice("Reading RDB preamble from AOF file..." if old_style else
                        "Reading RDB base file on AOF loading...")
             try:
-                from persistence.rdb_load import load_rdb
+                from persistence.rdb_load import load_rdb_async
             except ImportError:
-                load_rdb = None
+                load_rdb_async = None
             ok = False
-            if load_rdb is not None:
+            if load_rdb_async is not None:
+                prog = getattr(srv, "loading_progress", None)
                 try:
                     with open(path, "rb") as fh:
-                        load_rdb(srv, fh, name=name)
+                        if srv.loop is not None:   # serves -LOADING between chunks
+                            await load_rdb_async(srv, fh, name=name)
+                        else:
+                            from persistence.rdb_load import load_rdb
+                            load_rdb(srv, fh, name=name)
                         pos = fh.tell()
                     ok = True
                 except Exception as e:   # a bad RDB is reported, never crashes the server
                     log.warning(f"{e}")
+                if prog is not None:   # the RDB loader kept its own progress meanwhile
+                    prog[2] = self.done + pos
+                    srv.loading_progress = prog
             if not ok:
                 log.warning(f"Error reading the RDB preamble of the AOF file {name}, AOF loading "
                             f"aborted" if old_style else
@@ -350,6 +359,9 @@ class Loader:
             while True:
                 loops += 1
                 if not loops & 1023 and srv.loop is not None:
+                    prog = getattr(srv, "loading_progress", None)
+                    if prog is not None:   # INFO's loading_loaded_bytes
+                        prog[2] = self.done + pos
                     await asyncio.sleep(0)   # serve clients (-LOADING) now and then
                 line, pos = _fgets(data, pos)
                 if line is None:
@@ -452,6 +464,7 @@ async def load_dir(server, dirname: str, manifest: Manifest) -> tuple[int, int, 
     if total == 0:
         return AOF_EMPTY, 0, 0
     loader = Loader(server, dirname)
+    server.loading_progress = [time.time(), total, 0]   # startLoading(total_size)
     base_size = 0
     ret = AOF_OK
     for i, (name, _seq, typ) in enumerate(files):
@@ -460,6 +473,10 @@ async def load_dir(server, dirname: str, manifest: Manifest) -> tuple[int, int, 
         if typ == "b":
             base_size = os.path.getsize(os.path.join(dirname, name))
         ret = await loader.load_file(name, last)
+        try:
+            loader.done += os.path.getsize(os.path.join(dirname, name))
+        except OSError:
+            pass
         if ret == AOF_OK or (ret == AOF_TRUNCATED and last):
             log.notice("DB loaded from %s file %s: %.3f seconds" % (
                 "base" if typ == "b" else "incr", name, time.perf_counter() - t0))

@@ -622,12 +622,17 @@ def test_loading_reply_while_a_large_aof_loads():
     work = Path(tempfile.mkdtemp(prefix="valkeyd-aofbig-"))
     d = work / "appendonlydir"
     d.mkdir()
-    buf = []
-    cat_command(buf, [b"SELECT", b"0"])
-    for i in range(300000):
-        cat_command(buf, [b"SET", b"key:%d" % i, b"v"])
-    (d / "appendonly.aof.1.incr.aof").write_bytes(b"".join(buf))
-    (d / "appendonly.aof.manifest").write_bytes(b"file appendonly.aof.1.incr.aof seq 1 type i\n")
+    total = 0
+    for name, keys in (("appendonly.aof.1.base.aof", range(150000)),
+                       ("appendonly.aof.1.incr.aof", range(150000, 300000))):
+        buf = []
+        cat_command(buf, [b"SELECT", b"0"])
+        for i in keys:
+            cat_command(buf, [b"SET", b"key:%d" % i, b"v"])
+        (d / name).write_bytes(b"".join(buf))
+        total += (d / name).stat().st_size
+    (d / "appendonly.aof.manifest").write_bytes(b"file appendonly.aof.1.base.aof seq 1 type b\n"
+                                                b"file appendonly.aof.1.incr.aof seq 1 type i\n")
     srv = start_valkeyd("--appendonly", "yes", workdir=work)
     try:
         import socket
@@ -635,7 +640,12 @@ def test_loading_reply_while_a_large_aof_loads():
         s.sendall(b"GET key:1\r\n")
         assert s.recv(100) == b"-LOADING Redis is loading the dataset in memory\r\n"
         s.sendall(b"INFO persistence\r\n")
-        assert b"loading:1" in s.recv(10000)
+        info = s.recv(10000)
+        assert b"loading:1" in info
+        # startLoading(total size of every file of the manifest), then progress in bytes
+        fields = dict(l.split(b":", 1) for l in info.split(b"\r\n") if b":" in l)
+        assert int(fields[b"loading_total_bytes"]) == total
+        assert 0 <= int(fields[b"loading_loaded_bytes"]) <= total
         for _ in range(600):
             s.sendall(b"DBSIZE\r\n")
             if s.recv(100) == b":300000\r\n":
