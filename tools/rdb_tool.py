@@ -124,7 +124,7 @@ def _fail_exit(path: str, e) -> None:
     if isinstance(e, RDBLoadError):
         where = f" at offset {e.offset}" if e.offset >= 0 else ""
         key = f" while reading key {_show(e.key)}" if e.key is not None else ""
-        click.echo(f"{path}: {e.reason}{where}{key}", err=True)
+        click.echo(f"{path}: error{where}{key}: {e.reason}", err=True)
         sys.exit(EXIT_CORRUPT)
     click.echo(f"{path}: cannot read the file: {getattr(e, 'strerror', None) or e}", err=True)
     sys.exit(EXIT_USAGE)
