@@ -328,6 +328,8 @@ def test_resp_rebuilds_valkey_rdb(tmp_path):
     assert got_fns == loaded_fns
     # types, values, exact expiries, stream ids, groups, PEL (owner, time, count)
     assert got_full == _full_dump(path)
+    assert _check_rdb_verdict(path)
+    _assert_info_matches_check_rdb(path)
     chk = rdb("check", path)
     assert chk.returncode == 0 and b"OK" in chk.stdout
 
@@ -348,7 +350,8 @@ def test_resp_rebuilds_valkeyd_rdb(tmp_path):
     assert got_digest == want_digest
     assert got_fns == want_fns
     assert got_full == _full_dump(path)
-    info = json.loads(rdb("info", "--json", path).stdout)
+    assert _check_rdb_verdict(path) and rdb("check", path).returncode == 0
+    info = _assert_info_matches_check_rdb(path)
     assert info["functions"] == 1 and set(info["databases"]) == {"0", "3"}
 
 
@@ -374,10 +377,60 @@ def _check_rdb_verdict(path: Path) -> bool:
     return p.returncode == 0
 
 
+def _check_rdb_counts(path: Path) -> tuple[int, int, int]:
+    """valkey-check-rdb's "[info] N keys read / N expires / N already expired"."""
+    import re
+    tool = _need("valkey-check-rdb")
+    out = subprocess.run([tool, str(path)], capture_output=True, timeout=60).stdout.decode()
+    vals = [int(re.search(r"\[info\] (\d+) " + what, out).group(1))
+            for what in ("keys read", "expires", "already expired")]
+    return tuple(vals)
+
+
+def _assert_info_matches_check_rdb(path: Path) -> dict:
+    r = rdb("info", "--json", path)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert (info["keys"], info["expires"], info["already_expired"]) == _check_rdb_counts(path)
+    return info
+
+
+def test_info_expiry_counts_agree_with_check_rdb(tmp_path):
+    if valkey_server_path() is None:
+        pytest.skip("valkey-server not installed")
+    s = start_valkey(workdir=str(tmp_path))
+    try:
+        c = s.client()
+        c.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+        c.set("gone1", "x", px=1)
+        c.set("gone2", "x", px=2)
+        c.set("later", "x", ex=10000)
+        c.set("plain", "x")
+        c.select(2)
+        c.set("later2", "y", ex=20000)
+        time.sleep(0.05)
+        c.save()
+    finally:
+        s.stop()
+    path = tmp_path / "dump.rdb"
+    info = _assert_info_matches_check_rdb(path)
+    assert (info["keys"], info["expires"], info["already_expired"]) == (5, 4, 2)
+    assert info["databases"]["0"]["already_expired"] == 2
+    assert info["databases"]["2"] == {"keys": 1, "types": {"string": 1}, "expires": 1,
+                                      "already_expired": 0}
+    recs = {json.loads(x)["key"]: json.loads(x) for x in
+            rdb("dump", "--format", "jsonl", path).stdout.splitlines()}
+    now = time.time() * 1000
+    assert recs["gone1"]["expire_ms"] < now < recs["later"]["expire_ms"]
+    assert recs["plain"]["expire_ms"] is None
+    assert rdb("check", path).returncode == 0 and _check_rdb_verdict(path)
+
+
 def test_check_good_files_agree(tmp_path):
     r = rdb("check", DUMP)
     assert r.returncode == 0, r.stderr
     assert _check_rdb_verdict(DUMP)
+    _assert_info_matches_check_rdb(DUMP)
 
 
 def test_check_truncated_agree(tmp_path):
