@@ -783,7 +783,8 @@ def iter_rdb(source, *, name: str | None = None, chunk: int = 1 << 20, progress=
     as a load (an engine value object; -1 for an absent expire/idle/freq), expired keys
     included. ``source`` as :func:`load_rdb` (an ``mmap.mmap`` is read in place: memory stays
     bounded by the records of one ``chunk`` plus the page cache). The generator's ``info``
-    (a :class:`LoadInfo`, also with ``function_codes`` and ``resizedb``) is filled as the
+    (a :class:`LoadInfo`, also with ``function_codes``, ``resizedb`` and ``first_empty_key``
+    = (offset, key) when a collection had no elements) is filled as the
     file is read and final when it ends; ``progress(offset, total)`` is called every
     ``chunk`` bytes. Raises :class:`RDBLoadError` (with ``key`` when known)."""
     pending: list = []
@@ -952,6 +953,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     info["empty_keys_skipped"] += 1
                     if log is not None and info["empty_keys_skipped"] <= 10:
                         log.notice(f"rdbLoadObject skipping empty key: {_d(key)}")
+                    if visit is not None and "first_empty_key" not in info:
+                        info["first_empty_key"] = (item, key)    # for `rdb check`
                     expire = idle = freq = -1
                     continue
                 if visit is not None:                     # the tools: no server

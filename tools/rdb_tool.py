@@ -24,7 +24,8 @@ Design
   string in base64 with ``--escape base64``. Streams are ``{}`` there, as in rdbtools;
   ``jsonl`` has everything (entries, groups, consumers, PEL).
 * Exit codes: 0 success, 1 the file is corrupt, truncated or unsupported, 2 usage errors
-  and unreadable files.
+  and unreadable files. ``check`` also fails on empty collections (which a load skips), as
+  valkey-check-rdb does; ``info`` and ``dump`` skip them as a load does (``info`` counts them).
 * A progress bar goes to standard error only when it is a terminal.
 """
 from __future__ import annotations
@@ -413,6 +414,14 @@ def check_cmd(file):
             n += 1
         return n, recs.info, src.size
     n, info, size = _run(file, "rdb check", body)
+    if info["empty_keys_skipped"]:
+        # a collection with no elements: a load skips it (with a log line), valkey-check-rdb
+        # calls the file corrupt; so does this check, naming the first one
+        off, key = info["first_empty_key"]
+        click.echo(f"{file}: error at offset {off} while reading key {_show(key)}: empty key "
+                   f"(a collection with no elements; {info['empty_keys_skipped']} in the file, "
+                   "a server skips them when loading)", err=True)
+        sys.exit(EXIT_CORRUPT)
     chk = {"ok": "CRC-64 ok", "disabled": "no checksum stored",
            "none": "no checksum (RDB < 5)"}.get(info["checksum"], info["checksum"])
     click.echo(f"{file}: OK: RDB version {info['version']}, {n} keys, "
