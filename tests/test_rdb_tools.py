@@ -593,3 +593,12 @@ def test_redis_test_assets_verdicts(asset, tmp_path):
         assert (got_digest, got_fns) == (want_digest, want_fns)
     else:
         assert ours.returncode == 1 and b"while reading key" in ours.stderr
+
+
+def test_standard_input():
+    r = rdb("check", "-", input=DUMP.read_bytes())
+    assert r.returncode == 0 and b"35 keys" in r.stdout
+    a = rdb("dump", "--format", "jsonl", "-", input=DUMP.read_bytes())
+    assert a.returncode == 0 and a.stdout == rdb("dump", "--format", "jsonl", DUMP).stdout
+    bad = rdb("check", "-", input=DUMP.read_bytes()[:100])
+    assert bad.returncode == 1 and b"-: error at offset" in bad.stderr

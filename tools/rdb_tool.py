@@ -26,7 +26,8 @@ Design
 * Exit codes: 0 success, 1 the file is corrupt, truncated or unsupported, 2 usage errors
   and unreadable files. ``check`` also fails on empty collections (which a load skips), as
   valkey-check-rdb does; ``info`` and ``dump`` skip them as a load does (``info`` counts them).
-* A progress bar goes to standard error only when it is a terminal.
+* A progress bar goes to standard error only when it is a terminal. ``FILE`` may be ``-``
+  (standard input, read whole: not bounded).
 """
 from __future__ import annotations
 
@@ -50,8 +51,13 @@ class Source:
 
     def __init__(self, path: str):
         self.path = path
-        self.fh = open(path, "rb")
         self.map = None
+        if path == "-":                     # standard input: read whole (not mappable)
+            self.fh = sys.stdin.buffer
+            self.data = self.fh.read()
+            self.size = len(self.data)
+            return
+        self.fh = open(path, "rb")
         try:
             self.size = os.fstat(self.fh.fileno()).st_size
             if self.size > 0:
@@ -70,7 +76,8 @@ class Source:
                 self.map.close()
         except BufferError:   # a view still alive (an error path): the process ends anyway
             pass
-        self.fh.close()
+        if self.path != "-":
+            self.fh.close()
 
 
 class Progress:
@@ -392,7 +399,7 @@ def rdb():
 
 
 @rdb.command("info")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
 def info_cmd(file, as_json):
     """Version, AUX fields, functions, keys per database and type, expiry stats."""
@@ -404,7 +411,7 @@ def info_cmd(file, as_json):
 
 
 @rdb.command("check")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 def check_cmd(file):
     """Validate the whole file (structure, values, CRC-64). Exit 0 when it is sound, 1 with
     the offset (and key) of the first problem, 2 when it cannot be read."""
@@ -429,7 +436,7 @@ def check_cmd(file):
 
 
 @rdb.command("dump")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "resp"]), default="json",
               show_default=True)
 @click.option("--db", "dbs", type=int, multiple=True, help="Only this database (repeatable).")
