@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import math
+import mmap
 import os
 import struct
 import time
@@ -77,12 +78,15 @@ class LoadReader(Reader):
 
 class RDBLoadError(Exception):
     """A corrupt, truncated or unsupported RDB. ``name`` is the file (or payload) name,
-    ``offset`` the byte offset of the failing item, ``reason`` what was wrong."""
+    ``offset`` the byte offset of the failing item, ``reason`` what was wrong, ``key`` the key
+    of the record that failed when the failing item was a key/value record (else None; it is
+    not part of the message, which stays Redis's)."""
 
-    def __init__(self, reason: str, name: str = "", offset: int = -1):
+    def __init__(self, reason: str, name: str = "", offset: int = -1, key: bytes | None = None):
         self.reason = reason
         self.name = name
         self.offset = offset
+        self.key = key
         where = f" in {name}" if name else ""
         at = f" at offset {offset}" if offset >= 0 else ""
         super().__init__(f"{reason}{where}{at}")
@@ -687,6 +691,8 @@ def _read_source(source):
     """(data bytes, name, file object or None, start offset in the file)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), "<payload>", None, 0
+    if isinstance(source, mmap.mmap):
+        return source, "<mmap>", None, 0
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as fh:
             return fh.read(), os.fspath(source), None, 0
@@ -731,8 +737,9 @@ class _load_steps:
     """The load as an iterator: yields the byte offset reached every ``chunk`` bytes (never
     when ``chunk`` is 0); ``info`` holds the result once exhausted."""
 
-    def __init__(self, server, source, name, aof_preamble, allow_dup, log, chunk):
+    def __init__(self, server, source, name, aof_preamble, allow_dup, log, chunk, visit=None):
         data, src_name, fh, start = _read_source(source)
+        self.data = data
         self.name = name or src_name
         self.fh = fh
         self.start = start
@@ -742,13 +749,14 @@ class _load_steps:
                              aux={}, repl_id=None, repl_offset=None, repl_stream_db=None,
                              aof_base=False, functions=0, end=0, checksum="none")
         self.gen = _load(server, LoadReader(data), self.info, aof_preamble, allow_dup, log,
-                         chunk or (1 << 62))
+                         chunk or (1 << 62), visit)
 
     def __iter__(self):
         try:
             yield from self.gen
         except RDBLoadError as e:
-            raise RDBLoadError(e.reason, self.name, e.offset) from None
+            raise RDBLoadError(e.reason, self.name, e.offset,
+                               _key_at(self.data, e.offset)) from None
         fh = self.fh
         if fh is not None:
             try:
@@ -757,12 +765,71 @@ class _load_steps:
                 pass
 
 
+def _key_at(data, offset: int):
+    """The key of the key/value record starting at ``offset`` (its type byte), or None (the
+    error was elsewhere, or the key itself is unreadable). Only called on errors."""
+    try:
+        if 0 <= offset < len(data) and data[offset] < rdbp.RDB_OPCODE_FUNCTION2 \
+                and data[offset] in VALUE_TYPES:
+            return LoadReader(data, offset + 1).string()
+    except Exception:
+        pass
+    return None
+
+
+def iter_rdb(source, *, name: str | None = None, chunk: int = 1 << 20, progress=None):
+    """The records of a whole RDB without a server (the ``valkeyd rdb`` tools): yields
+    ``(dbid, key, value, expire_ms, idle, freq)`` per key, the value built by the same decoder
+    as a load (an engine value object; -1 for an absent expire/idle/freq), expired keys
+    included. ``source`` as :func:`load_rdb` (an ``mmap.mmap`` is read in place: memory stays
+    bounded by the records of one ``chunk`` plus the page cache). The generator's ``info``
+    (a :class:`LoadInfo`, also with ``function_codes``, ``resizedb`` and ``first_empty_key``
+    = (offset, key) when a collection had no elements) is filled as the
+    file is read and final when it ends; ``progress(offset, total)`` is called every
+    ``chunk`` bytes. Raises :class:`RDBLoadError` (with ``key`` when known)."""
+    pending: list = []
+    add = pending.append
+    steps = _load_steps(None, source, name, False, True, None, chunk,
+                        lambda *rec: add(rec))
+    total = len(steps.data)
+    return _RdbRecords(steps, pending, progress, total)
+
+
+class _RdbRecords:
+    """The iterator :func:`iter_rdb` returns (``info``, ``total`` bytes, ``name``)."""
+
+    def __init__(self, steps, pending, progress, total):
+        self.info = steps.info
+        self.name = steps.name
+        self.total = total
+        self._it = self._run(steps, pending, progress, total)
+
+    def __iter__(self):
+        return self._it
+
+    def __next__(self):
+        return next(self._it)
+
+    @staticmethod
+    def _run(steps, pending, progress, total):
+        for pos in steps:
+            if pending:
+                yield from pending
+                pending.clear()
+            if progress is not None:
+                progress(pos, total)
+        yield from pending
+        pending.clear()
+        if progress is not None:
+            progress(total, total)
+
+
 def _fail(r: Reader, at: int, msg: str):
     raise RDBLoadError(msg, "", at)
 
 
 def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool, log,
-          chunk: int):
+          chunk: int, visit=None):
     data = r.data
     if len(data) < 9:
         _fail(r, 0, SHORT_READ)
@@ -776,13 +843,20 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         _fail(r, 5, f"Can't handle RDB format version {ver}")
     info["version"] = ver
     r.pos = 9
-    engine = server.engine
-    ndb = engine.databases
+    if server is None:
+        # the tools (iter_rdb): every record goes to ``visit``, nothing is built into a server
+        engine = ks = lfu = None
+        ndb = 1 << 62
+        primary = False
+        info["function_codes"] = []
+    else:
+        engine = server.engine
+        ndb = engine.databases
+        ks = engine.db(0)
+        primary = getattr(server, "replica_of", None) is None
+        lfu = getattr(engine, "lfu", None)
     dbid = 0
-    ks = engine.db(0)
     now = clock.ms()
-    primary = getattr(server, "replica_of", None) is None
-    lfu = getattr(engine, "lfu", None)
     expire = idle = freq = -1
     fctx = None
     funcs = None
@@ -791,13 +865,14 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
     crc_job = None
     # startLoading: the INFO counters of this load start at 0 and follow it (every
     # ``chunk`` bytes while loading, exact at the end)
-    server.rdb_last_load_keys_loaded = server.rdb_last_load_keys_expired = 0
-    server.loading_rdb_used_mem = 0
+    if server is not None:
+        server.rdb_last_load_keys_loaded = server.rdb_last_load_keys_expired = 0
+        server.loading_rdb_used_mem = 0
     if len(data) >= _CRC_FORK_MIN and ver >= 5 and (server is None or _checksum_on(server)):
         crc_job = _CrcJob(data)
     try:
         n = len(data)
-        fast_put, atime0 = _fast_put_ok(engine, lfu)
+        fast_put, atime0 = _fast_put_ok(engine, lfu) if engine is not None else (False, 0)
         kdata, scan_added, katime = _fast_put_db(ks, fast_put)
         next_yield = chunk
         key_delay = 0    # key-load-delay (microseconds per key; a testing aid, as in Redis)
@@ -839,8 +914,9 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     pass
                 item = r.pos = p
             if p >= next_yield:
-                server.rdb_last_load_keys_loaded = loaded
-                server.rdb_last_load_keys_expired = info["keys_expired"]
+                if server is not None:
+                    server.rdb_last_load_keys_loaded = loaded
+                    server.rdb_last_load_keys_expired = info["keys_expired"]
                 yield p
                 next_yield = p + chunk
             if p >= n:
@@ -877,6 +953,13 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     info["empty_keys_skipped"] += 1
                     if log is not None and info["empty_keys_skipped"] <= 10:
                         log.notice(f"rdbLoadObject skipping empty key: {_d(key)}")
+                    if visit is not None and "first_empty_key" not in info:
+                        info["first_empty_key"] = (item, key)    # for `rdb check`
+                    expire = idle = freq = -1
+                    continue
+                if visit is not None:                     # the tools: no server
+                    visit(dbid, key, val, expire, idle, freq)
+                    loaded += 1
                     expire = idle = freq = -1
                     continue
                 if expire != -1 and primary and not aof_preamble and expire < now:
@@ -930,6 +1013,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 if dbid >= ndb:
                     _fail(r, item, "FATAL: Data file was created with a Redis server "
                                    f"configured to handle more than {ndb} databases.")
+                if engine is None:
+                    continue
                 ks = engine.db(dbid)
                 kdata, scan_added, katime = _fast_put_db(ks, fast_put)
                 tight = fast_put and not key_delay and not kdata
@@ -937,8 +1022,10 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     ks._scan.invalidate()
                 continue
             if t == rdbp.RDB_OPCODE_RESIZEDB:
-                r.length()
-                r.length()
+                a = r.length()
+                b = r.length()
+                if server is None:
+                    info.setdefault("resizedb", {})[dbid] = (a, b)
                 continue
             if t == rdbp.RDB_OPCODE_AUX:
                 k = r.string()
@@ -954,7 +1041,7 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     info["repl_offset"] = _atoi(v)
                 elif lk == b"aof-base":
                     info["aof_base"] = bool(_atoi(v))
-                elif lk == b"used-mem":
+                elif lk == b"used-mem" and server is not None:
                     server.loading_rdb_used_mem = _atoi(v)
                 if log is not None:
                     if k[:1] == b"%":
@@ -977,6 +1064,10 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
             if t == rdbp.RDB_OPCODE_FUNCTION_PRE_GA:
                 _fail(r, item, "Pre-release function format not supported.")
             if t == rdbp.RDB_OPCODE_FUNCTION2:
+                if server is None:                        # the tools: the library's code
+                    info["function_codes"].append(r.string())
+                    info["functions"] += 1
+                    continue
                 if funcs is None:
                     from valkeyd.scripting.functions import functions_of
                     funcs = functions_of(server)
@@ -989,8 +1080,9 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 continue
             _fail(r, item, f"Unknown RDB encoding type {t}")
         info["keys_loaded"] = loaded
-        server.rdb_last_load_keys_loaded = loaded
-        server.rdb_last_load_keys_expired = info["keys_expired"]
+        if server is not None:
+            server.rdb_last_load_keys_loaded = loaded
+            server.rdb_last_load_keys_expired = info["keys_expired"]
         if fast_put:
             for i in range(ndb):
                 engine.db(i).version += 1     # RANDOMKEY's pool is stale

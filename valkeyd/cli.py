@@ -8,6 +8,8 @@ configuration (so it overrides the file). Bad configuration exits with status 1 
 
 ``valkeyd cli [OPTIONS] [CMD ARGS...]`` is a redis-cli work-alike (valkeyd/cli_client.py); its
 options are redis-cli's, parsed there (so ``-h`` is the host, not help).
+
+``valkeyd rdb info|check|dump FILE`` are the RDB tools (tools/rdb_tool.py, loaded lazily).
 """
 from __future__ import annotations
 
@@ -45,6 +47,25 @@ def cli_cmd(args):
     """A redis-cli work-alike: cli [-h HOST] [-p PORT] [-n DB] [-a PASS] [--raw] [CMD ARGS...]"""
     from .cli_client import run
     sys.exit(run(list(args)))
+
+
+class _LazyRdb(click.Group):
+    """``valkeyd rdb ...`` (tools/rdb_tool.py), imported only when used."""
+
+    def _real(self):
+        from tools.rdb_tool import rdb
+        return rdb
+
+    def list_commands(self, ctx):
+        return self._real().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        return self._real().get_command(ctx, name)
+
+
+main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump (exit codes: 0 ok, "
+                                      "1 corrupt/truncated file, 2 usage/unreadable).",
+                          context_settings={"help_option_names": ["-h", "--help"]}))
 
 
 def split_engine(args: list[str]) -> tuple[str | None, list[str]]:

@@ -1,0 +1,477 @@
+"""``valkeyd rdb info|check|dump``: RDB file tools (issue #8), thin commands over the loader.
+
+Design
+------
+* No parser of its own: every record comes from :func:`persistence.rdb_load.iter_rdb`, the
+  same opcode loop and value decoder that load an RDB into a server, run with no server (a
+  visitor receives ``(dbid, key, value, expire_ms, idle, freq)``; values are the memory
+  engine's value objects, built exactly as a load builds them). So the tools accept what the
+  server accepts (RDB 1..11, Redis 7.2 / Valkey 8 files, valkeyd's own files) and reject
+  what it rejects, with the same reasons; :class:`RDBLoadError` gives the file name, the byte
+  offset of the failing item and, for a key/value record, its key.
+* Bounded memory: the file is ``mmap``-ed and the loader reads the mapping in place
+  (file-backed pages the kernel can reclaim); the visitor's records are handed out every
+  ``chunk`` bytes, so only one chunk's values live at a time. The CRC-64 is checked as in a
+  load (by a forked child on big files).
+* ``dump --format resp`` reuses the AOF rewrite's emitter (``persistence.aof.
+  rewrite_commands``) by giving it a stand-in server whose ``engine.snapshot()`` streams the
+  file's records and whose ``functions.libraries_code()`` gives the libraries read so far
+  (an RDB stores its functions before its keys).
+* ``dump --format json`` writes rdbtools's JSONCallback layout: ``[{`` one object per
+  database ``},{`` ... ``}]``, each key on its own ``\\r\\n``-prefixed line; strings, list and
+  set elements, hash fields/values and zset scores are JSON strings; bytes that are not
+  UTF-8 are written as the text ``\\xNN`` (rdbtools's default ``utf8`` escape), or the whole
+  string in base64 with ``--escape base64``. Streams are ``{}`` there, as in rdbtools;
+  ``jsonl`` has everything (entries, groups, consumers, PEL).
+* Exit codes: 0 success, 1 the file is corrupt, truncated or unsupported, 2 usage errors
+  and unreadable files. ``check`` also fails on empty collections (which a load skips), as
+  valkey-check-rdb does; ``info`` and ``dump`` skip them as a load does (``info`` counts them).
+* A progress bar goes to standard error only when it is a terminal. ``FILE`` may be ``-``
+  (standard input, read whole: not bounded).
+"""
+from __future__ import annotations
+
+import base64
+import codecs
+import json
+import mmap
+import os
+import sys
+import time
+
+import click
+
+EXIT_OK, EXIT_CORRUPT, EXIT_USAGE = 0, 1, 2
+TYPES = ("string", "list", "set", "zset", "hash", "stream")
+
+
+# -- opening ------------------------------------------------------------------------------------
+class Source:
+    """An RDB file mapped in memory (a regular file) or read whole (a pipe, an empty file)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.map = None
+        if path == "-":                     # standard input: read whole (not mappable)
+            self.fh = sys.stdin.buffer
+            self.data = self.fh.read()
+            self.size = len(self.data)
+            return
+        self.fh = open(path, "rb")
+        try:
+            self.size = os.fstat(self.fh.fileno()).st_size
+            if self.size > 0:
+                self.map = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ)
+                self.data = self.map
+            else:
+                self.data = self.fh.read()
+                self.size = len(self.data)
+        except (OSError, ValueError):
+            self.data = self.fh.read()
+            self.size = len(self.data)
+
+    def close(self):
+        try:
+            if self.map is not None:
+                self.map.close()
+        except BufferError:   # a view still alive (an error path): the process ends anyway
+            pass
+        if self.path != "-":
+            self.fh.close()
+
+
+class Progress:
+    """A one-line progress bar on a terminal's standard error; nothing when not a tty."""
+
+    def __init__(self, label: str, enabled: bool | None = None):
+        if enabled is None:
+            try:
+                enabled = sys.stderr.isatty()
+            except (AttributeError, ValueError):
+                enabled = False
+        self.enabled = enabled
+        self.label = label
+        self.t0 = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, pos: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.2 and pos < total:
+            return
+        self.last = now
+        frac = pos / total if total else 1.0
+        width = 30
+        fill = int(frac * width)
+        sys.stderr.write("\r%s [%s%s] %3d%% %s/%s %.1fs" % (
+            self.label, "#" * fill, "." * (width - fill), int(frac * 100), _size(pos),
+            _size(total), now - self.t0))
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self):
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.shown = False
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
+        n /= 1024
+    return str(n)
+
+
+def _fail_exit(path: str, e) -> None:
+    """Print the error of an RDBLoadError or OSError and exit with its code."""
+    from persistence.rdb_load import RDBLoadError
+    if isinstance(e, RDBLoadError):
+        where = f" at offset {e.offset}" if e.offset >= 0 else ""
+        key = f" while reading key {_show(e.key)}" if e.key is not None else ""
+        click.echo(f"{path}: error{where}{key}: {e.reason}", err=True)
+        sys.exit(EXIT_CORRUPT)
+    click.echo(f"{path}: cannot read the file: {getattr(e, 'strerror', None) or e}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _show(b: bytes) -> str:
+    return "'" + _escape_utf8(b) + "'"
+
+
+def _run(path: str, label: str, body, quiet_progress: bool = False):
+    """Open ``path``, run ``body(records)`` over its records, map errors to exit codes."""
+    from persistence.rdb_load import RDBLoadError, iter_rdb
+    try:
+        src = Source(path)
+    except OSError as e:
+        _fail_exit(path, e)
+    prog = Progress(label, False if quiet_progress else None)
+    try:
+        recs = iter_rdb(src.data, name=path, progress=prog)
+        return body(recs, src)
+    except RDBLoadError as e:
+        prog.done()
+        _fail_exit(path, e)
+    finally:
+        prog.done()
+        src.close()
+
+
+# -- string escaping (rdbtools's encodehelpers) ---------------------------------------------------
+def _slash_x(err):
+    return "".join("\\x%02X" % b for b in err.object[err.start:err.end]), err.end
+
+
+codecs.register_error("valkeyd-rdb-slashx", _slash_x)
+
+
+def _escape_utf8(b: bytes) -> str:
+    return b.decode("utf-8", "valkeyd-rdb-slashx")
+
+
+def _escape_b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def _fmt_score(x: float) -> str:
+    return repr(float(x))
+
+
+# -- filters ------------------------------------------------------------------------------------
+def _filtered(recs, dbs, pattern, types):
+    from engines.memory import value_type
+    match = None
+    if pattern is not None:
+        from valkeyd.glob import compile as gcompile
+        match = gcompile(pattern.encode("utf-8", "surrogateescape"))
+    dbset = set(dbs) if dbs else None
+    tset = set(types) if types else None
+    for rec in recs:
+        if dbset is not None and rec[0] not in dbset:
+            continue
+        if match is not None and not match(rec[1]):
+            continue
+        if tset is not None and value_type(rec[2]) not in tset:
+            continue
+        yield rec
+
+
+# -- info ---------------------------------------------------------------------------------------
+def collect_info(path: str) -> dict:
+    from engines.memory import value_type
+    from engines.base import clock
+
+    def body(recs, src):
+        now = clock.ms()
+        dbs: dict = {}
+        for dbid, key, val, exp, _idle, _freq in recs:
+            d = dbs.get(dbid)
+            if d is None:
+                d = dbs[dbid] = {"keys": 0, "types": {}, "expires": 0, "already_expired": 0}
+            d["keys"] += 1
+            t = value_type(val)
+            d["types"][t] = d["types"].get(t, 0) + 1
+            if exp != -1:
+                d["expires"] += 1
+                if exp < now:
+                    d["already_expired"] += 1
+        info = recs.info
+        aux = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+               for k, v in info["aux"].items()}
+        return {
+            "file": path,
+            "size": src.size,
+            "rdb_version": info["version"],
+            "checksum": info["checksum"],
+            "aux": aux,
+            "functions": info["functions"],
+            "empty_keys_skipped": info["empty_keys_skipped"],
+            "databases": {str(k): dbs[k] for k in sorted(dbs)},
+            "keys": sum(d["keys"] for d in dbs.values()),
+            "expires": sum(d["expires"] for d in dbs.values()),
+            "already_expired": sum(d["already_expired"] for d in dbs.values()),
+        }
+    return _run(path, "rdb info", body)
+
+
+def format_info(r: dict) -> str:
+    from datetime import datetime, timezone
+    out = [f"File:           {r['file']} ({r['size']} bytes)",
+           f"RDB version:    {r['rdb_version']}",
+           "Checksum:       " + {"ok": "ok (CRC-64 verified)",
+                                 "disabled": "not stored (saved with rdbchecksum no)",
+                                 "none": "none (RDB version < 5)"}.get(r["checksum"],
+                                                                      r["checksum"])]
+    if r["aux"]:
+        out.append("AUX fields:")
+        width = max(len(k) for k in r["aux"])
+        for k, v in r["aux"].items():
+            note = ""
+            if k == "ctime" and v.lstrip("-").isdigit():
+                note = " (%s)" % datetime.fromtimestamp(int(v), timezone.utc).strftime(
+                    "%Y-%m-%d %H:%M:%S UTC")
+            elif k == "used-mem" and v.isdigit():
+                note = " (%s)" % _size(int(v))
+            out.append(f"  {k.ljust(width)}  {v}{note}")
+    out.append(f"Functions:      {r['functions']} librar{'y' if r['functions'] == 1 else 'ies'}")
+    out.append(f"Keys:           {r['keys']} ({r['expires']} with an expiry, "
+               f"{r['already_expired']} already expired)")
+    if r["empty_keys_skipped"]:
+        out.append(f"Empty keys:     {r['empty_keys_skipped']} skipped (as a load does)")
+    for db, d in r["databases"].items():
+        types = ", ".join(f"{t} {n}" for t, n in sorted(d["types"].items()))
+        out.append(f"  db{db}: {d['keys']} keys ({types}); {d['expires']} with an expiry, "
+                   f"{d['already_expired']} already expired")
+    return "\n".join(out)
+
+
+# -- dump ---------------------------------------------------------------------------------------
+def _json_value(v, t: str, esc, rdbtools: bool):
+    if t == "string":
+        return esc(bytes(v))
+    if t == "list" or t == "set":
+        return [esc(x) for x in v]
+    if t == "hash":
+        return {esc(f): esc(x) for f, x in v.items()}
+    if t == "zset":
+        if rdbtools:
+            return {esc(m): _fmt_score(s) for m, s in v.items()}
+        return [[esc(m), _fmt_score(s)] for m, s in v.items()]
+    if t == "stream":
+        if rdbtools:
+            return {}
+        return _stream_json(v, esc)
+    return None
+
+
+def _sid(i: int) -> str:
+    return "%d-%d" % (i >> 64, i & 0xFFFFFFFFFFFFFFFF)
+
+
+def _stream_json(s, esc) -> dict:
+    groups = []
+    for name, g in s.groups.items():
+        consumers = []
+        for cname in g.consumer_names():
+            seen, active, _n = g.consumer_get(cname)
+            consumers.append({"name": esc(cname), "seen_time": seen, "active_time": active})
+        groups.append({
+            "name": esc(name),
+            "last_delivered_id": _sid(g.last_id),
+            "entries_read": g.entries_read,
+            "consumers": consumers,
+            "pending": [[_sid(i), esc(c), dt, cnt] for i, c, dt, cnt in g.pel_range(0)],
+        })
+    return {
+        "entries": [[_sid(i), [esc(x) for x in fields]] for i, fields in s.entries()],
+        "length": s.length,
+        "last_id": _sid(s.last_id),
+        "first_id": _sid(s.first_id),
+        "max_deleted_entry_id": _sid(s.max_deleted_entry_id),
+        "entries_added": s.entries_added,
+        "groups": groups,
+    }
+
+
+def dump_json(recs, out, esc) -> None:
+    """rdbtools's JSONCallback layout."""
+    from engines.memory import value_type
+    out.write(b"[")
+    cur = None
+    first_key = True
+    for dbid, key, val, _exp, _i, _f in recs:
+        if dbid != cur:
+            out.write(b"{" if cur is None else b"},{")
+            cur = dbid
+            first_key = True
+        t = value_type(val)
+        line = (json.dumps(esc(key)) + ":" + json.dumps(_json_value(val, t, esc, True),
+                                                         separators=(",", ":")))
+        out.write((b"\r\n" if first_key else b",\r\n") + line.encode("utf-8"))
+        first_key = False
+    if cur is not None:
+        out.write(b"}")
+    out.write(b"]\n")
+
+
+def dump_jsonl(recs, out, esc) -> None:
+    from engines.memory import value_encoding, value_type
+    for dbid, key, val, exp, idle, freq in recs:
+        t = value_type(val)
+        o = {"db": dbid, "key": esc(key), "type": t, "encoding": value_encoding(val),
+             "expire_ms": exp if exp != -1 else None,
+             "value": _json_value(val, t, esc, False)}
+        if idle != -1:
+            o["idle"] = idle
+        if freq != -1:
+            o["freq"] = freq
+        out.write(json.dumps(o, separators=(",", ":")).encode("utf-8") + b"\n")
+
+
+class _Functions:
+    def __init__(self, info):
+        self.info = info
+
+    def libraries_code(self):
+        return list(self.info.get("function_codes", ()))
+
+
+class _Engine:
+    def __init__(self, recs):
+        self.recs = recs
+
+    def snapshot(self):
+        for dbid, key, val, exp, _i, _f in self.recs:
+            yield dbid, key, val, (exp if exp != -1 else None)
+
+
+class _RecordsServer:
+    """What ``rewrite_commands`` reads of a server, backed by an RDB's records."""
+
+    def __init__(self, info, recs):
+        self.functions = _Functions(info)
+        self.engine = _Engine(recs)
+
+
+def dump_resp(recs, out, info) -> None:
+    """Commands that rebuild the dataset (the AOF rewrite's emitter): FUNCTION LOAD, SELECT,
+    SET/RPUSH/SADD/ZADD/HMSET, XADD/XSETID/XGROUP/XCLAIM, PEXPIREAT."""
+    from persistence.aof import rewrite_commands
+    it = iter(recs)
+    first = next(it, None)          # reads up to the first key: the functions come before
+
+    def chained():
+        if first is not None:
+            yield first
+            yield from it
+    rewrite_commands(_RecordsServer(info, chained()), out.write)
+
+
+# -- click --------------------------------------------------------------------------------------
+@click.group("rdb", context_settings={"help_option_names": ["-h", "--help"]})
+def rdb():
+    """RDB file tools: info, check, dump. Exit codes: 0 ok, 1 corrupt/truncated/unsupported
+    file, 2 usage error or unreadable file."""
+
+
+@rdb.command("info")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
+def info_cmd(file, as_json):
+    """Version, AUX fields, functions, keys per database and type, expiry stats."""
+    r = collect_info(file)
+    if as_json:
+        click.echo(json.dumps(r, indent=1))
+    else:
+        click.echo(format_info(r))
+
+
+@rdb.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+def check_cmd(file):
+    """Validate the whole file (structure, values, CRC-64). Exit 0 when it is sound, 1 with
+    the offset (and key) of the first problem, 2 when it cannot be read."""
+    def body(recs, src):
+        n = 0
+        for _ in recs:
+            n += 1
+        return n, recs.info, src.size
+    n, info, size = _run(file, "rdb check", body)
+    if info["empty_keys_skipped"]:
+        # a collection with no elements: a load skips it (with a log line), valkey-check-rdb
+        # calls the file corrupt; so does this check, naming the first one
+        off, key = info["first_empty_key"]
+        click.echo(f"{file}: error at offset {off} while reading key {_show(key)}: empty key "
+                   f"(a collection with no elements; {info['empty_keys_skipped']} in the file, "
+                   "a server skips them when loading)", err=True)
+        sys.exit(EXIT_CORRUPT)
+    chk = {"ok": "CRC-64 ok", "disabled": "no checksum stored",
+           "none": "no checksum (RDB < 5)"}.get(info["checksum"], info["checksum"])
+    click.echo(f"{file}: OK: RDB version {info['version']}, {n} keys, "
+               f"{info['functions']} function libraries, {size} bytes, {chk}")
+
+
+@rdb.command("dump")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "resp"]), default="json",
+              show_default=True)
+@click.option("--db", "dbs", type=int, multiple=True, help="Only this database (repeatable).")
+@click.option("--key", "pattern", default=None, help="Only keys matching this glob pattern.")
+@click.option("--type", "types", type=click.Choice(TYPES), multiple=True,
+              help="Only keys of this type (repeatable).")
+@click.option("--escape", type=click.Choice(["utf8", "base64"]), default="utf8",
+              show_default=True, help="json/jsonl: how strings are written.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file instead of standard output.")
+def dump_cmd(file, fmt, dbs, pattern, types, escape, output):
+    """Dump the keys as rdbtools-style JSON, JSON lines or RESP commands
+    (``... --format resp | valkey-cli --pipe`` restores the dataset)."""
+    esc = _escape_utf8 if escape == "utf8" else _escape_b64
+    out = open(output, "wb") if output else sys.stdout.buffer
+
+    def body(recs, src):
+        sel = _filtered(recs, dbs, pattern, types)
+        if fmt == "json":
+            dump_json(sel, out, esc)
+        elif fmt == "jsonl":
+            dump_jsonl(sel, out, esc)
+        else:
+            dump_resp(sel, out, recs.info)
+        out.flush()
+    try:
+        _run(file, "rdb dump", body)
+    except BrokenPipeError:
+        # the reader went away (``| head``): stop quietly
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        sys.exit(EXIT_OK)
+    finally:
+        if output:
+            out.close()
