@@ -373,6 +373,8 @@ class _RecordsServer:
     """What ``rewrite_commands`` reads of a server, backed by an RDB's records."""
 
     def __init__(self, info, recs):
+        from valkeyd.config import Config
+        self.config = Config()   # the defaults (rdb-key-save-delay 0)
         self.functions = _Functions(info)
         self.engine = _Engine(recs)
 
