@@ -48,6 +48,8 @@ _D = struct.Struct(">d")
 _pd = _D.pack
 _ud = _D.unpack
 F_SKIP = 4
+_Z8 = _pd(0.0)
+_NZ8 = _pd(-0.0)
 _SIGN = 1 << 63
 _ALL = (1 << 64) - 1
 
@@ -168,6 +170,24 @@ class LmdbZSet:
                 and maxelelen <= limits.zset_max_listpack_value
                 and totelelen <= LISTPACK_MAX_SAFETY_SIZE):
             self._put_meta(m, flags=m[1] & ~F_SKIP)
+            self._zero_scores()
+
+    def _zero_scores(self) -> None:
+        """A listpack stores -0.0 as the integer 0: members scored -0.0 become 0.0."""
+        e = self.e
+        t = e.txn()
+        pre = self.pre + ord8(0.0)
+        n = len(pre)
+        fix = []
+        with t.cursor(db=e.zs_db) as cur:
+            ok = cur.set_range(pre)
+            while ok and cur.key()[:n] == pre:
+                if cur.value() == _NZ8:
+                    fix.append(cur.key())
+                ok = cur.next()
+        for k in fix:
+            t.put(k, _Z8, db=e.zs_db)
+            t.put(_fk(self.pre, k[n:]), _Z8, db=e.zm_db)
 
     # -- walking the index -------------------------------------------------------------------------
     def _walk(self, reverse: bool = False):
@@ -210,12 +230,16 @@ class LmdbZSet:
             if not flags & F_SKIP and (m[4] >= limits.zset_max_listpack_entries
                                        or len(member) > limits.zset_max_listpack_value):
                 flags |= F_SKIP
+            if score == 0.0 and not flags & F_SKIP:
+                s8 = _Z8   # a listpack stores -0.0 as the integer 0 (zzlInsertAt)
             t.put(fk, s8, db=e.zm_db)
             t.put(self.pre + ord8(score) + member, s8, db=e.zs_db)
             self._put_meta(m, m[4] + 1, flags)
             return None
         cur = _ud(r)[0]
         if cur != score:
+            if score == 0.0 and self.lp:
+                s8 = _Z8
             t.delete(self.pre + ord8(cur) + member, db=e.zs_db)
             t.put(self.pre + ord8(score) + member, s8, db=e.zs_db)
             t.put(fk, s8, db=e.zm_db)
@@ -458,8 +482,9 @@ class LmdbZSet:
         t = e.txn()
         pre = self.pre
         zm, zs = e.zm_db, e.zs_db
+        lp = self.lp
         for mb, sc in pairs:
-            s8 = _pd(sc)
+            s8 = _Z8 if lp and sc == 0.0 else _pd(sc)
             t.put(_fk(pre, mb), s8, db=zm)
             t.put(pre + ord8(sc) + mb, s8, db=zs)
         self._put_meta(self._meta(), len(pairs))
