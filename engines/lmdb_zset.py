@@ -30,7 +30,7 @@ zsetTypeCreate/zsetTypeMaybeConvert/zsetAdd, cleared only by zsetConvertToListpa
 ``zm`` in crc32 order (the cursor is the crc32 to resume from).
 
 Members are LMDB keys: as for hash fields and set members, a member must fit in LMDB's key
-size (511 bytes minus the 20-byte prefix and score).
+size (511 bytes minus the 20-byte prefix and score: 491 bytes at most).
 """
 from __future__ import annotations
 
