@@ -48,6 +48,13 @@ _D = struct.Struct(">d")
 _pd = _D.pack
 _ud = _D.unpack
 F_SKIP = 4
+MAX_MEMBER = 491   # LMDB's 511-byte keys minus the zs prefix (pdb, version, score)
+
+
+def too_long():
+    from valkeyd.errors import ErrorReply
+    return ErrorReply(f"ERR the lmdb engine does not support sorted-set members longer than "
+                      f"{MAX_MEMBER} bytes")
 _Z8 = _pd(0.0)
 _NZ8 = _pd(-0.0)
 _SIGN = 1 << 63
@@ -226,6 +233,10 @@ class LmdbZSet:
         s8 = _pd(score)
         if r is None:
             m = self._meta()
+            if len(member) > MAX_MEMBER:
+                if not m[4]:   # created for this member: leave no empty key behind
+                    self.ks.delete(self.mk[8:])
+                raise too_long()
             flags = m[1]
             if not flags & F_SKIP and (m[4] >= limits.zset_max_listpack_entries
                                        or len(member) > limits.zset_max_listpack_value):
@@ -482,6 +493,9 @@ class LmdbZSet:
         t = e.txn()
         pre = self.pre
         zm, zs = e.zm_db, e.zs_db
+        if any(len(mb) > MAX_MEMBER for mb, _ in pairs):
+            self.ks.delete(self.mk[8:])
+            raise too_long()
         lp = self.lp
         for mb, sc in pairs:
             s8 = _Z8 if lp and sc == 0.0 else _pd(sc)

@@ -853,3 +853,21 @@ def test_zset_dump_restore_and_reload(lpair):
     assert a.zrange("sz", 0, -1, withscores=True) == before
     assert a.zrange("lz", 0, -1) == [b"c", b"a", b"b", b"d"]
     assert a.object("encoding", "sz") == b"skiplist"
+
+
+def test_zset_member_too_long_for_an_lmdb_key(lr):
+    """Members are part of LMDB keys (511 bytes at most): a longer one gets a clear error
+    and leaves no empty key behind; 491 bytes still fit."""
+    for cmd in (("ZADD", "z", "1", "x" * 492), ("GEOADD", "g", "1", "1", "y" * 600)):
+        with pytest.raises(redis.ResponseError) as e:
+            lr.execute_command(*cmd)
+        assert str(e.value) == ("the lmdb engine does not support sorted-set members longer "
+                                "than 491 bytes")
+    assert lr.exists("z", "g") == 0 and lr.dbsize() == 0
+    assert lr.zadd("z", {"x" * 491: 1, "a": 1}) == 2
+    # bounds longer than any LMDB key still seek right
+    assert lr.zrangebylex("z", "[" + "b" * 600, "+") == [b"x" * 491]
+    assert lr.zrangebylex("z", "-", "[" + "x" * 600) == [b"a", b"x" * 491]
+    assert lr.zrevrangebylex("z", "(" + "b" * 600, "-") == [b"a"]
+    assert lr.zrevrangebylex("z", "+", "[" + "x" * 600) == []
+    assert lr.zlexcount("z", "(" + "a" * 600, "[" + "x" * 491) == 1
