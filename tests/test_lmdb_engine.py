@@ -747,6 +747,12 @@ def test_zset_order_encoding_in_process():
         assert z.by_score(-0.0, True, float("inf"), True) == [(b"l", 1.5), (b"m", 1.5)]
         assert z.rank(b"c") == 4 and z.rank(b"c", reverse=True) == 3
         e.commit()
+        # snapshot() (AOF rewrite preamble) materializes the same pairs and encodings
+        snap = {k: v for _, k, v, _ in e.snapshot()}
+        assert list(snap[b"z"].items()) == got and snap[b"z"].encoding() == "skiplist"
+        assert str(snap[b"z"].score(b"a")) == "-0.0"
+        assert list(snap[b"lp"].items()) == [(b"x", 0.0)]
+        assert snap[b"lp"].encoding() == "listpack"
     finally:
         e.close()
 
