@@ -16,7 +16,8 @@ bytes (memcmp), as Redis's skiplist does, because the member follows the score i
 Costs: ZADD/ZREM/ZSCORE/ZINCRBY are a few B-tree operations (O(log n)). Score ranges
 (ZRANGE BYSCORE, ZRANGEBYSCORE, ZCOUNT, ZREMRANGEBYSCORE, GEO searches) seek to their lower
 (or, reversed, upper) bound in ``zs`` and walk while in range; ZPOPMIN/ZPOPMAX/BZPOPMIN take the
-first/last record of the prefix. Lex ranges seek too when every score is equal (first and last
+first/last record of the prefix. ZCOUNT/ZLEXCOUNT count the records in range one by one
+(O(log n + matches)). Lex ranges seek too when every score is equal (first and last
 index record share a score - the case Redis defines); with mixed scores they follow the
 memory engine's exact semantics on a materialized copy (O(n)). Rank operations (ZRANK,
 ZRANGE by index, ZREMRANGEBYRANK, ZRANDMEMBER) walk the index with a cursor from the nearer

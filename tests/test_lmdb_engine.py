@@ -3,7 +3,9 @@
 Strings and keys commands (compared with valkey-server where the reply is deterministic),
 persistence across restarts (clean stop, ``kill -9`` at ``appendfsync always``), O(1) FLUSHALL
 with the background sweep, expiry across a restart, and the clear error for the collection
-types this version does not store yet.
+types this version does not store yet. Sorted sets: commands against valkey-server, the
+score index's order (-0.0, infinities, ties by member), restart, DEL of a big zset swept by the
+cron, DUMP/RESTORE payloads, the LMDB key-size limit on members.
 """
 from __future__ import annotations
 
