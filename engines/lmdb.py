@@ -27,11 +27,13 @@ sub-databases, Kvrocks-style:
 * ``meta``: one record per key. Key: ``pdb`` (u32 BE) + ``crc32(key)`` (u32 BE) + key.
   Value: ``>BBqQQI`` = type code, flags, expiry time (ms, signed), version, size, access word.
   - type codes (fixed, as Kvrocks numbers them): 1 string, 2 hash, 3 list, 4 set, 5 zset,
-    8 stream. Strings, hashes and sets are stored by this version; the others are reserved.
+    8 stream. Strings, hashes, sets and sorted sets are stored by this version; the others
+    are reserved.
   - flags: bit 0 the key has an expiry time (the field is then valid), bit 1 the string was
     last written from a ``bytearray`` (APPEND/SETRANGE: OBJECT ENCODING says "raw"), bit 2
     the collection is "hashtable"-encoded (one-way, as in Redis); for sets bit 3 "intset"
-    and bit 4 "new" (created empty: the first SADD picks the encoding).
+    and bit 4 "new" (created empty: the first SADD picks the encoding); for sorted sets bit 2
+    means "skiplist" (else "listpack").
   - version: a number unique in the environment per key incarnation; a collection's element
     records are keyed by ``pdb`` + version, so DEL of a collection is one metadata delete
     (element records of a big one are queued and swept; RENAME moves only the metadata);
@@ -52,15 +54,23 @@ sub-databases, Kvrocks-style:
   ``garbage`` (``pdb`` + version prefixes of deleted collections, still to be reclaimed).
 * ``hf``, ``hs``, ``hx``, ``hxi``: hash fields, their insertion order and their expiry times
   (see :mod:`engines.lmdb_hash`); ``sm``, ``ss``: set members and their order
-  (:mod:`engines.lmdb_set`).
+  (:mod:`engines.lmdb_set`); ``zm``, ``zs``: sorted-set members -> score, and the score
+  index ordered by (score, member) (:mod:`engines.lmdb_zset`).
+
+Format versions. Adding a sub-database and a type code is compatible, so sorted sets did not
+bump ``FORMAT_VERSION`` (still 1): an environment written by this version opens in a build
+that predates them, which answers "does not support zset values yet" for those keys only
+(and, not knowing ``zm``/``zs``, would leave the records of a zset it deletes or flushes
+unreclaimed - never mixed with another key's, as versions are unique). The version is bumped
+only when an existing record's layout changes.
 
 Physical databases make FLUSHDB/FLUSHALL and SWAPDB O(1): a flush gives the logical database
 a fresh ``pdb`` and queues the old one; SWAPDB swaps two ``dbmap`` entries. The cron reclaims
 queued ``pdb`` prefixes in steps of at most ~2 ms (``sweep_step``), each its own commit.
 
-Collections: hashes and sets are stored natively (:mod:`engines.lmdb_hash`,
-:mod:`engines.lmdb_set`, one record per element). Lists, sorted sets and streams are not yet
-(issue #7 continues): creating one replies
+Collections: hashes, sets and sorted sets are stored natively (:mod:`engines.lmdb_hash`,
+:mod:`engines.lmdb_set`, :mod:`engines.lmdb_zset`, one record per element). Lists and
+streams are not yet (issue #7 continues): creating one replies
 "ERR the lmdb engine does not support <type> values yet". They will never be pickled blobs.
 """
 from __future__ import annotations
@@ -82,7 +92,9 @@ from .base import clock
 from .lmdb_hash import F_HT, LmdbHash, _fk
 from .lmdb_set import ENC_NAMES as SET_ENC_NAMES, F_NEW, LmdbSet
 from .lmdb_set import enc_of as set_enc_of, flags_of as set_flags_of
+from .lmdb_zset import F_SKIP, LmdbZSet
 from .mem_set import HT, INTSET, LISTPACK, NEW, MemorySet
+from .mem_zset import MemoryZSet
 from .memory import LFU_INIT_VAL, lfu_decr, lfu_minutes, lfu_touch
 
 FORMAT_VERSION = 1
@@ -183,6 +195,8 @@ class LmdbKeyspace:
                 return LmdbHash(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
             if m[0] == T_SET:
                 return LmdbSet(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
+            if m[0] == T_ZSET:
+                return LmdbZSet(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         e = self.engine
         if e.live:
@@ -240,6 +254,8 @@ class LmdbKeyspace:
                 return self._set_hash(key, value, keep_ttl)
             elif getattr(value, "TYPE_NAME", None) == "set":
                 return self._set_set(key, value, keep_ttl)
+            elif getattr(value, "TYPE_NAME", None) == "zset":
+                return self._set_zset(key, value, keep_ttl)
             else:
                 raise unsupported(getattr(value, "TYPE_NAME", "this type of"))
         e = self.engine
@@ -315,6 +331,8 @@ class LmdbKeyspace:
                 return "hashtable" if m[1] & F_HT else "listpack"
             if m[0] == T_SET:
                 return SET_ENC_NAMES[set_enc_of(m[1])]
+            if m[0] == T_ZSET:
+                return "skiplist" if m[1] & F_SKIP else "listpack"
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         if m[1] & F_RAW:
             return "raw"
@@ -349,6 +367,9 @@ class LmdbKeyspace:
             if tname == "set":
                 p4, mk, ver = self._new_meta(key, T_SET, F_NEW)
                 return LmdbSet(self, mk, p4, ver)
+            if tname == "zset":
+                p4, mk, ver = self._new_meta(key, T_ZSET)
+                return LmdbZSet(self, mk, p4, ver)
             if tname != "hash":
                 raise unsupported(tname)
             return self._new_hash(key)
@@ -402,6 +423,35 @@ class LmdbKeyspace:
             s._rewrite(members, enc)
         if word is not None and self.engine.lfu is not None:   # an overwrite keeps the counter
             m2 = s._meta()
+            self.engine.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
+                                  db=self.engine.meta_db)
+        if when is not None:
+            self.set_expire(key, when)
+
+    def _set_zset(self, key, value, keep_ttl):
+        """Store a sorted set given as any ZSetValue (COPY, MOVE, ZUNIONSTORE ..., RESTORE,
+        RDB load): its members become records under a new version, its encoding is kept."""
+        if isinstance(value, LmdbZSet) and value.e is self.engine:
+            f = self._find(key)
+            if f is not None and value.mk == f[1] and value.pre == f[0] + _q(f[2][3]):
+                if not keep_ttl:
+                    self.persist(key)
+                return   # the live view of this very key: already stored
+        pairs = list(value.items())
+        skip = value.encoding() == "skiplist"
+        exists = self._find(key) is not None   # an expired key is reclaimed first
+        when = self.get_expire(key) if keep_ttl and exists else None
+        word = None
+        if exists:
+            p4, mk, m = self._raw_meta(key)
+            word = self._word(p4, key, m)
+            self._remove(p4, mk, key, m)
+        p4, mk, ver = self._new_meta(key, T_ZSET, F_SKIP if skip else 0)
+        z = LmdbZSet(self, mk, p4, ver)
+        if pairs:
+            z._load(pairs)
+        if word is not None and self.engine.lfu is not None:   # an overwrite keeps the counter
+            m2 = z._meta()
             self.engine.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
                                   db=self.engine.meta_db)
         if when is not None:
@@ -711,8 +761,10 @@ class LmdbEngine:
         self.hxi_db = self.env.open_db(b"hxi")
         self.sm_db = self.env.open_db(b"sm")
         self.ss_db = self.env.open_db(b"ss")
+        self.zm_db = self.env.open_db(b"zm")
+        self.zs_db = self.env.open_db(b"zs")
         self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db, self.sm_db,
-                            self.ss_db)
+                            self.ss_db, self.zm_db, self.zs_db)
         self._txn = None
         self.dirty = False          # the open transaction wrote something
         self.struct_dirty = False   # dbmap/counts/next/ver/sweep changed
@@ -1008,6 +1060,9 @@ class LmdbEngine:
                             if m[0] == T_SET:
                                 yield dbid, key, self._snap_set(t, p4 + _q(m[3]), m), when
                                 continue
+                            if m[0] == T_ZSET:
+                                yield dbid, key, self._snap_zset(t, p4 + _q(m[3]), m), when
+                                continue
                             if m[0] != T_STRING:
                                 continue
                             v = t.get(p4 + key, db=self.str_db)
@@ -1027,6 +1082,22 @@ class LmdbEngine:
                         break
                     s._insert(x)
         return s
+
+    def _snap_zset(self, t, pre, m):
+        from sortedcontainers import SortedList
+        z = MemoryZSet()
+        n = len(pre)
+        pairs = []
+        with t.cursor(db=self.zs_db) as cur:
+            if cur.set_range(pre):
+                for k, s8 in cur:
+                    if k[:n] != pre:
+                        break
+                    pairs.append((struct.unpack(">d", s8)[0], k[n + 8:]))
+        z.sl = SortedList(pairs)
+        z.d = {mb: sc for sc, mb in pairs}
+        z.lp = not m[1] & F_SKIP
+        return z
 
     def _snap_hash(self, t, pre, m):
         from .mem_hash import MemoryHash

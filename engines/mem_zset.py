@@ -107,6 +107,12 @@ class MemoryZSet:
                 and maxelelen <= limits.zset_max_listpack_value
                 and totelelen <= LISTPACK_MAX_SAFETY_SIZE):
             self.lp = True
+            d = self.d
+            for m, s in d.items():
+                if s == 0.0 and str(s)[0] == "-":   # a listpack has no -0.0 (zzlInsertAt)
+                    d[m] = 0.0
+                    self.sl.remove((s, m))
+                    self.sl.add((0.0, m))
 
     # -- element access --------------------------------------------------------------------------
     def score(self, member):
@@ -119,11 +125,15 @@ class MemoryZSet:
             if self.lp and (len(d) >= limits.zset_max_listpack_entries
                             or len(member) > limits.zset_max_listpack_value):
                 self.lp = False
+            if self.lp and score == 0.0:
+                score = 0.0   # a listpack stores -0.0 as the integer 0 (zzlInsertAt)
             d[member] = score
             self.sl.add((score, member))
             self.ver += 1
             return None
         if cur != score:
+            if self.lp and score == 0.0:
+                score = 0.0
             sl = self.sl
             sl.remove((cur, member))
             sl.add((score, member))

@@ -3,7 +3,9 @@
 Strings and keys commands (compared with valkey-server where the reply is deterministic),
 persistence across restarts (clean stop, ``kill -9`` at ``appendfsync always``), O(1) FLUSHALL
 with the background sweep, expiry across a restart, and the clear error for the collection
-types this version does not store yet.
+types this version does not store yet. Sorted sets: commands against valkey-server, the
+score index's order (-0.0, infinities, ties by member), restart, DEL of a big zset swept by the
+cron, DUMP/RESTORE payloads, the LMDB key-size limit on members.
 """
 from __future__ import annotations
 
@@ -221,8 +223,7 @@ def test_wrongtype_and_unsupported_collections(lr):
                 ("ZADD", "s", "1", "x"), ("LLEN", "s"), ("HGET", "s", "f")):
         with pytest.raises(redis.ResponseError, match="^WRONGTYPE"):
             lr.execute_command(*cmd)
-    for cmd, tname in ((("LPUSH", "l", "x"), "list"), (("ZADD", "z", "1", "x"), "zset"),
-                       (("XADD", "x", "*", "f", "v"), "stream")):
+    for cmd, tname in ((("LPUSH", "l", "x"), "list"), (("XADD", "x", "*", "f", "v"), "stream")):
         with pytest.raises(redis.ResponseError) as e:
             lr.execute_command(*cmd)
         assert str(e.value) == LMDB_ERR.format(tname)
@@ -641,3 +642,240 @@ def test_dump_restore_roundtrip(lpair):
     assert a.get("s2") == b"hello" and a.hgetall("h2") == {b"b": b"1", b"a": b"2"}
     assert a.sscan("l2", 0) == (0, [b"x", b"y"]) and a.sscan("i2", 0) == (0, [b"1", b"2", b"3"])
     assert a.object("encoding", "i2") == b"intset" and a.object("encoding", "h2") == b"listpack"
+
+
+# -- sorted sets (engines/lmdb_zset.py) ----------------------------------------------------------
+ZSET_SCRIPT = [
+    ("ZADD", "z", "1", "b", "1", "a", "2", "c", "-0", "zero", "0", "pz", "-inf", "ninf",
+     "+inf", "pinf", "1", "aa"),
+    ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZSCORE", "z", "zero"), ("ZSCORE", "z", "pz"),
+    ("ZSCORE", "z", "pinf"), ("ZSCORE", "z", "ninf"), ("ZMSCORE", "z", "a", "no", "ninf"),
+    ("ZRANK", "z", "a"), ("ZREVRANK", "z", "a"), ("ZRANK", "z", "pinf", "WITHSCORE"),
+    ("ZRANK", "z", "no"), ("ZCARD", "z"), ("OBJECT", "ENCODING", "z"),
+    ("ZRANGEBYSCORE", "z", "(0", "+inf", "WITHSCORES"), ("ZRANGEBYSCORE", "z", "-inf", "(1"),
+    ("ZRANGEBYSCORE", "z", "0", "0"), ("ZRANGEBYSCORE", "z", "-0", "0", "WITHSCORES"),
+    ("ZRANGEBYSCORE", "z", "(-inf", "(+inf"), ("ZRANGEBYSCORE", "z", "(inf", "+inf"),
+    ("ZRANGEBYSCORE", "z", "-inf", "(-inf"), ("ZRANGEBYSCORE", "z", "2", "1"),
+    ("ZREVRANGEBYSCORE", "z", "+inf", "-inf", "LIMIT", "1", "3"),
+    ("ZREVRANGEBYSCORE", "z", "(1", "-inf", "WITHSCORES"),
+    ("ZRANGE", "z", "12", "(1", "BYSCORE", "REV", "LIMIT", "0", "2"),
+    ("ZRANGE", "z", "1", "1", "BYSCORE", "LIMIT", "1", "-1"),
+    ("ZCOUNT", "z", "-inf", "+inf"), ("ZCOUNT", "z", "(1", "2"), ("ZCOUNT", "z", "0", "0"),
+    ("ZCOUNT", "z", "(1", "(1"), ("ZINCRBY", "z", "10", "a"), ("ZINCRBY", "z", "-0.5", "c"),
+    ("ZINCRBY", "z", "1", "pinf"), ("ZINCRBY", "z", "-inf", "pinf"),
+    ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZREM", "z", "a", "nope"),
+    ("ZADD", "z", "XX", "CH", "5", "b", "6", "newm"), ("ZADD", "z", "NX", "9", "b", "7", "n2"),
+    ("ZADD", "z", "GT", "CH", "0", "b", "8", "c"), ("ZINCRBY", "z", "1.5", "b"),
+    ("ZPOPMIN", "z"), ("ZPOPMAX", "z", "2"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"),
+    ("ZADD", "lex", "0", "d", "0", "a", "0", "f", "0", "c", "0", "b", "0", "e", "0", "aa"),
+    ("ZRANGEBYLEX", "lex", "[b", "(e"), ("ZRANGEBYLEX", "lex", "(a", "[c"),
+    ("ZRANGEBYLEX", "lex", "-", "+", "LIMIT", "2", "3"),
+    ("ZREVRANGEBYLEX", "lex", "+", "-", "LIMIT", "1", "2"), ("ZREVRANGEBYLEX", "lex", "(e", "[b"),
+    ("ZREVRANGEBYLEX", "lex", "[zz", "(a"), ("ZLEXCOUNT", "lex", "-", "+"),
+    ("ZLEXCOUNT", "lex", "(a", "(b"), ("ZLEXCOUNT", "lex", "[f", "[a"),
+    ("ZRANGE", "lex", "[c", "+", "BYLEX"), ("ZRANGE", "lex", "+", "[c", "BYLEX", "REV"),
+    ("ZREMRANGEBYLEX", "lex", "[a", "[b"), ("ZRANGE", "lex", "0", "-1"), ("ZSCAN", "lex", "0"),
+    ("ZRANGEBYLEX", "z", "-", "+"), ("ZLEXCOUNT", "z", "[a", "[z"),
+    ("ZREMRANGEBYSCORE", "z", "-inf", "(0"), ("ZREMRANGEBYRANK", "z", "0", "0"),
+    ("ZRANGE", "z", "0", "-1", "WITHSCORES"),
+    ("ZADD", "z", "1", "x" * 65), ("OBJECT", "ENCODING", "z"), ("ZREM", "z", "x" * 65),
+    ("OBJECT", "ENCODING", "z"), ("ZADD", "z", "-0", "skipzero"), ("ZSCORE", "z", "skipzero"),
+    ("ZINCRBY", "z", "-0", "skipzero"), ("ZRANGEBYSCORE", "z", "0", "0", "WITHSCORES"),
+    ("ZADD", "big", *[x for i in range(200) for x in (str(i % 17), f"m{i:03d}")]),
+    ("OBJECT", "ENCODING", "big"), ("ZCARD", "big"), ("ZRANGE", "big", "100", "105"),
+    ("ZREVRANGE", "big", "3", "5", "WITHSCORES"), ("ZRANGE", "big", "-3", "-1"),
+    ("ZRANK", "big", "m077"), ("ZREVRANK", "big", "m077"), ("ZRANK", "big", "m190"),
+    ("ZRANGEBYSCORE", "big", "(15", "+inf", "WITHSCORES"), ("ZCOUNT", "big", "3", "(5"),
+    ("ZREMRANGEBYRANK", "big", "10", "20"), ("ZREMRANGEBYRANK", "big", "-5", "-1"),
+    ("ZCARD", "big"), ("ZREMRANGEBYSCORE", "big", "(10", "12"), ("ZCARD", "big"),
+    ("ZRANGE", "big", "0", "-1", "WITHSCORES"),
+    ("ZUNIONSTORE", "u", "2", "z", "lex", "WEIGHTS", "2", "1"), ("ZRANGE", "u", "0", "-1",
+                                                                  "WITHSCORES"),
+    ("OBJECT", "ENCODING", "u"), ("ZINTERSTORE", "i", "2", "big", "big"), ("ZCARD", "i"),
+    ("OBJECT", "ENCODING", "i"), ("ZDIFF", "2", "lex", "z", "WITHSCORES"),
+    ("ZINTER", "2", "z", "u", "WITHSCORES"),
+    ("ZRANGESTORE", "dst", "big", "0", "5"), ("ZRANGE", "dst", "0", "-1", "WITHSCORES"),
+    ("COPY", "z", "z2"), ("ZRANGE", "z2", "0", "-1", "WITHSCORES"), ("RENAME", "z2", "z3"),
+    ("ZRANGE", "z3", "0", "-1", "WITHSCORES"), ("EXISTS", "z2"), ("TYPE", "z3"),
+    ("MOVE", "z3", "2"), ("EXISTS", "z3"), ("SET", "s", "v"), ("ZADD", "s", "1", "x"),
+    ("ZSCORE", "s", "x"), ("ZADD", "one", "1", "x"), ("ZPOPMIN", "one"), ("EXISTS", "one"),
+    ("ZREM", "lex", "aa", "c", "d", "e", "f"), ("EXISTS", "lex"),
+    ("EXPIRE", "big", "100"), ("TTL", "big"),
+    ("GEOADD", "g", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"),
+    ("GEODIST", "g", "Palermo", "Catania", "km"), ("GEOPOS", "g", "Palermo"),
+    ("GEOSEARCH", "g", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km", "ASC", "WITHDIST"),
+    ("DEL", "big", "u", "i"), ("DBSIZE",),
+]
+
+
+def test_zsets_match_reference(lpair):
+    a, b = lpair
+    for args in ZSET_SCRIPT:
+        same_reply(a, b, *args)
+    a.execute_command("SELECT", "2")
+    b.execute_command("SELECT", "2")
+    same_reply(a, b, "ZRANGE", "z3", "0", "-1", "WITHSCORES")
+    a.flushall()
+    b.flushall()
+
+
+def test_zset_order_encoding_in_process():
+    """The score index's key order is numeric order (flip the sign bit of a positive double,
+    invert a negative one); -0.0 sorts with 0.0; ties go by member bytes."""
+    from engines.lmdb import LmdbEngine
+    from engines.lmdb_zset import ordkey
+    vals = [-float("inf"), -1e308, -2.5, -1.0, -5e-324, 0.0, 5e-324, 1.0, 2.5, 1e308,
+            float("inf")]
+    keys = [ordkey(v) for v in vals]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert ordkey(-0.0) == ordkey(0.0)
+    e = LmdbEngine(path=tempfile.mkdtemp(prefix="valkeyd-lmdb-"), databases=1)
+    try:
+        lp = e.db(0).get_collection(b"lp", "zset", create=True)
+        lp.add(b"x", -0.0)
+        assert str(lp.score(b"x")) == "0.0"   # a listpack stores -0.0 as the integer 0
+        z = e.db(0).get_collection(b"z", "zset", create=True)
+        z.init_encoding(1000, 0)
+        assert z.encoding() == "skiplist"
+        pairs = [(b"b", 0.0), (b"a", -0.0), (b"c", -0.0), (b"\xff", float("inf")),
+                 (b"\x00", -float("inf")), (b"m", 1.5), (b"l", 1.5), (b"neg", -7.25)]
+        random.shuffle(pairs)
+        for m, s in pairs:
+            z.add(m, s)
+        got = list(z.items())
+        assert [m for m, _ in got] == [b"\x00", b"neg", b"a", b"b", b"c", b"l", b"m", b"\xff"]
+        assert str(z.score(b"a")) == "-0.0" and str(z.score(b"b")) == "0.0"
+        assert z.by_score(0.0, False, 0.0, False) == [(b"a", -0.0), (b"b", 0.0), (b"c", -0.0)]
+        assert z.by_score(-0.0, True, float("inf"), True) == [(b"l", 1.5), (b"m", 1.5)]
+        assert z.rank(b"c") == 4 and z.rank(b"c", reverse=True) == 3
+        e.commit()
+        # snapshot() (AOF rewrite preamble) materializes the same pairs and encodings
+        snap = {k: v for _, k, v, _ in e.snapshot()}
+        assert list(snap[b"z"].items()) == got and snap[b"z"].encoding() == "skiplist"
+        assert str(snap[b"z"].score(b"a")) == "-0.0"
+        assert list(snap[b"lp"].items()) == [(b"x", 0.0)]
+        assert snap[b"lp"].encoding() == "listpack"
+    finally:
+        e.close()
+
+
+def test_zsets_survive_restart():
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start(d)
+    try:
+        c = s.client()
+        c.zadd("small", {"b": 1, "a": 1, "nz": "-0", "inf": "inf", "ninf": "-inf", "x": 2.5})
+        c.zadd("big", {f"m{i}": i % 7 for i in range(300)})
+        c.zadd("big", {"negzero": "-0"})
+        c.zadd("shrunk", {"y" * 70: 1, "k": 2})
+        c.zrem("shrunk", "y" * 70)
+        c.expire("small", 1000)
+        before = {k: c.zrange(k, 0, -1, withscores=True, score_cast_func=bytes)
+                  for k in ("small", "big", "shrunk")}
+        c.close()
+    finally:
+        s.stop()
+    s = start(d)
+    try:
+        c = s.client()
+        for k, v in before.items():
+            assert c.zrange(k, 0, -1, withscores=True, score_cast_func=bytes) == v, k
+        # a listpack stores -0 as the integer 0 (zzlInsertAt); a skiplist keeps -0.0
+        raw = dict(c.zrangebyscore("small", 0, 0, withscores=True, score_cast_func=bytes))
+        assert raw == {b"nz": b"0"}
+        raw = dict(c.zrangebyscore("big", 0, 0, withscores=True, score_cast_func=bytes))
+        assert raw[b"negzero"] == b"-0" and raw[b"m0"] == b"0"
+        assert c.zscore("small", "ninf") == float("-inf")
+        assert c.zrangebyscore("small", "-inf", "(1") == [b"ninf", b"nz"]
+        assert c.zrangebyscore("small", 1, 1) == [b"a", b"b"]
+        assert c.object("encoding", "small") == b"listpack"
+        assert c.object("encoding", "big") == b"skiplist"
+        assert c.object("encoding", "shrunk") == b"skiplist"   # one-way
+        model = sorted([(i % 7, f"m{i}") for i in range(300)] + [(0, "negzero")])
+        for m in ("m6", "m0", "negzero", "m299", "m150"):
+            i = [x for _, x in model].index(m)
+            assert c.zrank("big", m) == i and c.zrevrank("big", m) == 300 - i, m
+        assert c.zrange("big", 140, 142) == [m.encode() for _, m in model[140:143]]
+        assert c.zcard("big") == 301 and 990 < c.ttl("small") <= 1000
+        assert c.dbsize() == 3
+        c.close()
+    finally:
+        s.stop()
+
+
+def test_del_of_a_big_zset_is_constant_time_and_swept():
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start(d)
+    try:
+        c = s.client()
+        for j in range(4):
+            c.zadd("big", {f"m{j}:{i}": i for i in range(1500)})
+        c.zadd("small", {"a": 1})
+        assert c.zcard("big") == 6000
+        assert records(d, b"zm") == 6001 and records(d, b"zs") == 6001
+        assert c.delete("big") == 1
+        assert c.exists("big") == 0 and c.zcard("big") == 0
+        assert wait_for(lambda: records(d, b"zm") == 1 and records(d, b"zs") == 1, 60)
+        assert c.zrange("small", 0, -1, withscores=True) == [(b"a", 1.0)]
+        c.close()
+    finally:
+        s.stop()
+
+
+def test_zset_del_only_queues_its_records():
+    """In-process: DEL of a big zset touches the metadata only (its records are queued as
+    garbage), and a sweep step reclaims them."""
+    from engines.lmdb import LmdbEngine
+    e = LmdbEngine(path=tempfile.mkdtemp(prefix="valkeyd-lmdb-"), databases=1)
+    try:
+        z = e.db(0).get_collection(b"z", "zset", create=True)
+        for i in range(1000):
+            z.add(b"m%d" % i, float(i))
+        e.commit()
+        assert e.db(0).delete(b"z") is True
+        assert len(e.garbage) == 1
+        with e.env.begin() as t:
+            pass
+        assert e.txn().stat(e.zs_db)["entries"] == 1000   # untouched by DEL
+        while e.garbage:
+            e.sweep_step(budget_s=1.0)
+        assert e.txn().stat(e.zs_db)["entries"] == 0 and e.txn().stat(e.zm_db)["entries"] == 0
+    finally:
+        e.close()
+
+
+def test_zset_dump_restore_and_reload(lpair):
+    a, b = lpair
+    for c in (a, b):
+        c.zadd("lz", {"b": 1, "a": 1, "c": "-inf", "d": 2.5})
+        c.zadd("sz", {f"m{i}": i / 3 for i in range(200)})
+    for key in ("lz", "sz"):
+        payload = a.dump(key)
+        assert payload == b.dump(key), key
+        assert a.restore(key + "2", 0, payload) in (True, b"OK")
+        assert (a.zrange(key + "2", 0, -1, withscores=True)
+                == b.zrange(key, 0, -1, withscores=True))
+        assert a.object("encoding", key + "2") == b.object("encoding", key)
+    before = a.zrange("sz", 0, -1, withscores=True)
+    assert a.execute_command("DEBUG", "RELOAD") in (b"OK", "OK", True)
+    assert a.zrange("sz", 0, -1, withscores=True) == before
+    assert a.zrange("lz", 0, -1) == [b"c", b"a", b"b", b"d"]
+    assert a.object("encoding", "sz") == b"skiplist"
+
+
+def test_zset_member_too_long_for_an_lmdb_key(lr):
+    """Members are part of LMDB keys (511 bytes at most): a longer one gets a clear error
+    and leaves no empty key behind; 491 bytes still fit."""
+    for cmd in (("ZADD", "z", "1", "x" * 492), ("GEOADD", "g", "1", "1", "y" * 600)):
+        with pytest.raises(redis.ResponseError) as e:
+            lr.execute_command(*cmd)
+        assert str(e.value) == ("the lmdb engine does not support sorted-set members longer "
+                                "than 491 bytes")
+    assert lr.exists("z", "g") == 0 and lr.dbsize() == 0
+    assert lr.zadd("z", {"x" * 491: 1, "a": 1}) == 2
+    # bounds longer than any LMDB key still seek right
+    assert lr.zrangebylex("z", "[" + "b" * 600, "+") == [b"x" * 491]
+    assert lr.zrangebylex("z", "-", "[" + "x" * 600) == [b"a", b"x" * 491]
+    assert lr.zrevrangebylex("z", "(" + "b" * 600, "-") == [b"a"]
+    assert lr.zrevrangebylex("z", "+", "[" + "x" * 600) == []
+    assert lr.zlexcount("z", "(" + "a" * 600, "[" + "x" * 491) == 1

@@ -159,19 +159,23 @@ def test_score_formatting(pair):
 
 @pytest.mark.parametrize("proto", [2, 3])
 def test_negative_zero_score(r, proto):
-    # Redis 7.2.4: string2d("-0") is -0.0, kept as "-0" in the listpack, and d2string prints
-    # "-0" (Valkey 8.0 prints "0").
+    # Redis 7.2.4: string2d("-0") is -0.0; a listpack stores it as the integer 0
+    # (zzlInsertAt: double2ll(-0.0) succeeds), so ZSCORE says "0" (as Valkey 8.0); a skiplist
+    # keeps the double -0.0 and d2string/fpconv print "-0".
     c = Raw(r.connection_pool.connection_kwargs["port"], proto)
     try:
         assert c.cmd("ZADD", "z", "-0", "a") == b":1\r\n"
-        assert c.cmd("ZSCORE", "z", "a") == (b"$2\r\n-0\r\n" if proto == 2 else b",-0\r\n")
+        assert c.cmd("ZSCORE", "z", "a") == (b"$1\r\n0\r\n" if proto == 2 else b",0\r\n")
+        assert c.cmd("ZADD", "sk", "1", "x" * 65, "-0", "a") == b":2\r\n"
+        assert c.cmd("OBJECT", "ENCODING", "sk") == b"$8\r\nskiplist\r\n"
+        assert c.cmd("ZSCORE", "sk", "a") == (b"$2\r\n-0\r\n" if proto == 2 else b",-0\r\n")
         assert c.cmd("ZINCRBY", "z", "1.5", "a") == (b"$3\r\n1.5\r\n" if proto == 2
                                                      else b",1.5\r\n")
         assert c.cmd("ZADD", "z", "0", "b") == b":1\r\n"
         # -0 and 0 compare equal: ZADD GT/LT and updates see no change
         assert c.cmd("ZADD", "z", "CH", "-0", "b") == b":0\r\n"
     finally:
-        c.cmd("DEL", "z")
+        c.cmd("DEL", "z", "sk")
         c.close()
 
 
