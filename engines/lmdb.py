@@ -80,6 +80,7 @@ from valkeyd.protocol import string2ll
 
 from .base import clock
 from .lmdb_hash import F_HT, LmdbHash, _fk
+from .lmdb_list import F_QL, LmdbList, read_list
 from .lmdb_set import ENC_NAMES as SET_ENC_NAMES, F_NEW, LmdbSet
 from .lmdb_set import enc_of as set_enc_of, flags_of as set_flags_of
 from .mem_set import HT, INTSET, LISTPACK, NEW, MemorySet
@@ -183,6 +184,8 @@ class LmdbKeyspace:
                 return LmdbHash(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
             if m[0] == T_SET:
                 return LmdbSet(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
+            if m[0] == T_LIST:
+                return LmdbList(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         e = self.engine
         if e.live:
@@ -240,6 +243,8 @@ class LmdbKeyspace:
                 return self._set_hash(key, value, keep_ttl)
             elif getattr(value, "TYPE_NAME", None) == "set":
                 return self._set_set(key, value, keep_ttl)
+            elif getattr(value, "TYPE_NAME", None) == "list":
+                return self._set_list(key, value, keep_ttl)
             else:
                 raise unsupported(getattr(value, "TYPE_NAME", "this type of"))
         e = self.engine
@@ -315,6 +320,8 @@ class LmdbKeyspace:
                 return "hashtable" if m[1] & F_HT else "listpack"
             if m[0] == T_SET:
                 return SET_ENC_NAMES[set_enc_of(m[1])]
+            if m[0] == T_LIST:
+                return "quicklist" if m[1] & F_QL else "listpack"
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         if m[1] & F_RAW:
             return "raw"
@@ -349,6 +356,9 @@ class LmdbKeyspace:
             if tname == "set":
                 p4, mk, ver = self._new_meta(key, T_SET, F_NEW)
                 return LmdbSet(self, mk, p4, ver)
+            if tname == "list":
+                p4, mk, ver = self._new_meta(key, T_LIST)
+                return LmdbList(self, mk, p4, ver)
             if tname != "hash":
                 raise unsupported(tname)
             return self._new_hash(key)
@@ -402,6 +412,35 @@ class LmdbKeyspace:
             s._rewrite(members, enc)
         if word is not None and self.engine.lfu is not None:   # an overwrite keeps the counter
             m2 = s._meta()
+            self.engine.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
+                                  db=self.engine.meta_db)
+        if when is not None:
+            self.set_expire(key, when)
+
+    def _set_list(self, key, value, keep_ttl):
+        """Store a list given as any ListValue (COPY, MOVE, SORT STORE, RESTORE, RDB load):
+        its items become records under a new version, with its layout model (encoding)."""
+        if isinstance(value, LmdbList) and value.e is self.engine:
+            f = self._find(key)
+            if f is not None and value.mk == f[1] and value.pre == f[0] + _q(f[2][3]):
+                if not keep_ttl:
+                    self.persist(key)
+                return   # the live view of this very key: already stored
+        items = list(value)
+        nodes = value.nodes
+        lpb = value.lpb
+        exists = self._find(key) is not None
+        when = self.get_expire(key) if keep_ttl and exists else None
+        word = None
+        if exists:
+            p4, mk, m = self._raw_meta(key)
+            word = self._word(p4, key, m)
+            self._remove(p4, mk, key, m)
+        p4, mk, ver = self._new_meta(key, T_LIST)
+        lst = LmdbList(self, mk, p4, ver)
+        lst._write_all(items, lpb, None if nodes is None else [list(nd) for nd in nodes])
+        if word is not None and self.engine.lfu is not None:   # an overwrite keeps the counter
+            m2 = _unpack(self.engine.txn().get(mk, db=self.engine.meta_db))
             self.engine.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
                                   db=self.engine.meta_db)
         if when is not None:
@@ -711,8 +750,10 @@ class LmdbEngine:
         self.hxi_db = self.env.open_db(b"hxi")
         self.sm_db = self.env.open_db(b"sm")
         self.ss_db = self.env.open_db(b"ss")
+        self.li_db = self.env.open_db(b"li")
+        self.lh_db = self.env.open_db(b"lh")
         self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db, self.sm_db,
-                            self.ss_db)
+                            self.ss_db, self.li_db, self.lh_db)
         self._txn = None
         self.dirty = False          # the open transaction wrote something
         self.struct_dirty = False   # dbmap/counts/next/ver/sweep changed
@@ -1007,6 +1048,10 @@ class LmdbEngine:
                                 continue
                             if m[0] == T_SET:
                                 yield dbid, key, self._snap_set(t, p4 + _q(m[3]), m), when
+                                continue
+                            if m[0] == T_LIST:
+                                yield dbid, key, read_list(t, self.li_db, self.lh_db,
+                                                           p4 + _q(m[3]), bool(m[1] & F_QL)), when
                                 continue
                             if m[0] != T_STRING:
                                 continue
