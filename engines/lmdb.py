@@ -27,11 +27,13 @@ sub-databases, Kvrocks-style:
 * ``meta``: one record per key. Key: ``pdb`` (u32 BE) + ``crc32(key)`` (u32 BE) + key.
   Value: ``>BBqQQI`` = type code, flags, expiry time (ms, signed), version, size, access word.
   - type codes (fixed, as Kvrocks numbers them): 1 string, 2 hash, 3 list, 4 set, 5 zset,
-    8 stream. Strings, hashes and sets are stored by this version; the others are reserved.
+    8 stream. Strings, hashes, lists and sets are stored by this version; the others are
+    reserved.
   - flags: bit 0 the key has an expiry time (the field is then valid), bit 1 the string was
     last written from a ``bytearray`` (APPEND/SETRANGE: OBJECT ENCODING says "raw"), bit 2
-    the collection is "hashtable"-encoded (one-way, as in Redis); for sets bit 3 "intset"
-    and bit 4 "new" (created empty: the first SADD picks the encoding).
+    the collection is "hashtable"-encoded (one-way, as in Redis) - for a list: "quicklist"
+    (both ways, see :mod:`engines.lmdb_list`); for sets bit 3 "intset" and bit 4 "new"
+    (created empty: the first SADD picks the encoding).
   - version: a number unique in the environment per key incarnation; a collection's element
     records are keyed by ``pdb`` + version, so DEL of a collection is one metadata delete
     (element records of a big one are queued and swept; RENAME moves only the metadata);
@@ -52,15 +54,21 @@ sub-databases, Kvrocks-style:
   ``garbage`` (``pdb`` + version prefixes of deleted collections, still to be reclaimed).
 * ``hf``, ``hs``, ``hx``, ``hxi``: hash fields, their insertion order and their expiry times
   (see :mod:`engines.lmdb_hash`); ``sm``, ``ss``: set members and their order
-  (:mod:`engines.lmdb_set`).
+  (:mod:`engines.lmdb_set`); ``li``, ``lh``: list items by sequence number and the per-list
+  header (head/tail sequence numbers, encoding layout; :mod:`engines.lmdb_list`).
+
+Format compatibility: lists added two sub-databases and type code 3 and changed no existing
+record, so ``FORMAT_VERSION`` stays 1 (an environment without lists reads the same in both
+directions; a build without list support refuses such a key with the error below rather
+than misreading it).
 
 Physical databases make FLUSHDB/FLUSHALL and SWAPDB O(1): a flush gives the logical database
 a fresh ``pdb`` and queues the old one; SWAPDB swaps two ``dbmap`` entries. The cron reclaims
 queued ``pdb`` prefixes in steps of at most ~2 ms (``sweep_step``), each its own commit.
 
-Collections: hashes and sets are stored natively (:mod:`engines.lmdb_hash`,
-:mod:`engines.lmdb_set`, one record per element). Lists, sorted sets and streams are not yet
-(issue #7 continues): creating one replies
+Collections: hashes, lists and sets are stored natively (:mod:`engines.lmdb_hash`,
+:mod:`engines.lmdb_list`, :mod:`engines.lmdb_set`, one record per element). Sorted sets and
+streams are not yet (issue #7 continues): creating one replies
 "ERR the lmdb engine does not support <type> values yet". They will never be pickled blobs.
 """
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Strings and keys commands (compared with valkey-server where the reply is deterministic),
 persistence across restarts (clean stop, ``kill -9`` at ``appendfsync always``), O(1) FLUSHALL
-with the background sweep, expiry across a restart, and the clear error for the collection
+with the background sweep, expiry across a restart, lists (against valkey-server, DUMP,
+restart, big-list DEL), and the clear error for the collection
 types this version does not store yet.
 """
 from __future__ import annotations
