@@ -116,30 +116,29 @@ class LmdbList:
         return self.pre + _q(seq + _BIAS)
 
     def _hdr(self):
-        """(head, tail, lpb, nodes or None)."""
+        """(metadata, head, tail, lpb, nodes or None)."""
+        from .lmdb import _unpack
         e = self.e
         t = e.txn()
+        m = _unpack(t.get(self.mk, db=e.meta_db))
         raw = t.get(self.pre, db=e.lh_db)
         if raw is None:
-            return 0, 0, _LP_EMPTY, None
+            return m, 0, 0, _LP_EMPTY, (array("I") if m[1] & F_QL else None)
         h, tl, lpb = _HDR.unpack_from(raw)
-        if self._ql():
-            return h, tl, lpb, _nodes_from(raw[_HDR.size:])
-        return h, tl, lpb, None
+        return m, h, tl, lpb, (_nodes_from(raw[_HDR.size:]) if m[1] & F_QL else None)
 
     def _ql(self) -> bool:
         from .lmdb import _unpack
         return bool(_unpack(self.e.txn().get(self.mk, db=self.e.meta_db))[1] & F_QL)
 
-    def _save(self, h, tl, lpb, nodes) -> None:
-        from .lmdb import _pack, _unpack
+    def _save(self, m, h, tl, lpb, nodes) -> None:
+        from .lmdb import _pack
         e = self.e
         t = e.txn()
         raw = _HDR.pack(h, tl, lpb)
         if nodes is not None:
             raw += _nodes_bytes(nodes)
         t.put(self.pre, raw, db=e.lh_db)
-        m = _unpack(t.get(self.mk, db=e.meta_db))
         flags = (m[1] | F_QL) if nodes is not None else (m[1] & ~F_QL)
         if flags != m[1] or m[4] != tl - h:
             t.put(self.mk, _pack(m[0], flags, m[2], m[3], tl - h, m[5]), db=e.meta_db)
@@ -195,7 +194,7 @@ class LmdbList:
         return _unpack(self.e.txn().get(self.mk, db=self.e.meta_db))[4]
 
     def __iter__(self):
-        h, tl, _, _ = self._hdr()
+        _, h, tl, _, _ = self._hdr()
         return iter(list(self._walk(h, tl - h)))
 
     def encoding(self) -> str:
@@ -207,19 +206,19 @@ class LmdbList:
 
     @property
     def nodes(self):
-        nodes = self._hdr()[3]
+        nodes = self._hdr()[4]
         return None if nodes is None else _pairs(nodes)
 
     @property
     def lpb(self) -> int:
-        return self._hdr()[2]
+        return self._hdr()[3]
 
     def copy(self) -> MemoryList:
         e = self.e
         return read_list(e.txn(), e.li_db, e.lh_db, self.pre, self._ql())
 
     def memory_usage(self) -> int:
-        h, tl, _, _ = self._hdr()
+        _, h, tl, _, _ = self._hdr()
         n = tl - h
         size = 64 + 8 * n
         if n:
@@ -235,7 +234,7 @@ class LmdbList:
         return self._push(vals, count_ints, False)
 
     def _push(self, vals, count_ints: bool, left: bool) -> int:
-        h, tl, lpb, nodes = self._hdr()
+        m, h, tl, lpb, nodes = self._hdr()
         n = tl - h
         fill = limits.list_max_listpack_size
         if nodes is None:
@@ -285,7 +284,7 @@ class LmdbList:
             for v in vals:
                 t.put(pre + _q(tl + _BIAS), v, db=li)
                 tl += 1
-        self._save(h, tl, lpb, nodes)
+        self._save(m, h, tl, lpb, nodes)
         return tl - h
 
     # -- pops ----------------------------------------------------------------------------------
@@ -296,7 +295,7 @@ class LmdbList:
         return self.pop_many(1, False)[0]
 
     def pop_many(self, count: int, left: bool) -> list:
-        h, tl, lpb, nodes = self._hdr()
+        m, h, tl, lpb, nodes = self._hdr()
         n = tl - h
         if count > n:
             count = n
@@ -322,12 +321,12 @@ class LmdbList:
                     nodes[c] -= 1
                     nodes[c + 1] -= esize(v)
         lpb, nodes = self._shrink(lpb, nodes)
-        self._save(h, tl, lpb, nodes)
+        self._save(m, h, tl, lpb, nodes)
         return out
 
     # -- access --------------------------------------------------------------------------------
     def index(self, i: int):
-        h, tl, _, _ = self._hdr()
+        _, h, tl, _, _ = self._hdr()
         n = tl - h
         if i < 0:
             i += n
@@ -338,15 +337,15 @@ class LmdbList:
         return self.e.txn().get(self._ik(h + i), db=self.e.li_db)
 
     def range(self, start: int, stop: int) -> list:
-        h = self._hdr()[0]
+        h = self._hdr()[1]
         return list(self._walk(h + start, stop - start + 1))
 
     def range_reversed(self, start: int, stop: int) -> list:
-        h = self._hdr()[0]
+        h = self._hdr()[1]
         return list(self._walk_back(h + stop, stop - start + 1))
 
     def set(self, i: int, value) -> bool:
-        h, tl, lpb, nodes = self._hdr()
+        m, h, tl, lpb, nodes = self._hdr()
         n = tl - h
         was = nodes
         nodes = self._grow(n, lpb, nodes, len(value), 1)
@@ -354,7 +353,7 @@ class LmdbList:
             i += n
         if not 0 <= i < n:
             if nodes is not was:
-                self._save(h, tl, lpb, nodes)
+                self._save(m, h, tl, lpb, nodes)
             return False
         t = self.e.txn()
         k = self._ik(h + i)
@@ -371,11 +370,11 @@ class LmdbList:
                     nodes[j + 1] += delta
                     break
             lpb, nodes = self._shrink(lpb, nodes)
-        self._save(h, tl, lpb, nodes)
+        self._save(m, h, tl, lpb, nodes)
         return True
 
     def insert(self, pivot, value, after: bool) -> int:
-        h, tl, lpb, nodes = self._hdr()
+        m, h, tl, lpb, nodes = self._hdr()
         n = tl - h
         was = nodes
         nodes = self._grow(n, lpb, nodes, len(value), 1)
@@ -386,7 +385,7 @@ class LmdbList:
                 break
         if i < 0:
             if nodes is not was:
-                self._save(h, tl, lpb, nodes)
+                self._save(m, h, tl, lpb, nodes)
             return -1
         if nodes is None:
             lpb += esize(value)
@@ -411,11 +410,11 @@ class LmdbList:
                 t.put(self._ik(h + p + 1 + k), v, db=li)
             tl += 1
         t.put(self._ik(h + p), value, db=li)
-        self._save(h, tl, lpb, nodes)
+        self._save(m, h, tl, lpb, nodes)
         return tl - h
 
     def remove(self, count: int, value) -> int:
-        h, tl, lpb, nodes = self._hdr()
+        m, h, tl, lpb, nodes = self._hdr()
         n = tl - h
         idx = []
         if count >= 0:
@@ -482,11 +481,11 @@ class LmdbList:
             h = nh
         if nodes is not None:
             lpb, nodes = self._shrink(lpb, nodes)
-        self._save(h, tl, lpb, nodes)
+        self._save(m, h, tl, lpb, nodes)
         return len(idx)
 
     def trim(self, ltrim: int, rtrim: int) -> None:
-        h, tl, lpb, nodes = self._hdr()
+        m, h, tl, lpb, nodes = self._hdr()
         t = self.e.txn()
         li = self.e.li_db
         for _ in range(ltrim):
@@ -513,10 +512,10 @@ class LmdbList:
                     nodes[c + 1] -= esize(v)
         if nodes is not None and tl > h:
             lpb, nodes = self._shrink(lpb, nodes)
-        self._save(h, tl, lpb, nodes)
+        self._save(m, h, tl, lpb, nodes)
 
     def positions(self, value, rank: int, count: int, maxlen: int) -> list:
-        h, tl, _, _ = self._hdr()
+        _, h, tl, _, _ = self._hdr()
         n = tl - h
         out = []
         limit = n if maxlen == 0 or maxlen > n else maxlen
@@ -543,7 +542,7 @@ class LmdbList:
         return out
 
     def try_convert(self, growing) -> None:
-        h, tl, lpb, nodes = self._hdr()
+        m, h, tl, lpb, nodes = self._hdr()
         was = nodes
         if nodes is None:
             if growing is not False:
@@ -556,7 +555,7 @@ class LmdbList:
             if nodes[1] <= sz and nodes[0] <= cnt:
                 lpb, nodes = nodes[1], None
         if nodes is not was:
-            self._save(h, tl, lpb, nodes)
+            self._save(m, h, tl, lpb, nodes)
 
     # -- bulk (Keyspace.set of a whole list) ---------------------------------------------------
     def _write_all(self, items, lpb, nodes) -> None:
@@ -567,4 +566,6 @@ class LmdbList:
         k = -1
         for k, v in enumerate(items):
             t.put(pre + _q(k + _BIAS), v, db=li)
-        self._save(0, k + 1, lpb, None if nodes is None else _flat(nodes))
+        from .lmdb import _unpack
+        m = _unpack(t.get(self.mk, db=self.e.meta_db))
+        self._save(m, 0, k + 1, lpb, None if nodes is None else _flat(nodes))
