@@ -783,7 +783,8 @@ def test_del_of_a_big_list_is_constant_time_and_swept():
         for j in range(20):
             c.rpush("big", *[f"{j}:{i}" for i in range(2000)])
         c.rpush("small", "x", "y")
-        assert records(d, b"li") == 40002 and records(d, b"lh") == 2
+        # items, and the headers plus the big list's quicklist node records
+        assert records(d, b"li") == 40002 and records(d, b"lh") > 2
         assert c.delete("big") == 1
         # DEL dropped the metadata (the reply came before the items were deleted); the item
         # records go in the cron's steps
