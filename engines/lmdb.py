@@ -54,8 +54,9 @@ sub-databases, Kvrocks-style:
   ``garbage`` (``pdb`` + version prefixes of deleted collections, still to be reclaimed).
 * ``hf``, ``hs``, ``hx``, ``hxi``: hash fields, their insertion order and their expiry times
   (see :mod:`engines.lmdb_hash`); ``sm``, ``ss``: set members and their order
-  (:mod:`engines.lmdb_set`); ``li``, ``lh``: list items by sequence number and the per-list
-  header (head/tail sequence numbers, encoding layout; :mod:`engines.lmdb_list`).
+  (:mod:`engines.lmdb_set`); ``li``, ``lh``: list items by sequence number, and the per-list
+  header (head/tail sequence numbers) with one record per quicklist node (the encoding's
+  layout model; :mod:`engines.lmdb_list`).
 
 Format compatibility: lists added two sub-databases and type code 3 and changed no existing
 record, so ``FORMAT_VERSION`` stays 1 (an environment without lists reads the same in both
