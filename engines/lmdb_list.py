@@ -39,6 +39,9 @@ _q = _Q.pack
 _HDR = struct.Struct(">qqIqq")
 _NODE = struct.Struct(">II")
 _BIAS = 1 << 63
+_META = struct.Struct(">BBqQQI")   # the metadata record (engines.lmdb.META)
+_pack = _META.pack
+_unpack = _META.unpack
 F_QL = 4   # metadata flag: quicklist-encoded (the bit hashes and sets use for "hashtable")
 
 
@@ -113,7 +116,6 @@ class LmdbList:
         return self.pre + _q(seq + _BIAS)
 
     def _hdr(self) -> _State:
-        from .lmdb import _unpack
         e = self.e
         t = e.txn()
         s = _State()
@@ -128,11 +130,9 @@ class LmdbList:
         return s
 
     def _ql(self) -> bool:
-        from .lmdb import _unpack
         return bool(_unpack(self.e.txn().get(self.mk, db=self.e.meta_db))[1] & F_QL)
 
     def _save(self, s: _State) -> None:
-        from .lmdb import _pack
         e = self.e
         t = e.txn()
         t.put(self.pre, _HDR.pack(s.h, s.t, s.lpb, s.nh, s.nt), db=e.lh_db)
@@ -213,7 +213,6 @@ class LmdbList:
 
     # -- ListValue -----------------------------------------------------------------------------
     def __len__(self) -> int:
-        from .lmdb import _unpack
         return _unpack(self.e.txn().get(self.mk, db=self.e.meta_db))[4]
 
     def __iter__(self):
