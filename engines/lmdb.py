@@ -27,13 +27,14 @@ sub-databases, Kvrocks-style:
 * ``meta``: one record per key. Key: ``pdb`` (u32 BE) + ``crc32(key)`` (u32 BE) + key.
   Value: ``>BBqQQI`` = type code, flags, expiry time (ms, signed), version, size, access word.
   - type codes (fixed, as Kvrocks numbers them): 1 string, 2 hash, 3 list, 4 set, 5 zset,
-    8 stream. Strings, hashes, sets and sorted sets are stored by this version; the others
-    are reserved.
+    8 stream. Strings, hashes, lists, sets and sorted sets are stored by this version; the
+    others are reserved.
   - flags: bit 0 the key has an expiry time (the field is then valid), bit 1 the string was
     last written from a ``bytearray`` (APPEND/SETRANGE: OBJECT ENCODING says "raw"), bit 2
-    the collection is "hashtable"-encoded (one-way, as in Redis); for sets bit 3 "intset"
-    and bit 4 "new" (created empty: the first SADD picks the encoding); for sorted sets bit 2
-    means "skiplist" (else "listpack").
+    the collection is "hashtable"-encoded (one-way, as in Redis) - for a list: "quicklist"
+    (both ways, see :mod:`engines.lmdb_list`), for a sorted set: "skiplist" (else
+    "listpack"); for sets bit 3 "intset" and bit 4 "new" (created empty: the first SADD
+    picks the encoding).
   - version: a number unique in the environment per key incarnation; a collection's element
     records are keyed by ``pdb`` + version, so DEL of a collection is one metadata delete
     (element records of a big one are queued and swept; RENAME moves only the metadata);
@@ -55,21 +56,24 @@ sub-databases, Kvrocks-style:
 * ``hf``, ``hs``, ``hx``, ``hxi``: hash fields, their insertion order and their expiry times
   (see :mod:`engines.lmdb_hash`); ``sm``, ``ss``: set members and their order
   (:mod:`engines.lmdb_set`); ``zm``, ``zs``: sorted-set members -> score, and the score
-  index ordered by (score, member) (:mod:`engines.lmdb_zset`).
+  index ordered by (score, member) (:mod:`engines.lmdb_zset`); ``li``, ``lh``: list items by
+  sequence number, and the per-list header (head/tail sequence numbers) with one record per
+  quicklist node (the encoding's layout model; :mod:`engines.lmdb_list`).
 
-Format versions. Adding a sub-database and a type code is compatible, so sorted sets did not
-bump ``FORMAT_VERSION`` (still 1): an environment written by this version opens in a build
-that predates them, which answers "does not support zset values yet" for those keys only
-(and, not knowing ``zm``/``zs``, would leave the records of a zset it deletes or flushes
-unreclaimed - never mixed with another key's, as versions are unique). The version is bumped
-only when an existing record's layout changes.
+Format versions. Adding a sub-database and a type code is compatible, so lists and sorted
+sets did not bump ``FORMAT_VERSION`` (still 1): an environment written by this version opens
+in a build that predates them, which answers "does not support <type> values yet" for those
+keys only (and, not knowing their sub-databases, would leave the records of such a key it
+deletes or flushes unreclaimed - never mixed with another key's, as versions are unique).
+The version is bumped only when an existing record's layout changes.
 
 Physical databases make FLUSHDB/FLUSHALL and SWAPDB O(1): a flush gives the logical database
 a fresh ``pdb`` and queues the old one; SWAPDB swaps two ``dbmap`` entries. The cron reclaims
 queued ``pdb`` prefixes in steps of at most ~2 ms (``sweep_step``), each its own commit.
 
-Collections: hashes, sets and sorted sets are stored natively (:mod:`engines.lmdb_hash`,
-:mod:`engines.lmdb_set`, :mod:`engines.lmdb_zset`, one record per element). Lists and
+Collections: hashes, lists, sets and sorted sets are stored natively
+(:mod:`engines.lmdb_hash`, :mod:`engines.lmdb_list`, :mod:`engines.lmdb_set`,
+:mod:`engines.lmdb_zset`, one record per element). Streams are not yet
 streams are not yet (issue #7 continues): creating one replies
 "ERR the lmdb engine does not support <type> values yet". They will never be pickled blobs.
 """
@@ -90,6 +94,7 @@ from valkeyd.protocol import string2ll
 
 from .base import clock
 from .lmdb_hash import F_HT, LmdbHash, _fk
+from .lmdb_list import F_QL, LmdbList, read_list
 from .lmdb_set import ENC_NAMES as SET_ENC_NAMES, F_NEW, LmdbSet
 from .lmdb_set import enc_of as set_enc_of, flags_of as set_flags_of
 from .lmdb_zset import F_SKIP, LmdbZSet
@@ -197,6 +202,8 @@ class LmdbKeyspace:
                 return LmdbSet(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
             if m[0] == T_ZSET:
                 return LmdbZSet(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
+            if m[0] == T_LIST:
+                return LmdbList(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         e = self.engine
         if e.live:
@@ -256,6 +263,8 @@ class LmdbKeyspace:
                 return self._set_set(key, value, keep_ttl)
             elif getattr(value, "TYPE_NAME", None) == "zset":
                 return self._set_zset(key, value, keep_ttl)
+            elif getattr(value, "TYPE_NAME", None) == "list":
+                return self._set_list(key, value, keep_ttl)
             else:
                 raise unsupported(getattr(value, "TYPE_NAME", "this type of"))
         e = self.engine
@@ -333,6 +342,8 @@ class LmdbKeyspace:
                 return SET_ENC_NAMES[set_enc_of(m[1])]
             if m[0] == T_ZSET:
                 return "skiplist" if m[1] & F_SKIP else "listpack"
+            if m[0] == T_LIST:
+                return "quicklist" if m[1] & F_QL else "listpack"
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         if m[1] & F_RAW:
             return "raw"
@@ -370,6 +381,9 @@ class LmdbKeyspace:
             if tname == "zset":
                 p4, mk, ver = self._new_meta(key, T_ZSET)
                 return LmdbZSet(self, mk, p4, ver)
+            if tname == "list":
+                p4, mk, ver = self._new_meta(key, T_LIST)
+                return LmdbList(self, mk, p4, ver)
             if tname != "hash":
                 raise unsupported(tname)
             return self._new_hash(key)
@@ -427,6 +441,36 @@ class LmdbKeyspace:
                                   db=self.engine.meta_db)
         if when is not None:
             self.set_expire(key, when)
+
+    def _set_list(self, key, value, keep_ttl):
+        """Store a list given as any ListValue (COPY, MOVE, SORT STORE, RESTORE, RDB load):
+        its items become records under a new version, with its layout model (encoding)."""
+        if isinstance(value, LmdbList) and value.e is self.engine:
+            f = self._find(key)
+            if f is not None and value.mk == f[1] and value.pre == f[0] + _q(f[2][3]):
+                if not keep_ttl:
+                    self.persist(key)
+                return   # the live view of this very key: already stored
+        items = list(value)
+        nodes = value.nodes
+        lpb = value.lpb
+        exists = self._find(key) is not None
+        when = self.get_expire(key) if keep_ttl and exists else None
+        word = None
+        if exists:
+            p4, mk, m = self._raw_meta(key)
+            word = self._word(p4, key, m)
+            self._remove(p4, mk, key, m)
+        p4, mk, ver = self._new_meta(key, T_LIST)
+        lst = LmdbList(self, mk, p4, ver)
+        lst._write_all(items, lpb, None if nodes is None else [list(nd) for nd in nodes])
+        if word is not None and self.engine.lfu is not None:   # an overwrite keeps the counter
+            m2 = _unpack(self.engine.txn().get(mk, db=self.engine.meta_db))
+            self.engine.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
+                                  db=self.engine.meta_db)
+        if when is not None:
+            self.set_expire(key, when)
+
 
     def _set_zset(self, key, value, keep_ttl):
         """Store a sorted set given as any ZSetValue (COPY, MOVE, ZUNIONSTORE ..., RESTORE,
@@ -749,7 +793,7 @@ class LmdbEngine:
         os.makedirs(path, exist_ok=True)
         self.path = path
         self.config = config
-        self.env = lmdb.open(path, map_size=map_size, max_dbs=16, sync=False, metasync=True,
+        self.env = lmdb.open(path, map_size=map_size, max_dbs=32, sync=False, metasync=True,
                              readahead=False, lock=True, max_readers=256)
         self.meta_db = self.env.open_db(b"meta")
         self.str_db = self.env.open_db(b"str")
@@ -763,8 +807,10 @@ class LmdbEngine:
         self.ss_db = self.env.open_db(b"ss")
         self.zm_db = self.env.open_db(b"zm")
         self.zs_db = self.env.open_db(b"zs")
+        self.li_db = self.env.open_db(b"li")
+        self.lh_db = self.env.open_db(b"lh")
         self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db, self.sm_db,
-                            self.ss_db, self.zm_db, self.zs_db)
+                            self.ss_db, self.zm_db, self.zs_db, self.li_db, self.lh_db)
         self._txn = None
         self.dirty = False          # the open transaction wrote something
         self.struct_dirty = False   # dbmap/counts/next/ver/sweep changed
@@ -1062,6 +1108,9 @@ class LmdbEngine:
                                 continue
                             if m[0] == T_ZSET:
                                 yield dbid, key, self._snap_zset(t, p4 + _q(m[3]), m), when
+                            if m[0] == T_LIST:
+                                yield dbid, key, read_list(t, self.li_db, self.lh_db,
+                                                           p4 + _q(m[3]), bool(m[1] & F_QL)), when
                                 continue
                             if m[0] != T_STRING:
                                 continue

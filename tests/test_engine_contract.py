@@ -37,7 +37,7 @@ ENGINES = {
 # The value types each engine stores (the lmdb engine is being written: issue #7).
 SUPPORTS = {
     "memory": {"string", "hash", "list", "set", "zset", "stream"},
-    "lmdb": {"string", "hash", "set", "zset"},
+    "lmdb": {"string", "hash", "list", "set", "zset"},
 }
 
 
@@ -119,16 +119,16 @@ def test_wrongtype(eng, db):
             db.get_collection(b"s", tname)
         assert str(e.value).startswith("WRONGTYPE")
         assert db.get_collection(b"missing", tname) is None
-    if eng.name == "lmdb":   # collections are not stored by the lmdb engine yet (issue #7)
-        with pytest.raises(ErrorReply) as e:
-            db.set(b"l", FakeList())
-        assert str(e.value) == "ERR the lmdb engine does not support list values yet"
-        with pytest.raises(ErrorReply) as e:
-            db.get_collection(b"l", "list", create=True)
-        assert str(e.value) == "ERR the lmdb engine does not support list values yet"
-        assert not db.exists(b"l") and db.size() == 1
-        return
-    db.set(b"l", FakeList())
+    value = FakeList()
+    if eng.name == "lmdb":   # it stores a list's items as records: it needs a real list value
+        from engines.limits import limits
+        from engines.mem_list import MemoryList
+        old, limits.list_max_listpack_size = limits.list_max_listpack_size, 1
+        try:
+            value = MemoryList([b"a", b"b"])   # a quicklist under this fill
+        finally:
+            limits.list_max_listpack_size = old
+    db.set(b"l", value)
     with pytest.raises(ErrorReply) as e:
         db.get_string(b"l")
     assert str(e.value).startswith("WRONGTYPE")

@@ -179,3 +179,67 @@ def test_random_operations_match_a_model(lst, fill):
             lst.push_right([b"seed"])
             model.append(b"seed")
     assert list(lst) == model
+
+
+@pytest.mark.parametrize("fill", [-1, -2, 3, 5])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_layout_model_matches_the_memory_engine(db, fill, seed):  # noqa: F811
+    """The same random operations on this engine's list and on the memory engine's list
+    (whose quicklist layout model is checked against Redis in tests/test_lists_diff.py) give
+    the same elements, encoding and node layout at every step."""
+    from engines.mem_list import MemoryList
+    limits.list_max_listpack_size = fill
+    rnd = random.Random(seed * 100 + fill)
+    lst = db.get_collection(b"m", "list", create=True)
+    ref = MemoryList()
+    vals = [b"a", b"bb", b"7", b"-300", b"x" * 60, b"y" * 300, b"z" * 2000, b"123456789012"]
+    for step in range(500):
+        op = rnd.randrange(10)
+        n = len(ref)
+        if op <= 2 or not n:
+            vs = [rnd.choice(vals) for _ in range(rnd.randint(1, 4))]
+            left = rnd.random() < 0.5
+            a = (lst.push_left if left else lst.push_right)(vs)
+            b = (ref.push_left if left else ref.push_right)(vs)
+            assert a == b
+        elif op == 3:
+            k = rnd.randint(1, 3)
+            left = rnd.random() < 0.5
+            assert lst.pop_many(k, left) == ref.pop_many(k, left)
+        elif op == 4:
+            i = rnd.randint(-n - 1, n)
+            v = rnd.choice(vals)
+            assert lst.set(i, v) == ref.set(i, v)
+        elif op == 5:
+            p, v, after = rnd.choice(vals), rnd.choice(vals), rnd.random() < 0.5
+            assert lst.insert(p, v, after) == ref.insert(p, v, after)
+        elif op == 6:
+            v, cnt = rnd.choice(vals), rnd.randint(-2, 2)
+            assert lst.remove(cnt, v) == ref.remove(cnt, v)
+        elif op == 7:
+            a, b = rnd.randint(0, 3), rnd.randint(0, 3)
+            if a + b < n:
+                lst.trim(a, b)
+                ref.trim(a, b)
+        elif op == 8:
+            v, rank = rnd.choice(vals), rnd.choice([1, 2, -1, -2])
+            cnt, ml = rnd.randint(0, 2), rnd.randint(0, n)
+            assert lst.positions(v, rank, cnt, ml) == ref.positions(v, rank, cnt, ml)
+            i = rnd.randint(-n - 1, n)
+            assert lst.index(i) == ref.index(i)
+        else:
+            left = rnd.random() < 0.5
+            assert (lst.pop_left() if left else lst.pop_right()) == (
+                ref.pop_left() if left else ref.pop_right())
+        if not len(ref):
+            db.delete(b"m")
+            lst = db.get_collection(b"m", "list", create=True)
+            ref = MemoryList()
+        assert lst.encoding() == ref.encoding(), step
+        assert lst.nodes == ref.nodes, step
+        assert len(lst) == len(ref)
+        if step % 50 == 0:
+            assert list(lst) == list(ref)
+            c = lst.copy()
+            assert list(c) == list(ref) and c.nodes == ref.nodes
+    assert list(lst) == list(ref)

@@ -3,7 +3,8 @@
 Strings and keys commands (compared with valkey-server where the reply is deterministic),
 persistence across restarts (clean stop, ``kill -9`` at ``appendfsync always``), O(1) FLUSHALL
 with the background sweep, expiry across a restart, and the clear error for the collection
-types this version does not store yet. Sorted sets: commands against valkey-server, the
+type this version does not store yet (streams). Lists: commands against valkey-server, DUMP,
+restart and BGSAVE, DEL of a big list swept by the cron. Sorted sets: commands against valkey-server, the
 score index's order (-0.0, infinities, ties by member), restart, DEL of a big zset swept by the
 cron, DUMP/RESTORE payloads, the LMDB key-size limit on members.
 """
@@ -223,7 +224,7 @@ def test_wrongtype_and_unsupported_collections(lr):
                 ("ZADD", "s", "1", "x"), ("LLEN", "s"), ("HGET", "s", "f")):
         with pytest.raises(redis.ResponseError, match="^WRONGTYPE"):
             lr.execute_command(*cmd)
-    for cmd, tname in ((("LPUSH", "l", "x"), "list"), (("XADD", "x", "*", "f", "v"), "stream")):
+    for cmd, tname in ((("XADD", "x", "*", "f", "v"), "stream"),):
         with pytest.raises(redis.ResponseError) as e:
             lr.execute_command(*cmd)
         assert str(e.value) == LMDB_ERR.format(tname)
@@ -430,8 +431,8 @@ def test_expiry_across_restart():
 
 
 class _Writer(threading.Thread):
-    """INCR ctr:w, SET u:w:i, and MULTI {INCR tx:w; SET txv:w:n} until the connection dies,
-    remembering what was acknowledged."""
+    """INCR ctr:w, SET u:w:i, RPUSH lst:w i and MULTI {INCR tx:w; SET txv:w:n} until the
+    connection dies, remembering what was acknowledged."""
 
     def __init__(self, w, port, seed):
         super().__init__(daemon=True)
@@ -439,6 +440,7 @@ class _Writer(threading.Thread):
         self.ctr = 0
         self.sets = []
         self.tx = 0
+        self.pushed = 0
         self.inflight = None
 
     def run(self):
@@ -447,10 +449,14 @@ class _Writer(threading.Thread):
             r = redis.Redis(port=self.port, socket_timeout=10)
             while True:
                 op = self.rng.random()
-                if op < 0.4:
+                if op < 0.3:
                     self.inflight = "incr"
                     r.incr(f"ctr:{w}")
                     self.ctr += 1
+                elif op < 0.45:
+                    self.inflight = "rpush"
+                    r.rpush(f"lst:{w}", self.pushed)
+                    self.pushed += 1
                 elif op < 0.8:
                     i = len(self.sets)
                     self.inflight = "set"
@@ -488,7 +494,7 @@ def crash_rounds(rounds: int, seed: int, sabotage: bool = False) -> int:
             for t in writers:
                 t.join(15)
             s.stop()
-            assert sum(t.ctr + len(t.sets) + t.tx for t in writers) > 0
+            assert sum(t.ctr + len(t.sets) + t.tx + t.pushed for t in writers) > 0
             s = start(d, "--appendfsync", "always")
             try:
                 c = s.client()
@@ -498,6 +504,12 @@ def crash_rounds(rounds: int, seed: int, sabotage: bool = False) -> int:
                     assert ctr <= t.ctr + (t.inflight == "incr"), (w, ctr, t.ctr)
                     lost += max(0, t.ctr - ctr)
                     lost += sum(c.get(f"u:{w}:{i}") != f"v{i}".encode() for i in t.sets)
+                    # the list holds 0, 1, 2, ... in order: every acknowledged RPUSH and at
+                    # most the one in flight
+                    items = [int(x) for x in c.lrange(f"lst:{w}", 0, -1)]
+                    assert items == list(range(len(items))), (w, items[:10])
+                    assert len(items) <= t.pushed + (t.inflight == "rpush")
+                    lost += max(0, t.pushed - len(items))
                     tx = int(c.get(f"tx:{w}") or 0)
                     assert tx <= t.tx + (t.inflight == "tx")
                     lost += max(0, t.tx - tx)
@@ -879,3 +891,156 @@ def test_zset_member_too_long_for_an_lmdb_key(lr):
     assert lr.zrevrangebylex("z", "(" + "b" * 600, "-") == [b"a"]
     assert lr.zrevrangebylex("z", "+", "[" + "x" * 600) == []
     assert lr.zlexcount("z", "(" + "a" * 600, "[" + "x" * 491) == 1
+
+
+BIG = "v" * 300
+
+
+LIST_SCRIPT = [
+    ("RPUSH", "l", "a", "b", "c"), ("LPUSH", "l", "z", "y"), ("LRANGE", "l", "0", "-1"),
+    ("OBJECT", "ENCODING", "l"), ("LLEN", "l"), ("LINDEX", "l", "0"), ("LINDEX", "l", "-1"),
+    ("LINDEX", "l", "9"), ("LSET", "l", "1", "Z"), ("LSET", "l", "9", "q"),
+    ("LINSERT", "l", "BEFORE", "b", "bb"), ("LINSERT", "l", "AFTER", "y", "yy"),
+    ("LINSERT", "l", "AFTER", "nope", "x"), ("LRANGE", "l", "0", "-1"),
+    ("RPUSH", "l", "a", "a", "b", "a"), ("LPOS", "l", "a"), ("LPOS", "l", "a", "RANK", "-1"),
+    ("LPOS", "l", "a", "COUNT", "0"), ("LPOS", "l", "a", "RANK", "2", "MAXLEN", "5"),
+    ("LREM", "l", "2", "a"), ("LREM", "l", "-1", "b"), ("LRANGE", "l", "0", "-1"),
+    ("LREM", "l", "0", "a"), ("LRANGE", "l", "0", "-1"), ("LRANGE", "l", "-3", "100"),
+    ("LTRIM", "l", "1", "-2"), ("LRANGE", "l", "0", "-1"), ("LPOP", "l"), ("RPOP", "l", "2"),
+    ("LMOVE", "l", "m", "LEFT", "RIGHT"), ("RPOPLPUSH", "l", "m"), ("LRANGE", "m", "0", "-1"),
+    ("EXISTS", "l"), ("LMPOP", "2", "l", "m", "RIGHT", "COUNT", "5"), ("EXISTS", "m"),
+    # quicklist: by size (8 KB nodes), then back to listpack when it shrinks
+    ("RPUSH", "q", *[BIG] * 40), ("OBJECT", "ENCODING", "q"), ("LLEN", "q"),
+    ("LINSERT", "q", "BEFORE", BIG, "head"), ("LINDEX", "q", "0"), ("LTRIM", "q", "0", "5"),
+    ("OBJECT", "ENCODING", "q"), ("LRANGE", "q", "0", "1"),
+    ("RPUSH", "n", *[str(i) for i in range(200)]), ("OBJECT", "ENCODING", "n"),
+    ("CONFIG", "SET", "list-max-listpack-size", "3"), ("RPUSH", "k", "1", "2", "3", "4", "5",
+                                                       "6", "7"),
+    ("OBJECT", "ENCODING", "k"), ("LINSERT", "k", "AFTER", "2", "x"), ("LREM", "k", "0", "5"),
+    ("LRANGE", "k", "0", "-1"), ("LPOP", "k", "4"), ("OBJECT", "ENCODING", "k"),
+    ("RPOP", "k", "2"), ("OBJECT", "ENCODING", "k"),
+    ("CONFIG", "SET", "list-max-listpack-size", "-2"),
+    ("COPY", "n", "n2"), ("LRANGE", "n2", "195", "-1"), ("OBJECT", "ENCODING", "n2"),
+    ("RENAME", "n2", "n3"), ("LLEN", "n3"), ("SORT", "n3", "DESC", "LIMIT", "0", "3", "STORE",
+                                              "srt"),
+    ("LRANGE", "srt", "0", "-1"), ("OBJECT", "ENCODING", "srt"), ("TYPE", "srt"),
+    ("BLPOP", "n3", "0"), ("BRPOP", "n3", "0"), ("LLEN", "n3"), ("SET", "s", "v"),
+    ("LPUSH", "s", "x"), ("LPUSHX", "nokey", "x"), ("RPUSHX", "n3", "end"),
+    ("LINDEX", "n3", "-1"), ("MOVE", "n3", "3"), ("DEL", "q", "n"), ("DBSIZE",),
+]
+
+
+def test_lists_match_reference(lpair):
+    a, b = lpair
+    try:
+        for args in LIST_SCRIPT:
+            same_reply(a, b, *args)
+        for c in (a, b):
+            c.execute_command("SELECT", "3")
+        same_reply(a, b, "LRANGE", "n3", "0", "-1")
+        same_reply(a, b, "OBJECT", "ENCODING", "n3")
+    finally:
+        for c in (a, b):
+            c.config_set("list-max-listpack-size", -2)
+            c.flushall()
+
+
+def test_list_dump_restore_matches_reference(lpair):
+    a, b = lpair
+    for c in (a, b):
+        c.rpush("lp", "a", 1, 300, "x" * 70)
+        c.rpush("ql", *[f"item:{i}:" + "p" * 40 for i in range(500)])
+        c.config_set("list-compress-depth", 1)
+        c.rpush("qz", *["z" * 50 for i in range(600)])
+        c.config_set("list-compress-depth", 0)
+    for key in ("lp", "ql", "qz"):
+        payload = a.dump(key)
+        assert payload == b.dump(key), key
+        assert a.restore(key + "2", 0, payload) in (True, b"OK")
+        assert a.lrange(key + "2", 0, -1) == b.lrange(key, 0, -1)
+        assert a.object("encoding", key + "2") == b.object("encoding", key)
+    a.flushall()
+    b.flushall()
+
+
+def test_lists_survive_restart_and_bgsave():
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start(d)
+    try:
+        c = s.client()
+        c.rpush("l", "b", "c")
+        c.lpush("l", "a")
+        c.rpush("q", *[f"{i}:" + "x" * 100 for i in range(1000)])
+        c.lpop("q", 10)
+        c.linsert("q", "after", "500:" + "x" * 100, "mid")
+        c.rpush("ttl", "x")
+        c.expire("ttl", 1000)
+        enc = c.object("encoding", "q")
+        want = c.lrange("q", 0, -1)
+        c.close()
+    finally:
+        s.stop()
+    s = start(d)
+    try:
+        c = s.client()
+        assert c.dbsize() == 3
+        assert c.lrange("l", 0, -1) == [b"a", b"b", b"c"]
+        assert c.object("encoding", "l") == b"listpack"
+        assert enc == b"quicklist" and c.object("encoding", "q") == enc
+        assert c.lrange("q", 0, -1) == want and c.llen("q") == 991
+        assert c.lindex("q", 491) == b"mid" and 990 < c.ttl("ttl") <= 1000
+        # LPUSH/RPUSH keep going at both ends after the restart
+        c.lpush("l", "0")
+        c.rpush("l", "d")
+        assert c.lrange("l", 0, -1) == [b"0", b"a", b"b", b"c", b"d"]
+        # BGSAVE (a forked child reading the environment) writes the lists into an RDB
+        c.bgsave()
+        assert wait_for(lambda: c.info("persistence")["rdb_bgsave_in_progress"] == 0
+                        and c.lastsave() is not None, 30)
+        assert c.info("persistence")["rdb_last_bgsave_status"] == "ok"
+        assert c.execute_command("DEBUG", "DIGEST-VALUE", "q") is not None
+        c.close()
+    finally:
+        s.stop()
+    rdb = os.path.join(d, "dump.rdb")
+    assert os.path.exists(rdb)
+    m = start_valkeyd("--save", "", "--dbfilename", "dump.rdb", workdir=d, engine="memory")
+    try:
+        c = m.client()
+        assert c.lrange("q", 0, -1) == want and c.object("encoding", "q") == b"quicklist"
+        assert c.lrange("l", 0, -1) == [b"0", b"a", b"b", b"c", b"d"]
+        c.close()
+    finally:
+        m.stop()
+
+
+def test_del_of_a_big_list_is_constant_time_and_swept():
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start(d)
+    try:
+        c = s.client()
+        for j in range(20):
+            c.rpush("big", *[f"{j}:{i}" for i in range(2000)])
+        c.rpush("small", "x", "y")
+        # items, and the headers plus the big list's quicklist node records
+        assert records(d, b"li") == 40002 and records(d, b"lh") > 2
+        assert c.delete("big") == 1
+        # DEL dropped the metadata (the reply came before the items were deleted); the item
+        # records go in the cron's steps
+        assert records(d, b"li") > 20000
+        assert c.exists("big") == 0 and c.llen("big") == 0
+        assert wait_for(lambda: records(d, b"li") == 2 and records(d, b"lh") == 1, 60)
+        assert c.lrange("small", 0, -1) == [b"x", b"y"]
+        # a small list's records go with its DEL at once
+        assert c.delete("small") == 1
+        assert records(d, b"li") == 0 and records(d, b"lh") == 0
+        c.close()
+    finally:
+        s.stop()
+
+
+def test_list_module_reads_the_metadata_format_of_the_engine():
+    """engines/lmdb_list.py keeps its own copy of the metadata struct (no import cycle)."""
+    from engines import lmdb as lm, lmdb_list
+    assert lmdb_list._META.format == lm.META.format
+    assert lmdb_list.F_QL not in (lm.F_EXPIRE, lm.F_RAW)
