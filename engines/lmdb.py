@@ -1108,6 +1108,7 @@ class LmdbEngine:
                                 continue
                             if m[0] == T_ZSET:
                                 yield dbid, key, self._snap_zset(t, p4 + _q(m[3]), m), when
+                                continue
                             if m[0] == T_LIST:
                                 yield dbid, key, read_list(t, self.li_db, self.lh_db,
                                                            p4 + _q(m[3]), bool(m[1] & F_QL)), when
