@@ -207,6 +207,27 @@ def lmdb_to_rdb(src: str, dst: str, *, force=False, databases=16, progress=None)
     return nkeys
 
 
+def _key_progress(prog):
+    """``prog`` (a byte-count bar) shown as keys: ``n/total keys``."""
+    import time as _t
+
+    def show(n, total):
+        if not prog.enabled:
+            return
+        now = _t.monotonic()
+        if now - prog.last < 0.2 and n < total:
+            return
+        prog.last = now
+        frac = n / total if total else 1.0
+        fill = int(frac * 30)
+        sys.stderr.write("\r%s [%s%s] %3d%% %d/%d keys %.1fs" % (
+            prog.label, "#" * fill, "." * (30 - fill), int(frac * 100), n, total,
+            now - prog.t0))
+        sys.stderr.flush()
+        prog.shown = True
+    return show
+
+
 # -- the click command --------------------------------------------------------------------------
 @click.command("convert", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("src", type=click.Path())
@@ -246,7 +267,8 @@ def convert(src, dst, to, force, skip_unsupported, databases):
                        f"written, {st['expired']} expired skipped, {st['skipped']} "
                        f"unsupported skipped", err=True)
         else:
-            n = lmdb_to_rdb(src, dst, force=force, databases=databases, progress=prog)
+            n = lmdb_to_rdb(src, dst, force=force, databases=databases,
+                            progress=_key_progress(prog))
             prog.done()
             click.echo(f"{src} -> {dst}: {n} keys written", err=True)
     except ConvertError as e:
