@@ -164,7 +164,7 @@ def lmdb_to_rdb(src: str, dst: str, *, force=False, databases=16, progress=None)
     """Write the LMDB environment in directory ``src`` as the RDB file ``dst``. Returns the
     number of keys written."""
     from persistence.rdb_save import write_rdb
-    import valkeyd.commands  # noqa: F401  (registers the commands; the import order valkeyd needs)
+    import valkeyd.commands  # noqa: F401  (registers the commands first, as the server does)
     from valkeyd.config import Config
     from valkeyd.server import Server
 
