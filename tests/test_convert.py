@@ -158,6 +158,8 @@ def test_explicit_to_and_inference_errors(tmp):
     assert rc == 2 and "valkeyd.lmdb" in se
     rc, _, se = run_convert(tmp / "missing.rdb", tmp / "z")
     assert rc == 2
+    rc, _, se = run_convert(junk)                        # usage: DST missing
+    assert rc == 2 and "DST" in se
     # --to lmdb on a non-RDB file: the loader's complaint, exit 1
     rc, _, se = run_convert(junk, tmp / "x", "--to", "lmdb")
     assert rc == 1 and "junk" in se

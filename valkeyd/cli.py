@@ -74,10 +74,6 @@ main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump (exit c
 class _LazyConvert(click.Command):
     """``valkeyd convert ...`` (tools/convert.py), imported only when used."""
 
-    def main(self, *a, **kw):
-        from tools.convert import convert
-        return convert.main(*a, **kw)
-
     def invoke(self, ctx):
         from tools.convert import convert
         return convert.main(ctx.args, prog_name=ctx.command_path, standalone_mode=False)
