@@ -10,6 +10,9 @@ configuration (so it overrides the file). Bad configuration exits with status 1 
 options are redis-cli's, parsed there (so ``-h`` is the host, not help).
 
 ``valkeyd rdb info|check|dump FILE`` are the RDB tools (tools/rdb_tool.py, loaded lazily).
+
+``valkeyd convert SRC DST [--to lmdb|rdb]``: RDB file <-> lmdb data directory, offline
+(tools/convert.py, loaded lazily).
 """
 from __future__ import annotations
 
@@ -66,6 +69,23 @@ class _LazyRdb(click.Group):
 main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump (exit codes: 0 ok, "
                                       "1 corrupt/truncated file, 2 usage/unreadable).",
                           context_settings={"help_option_names": ["-h", "--help"]}))
+
+
+class _LazyConvert(click.Command):
+    """``valkeyd convert ...`` (tools/convert.py), imported only when used."""
+
+    def invoke(self, ctx):
+        from tools.convert import convert
+        return convert.main(ctx.args, prog_name=ctx.command_path, standalone_mode=False)
+
+
+main.add_command(_LazyConvert("convert", help="RDB file <-> lmdb data directory: convert SRC "
+                                              "DST [--to lmdb|rdb] [--force] "
+                                              "[--skip-unsupported] (exit codes: 0 ok, 1 "
+                                              "corrupt/unsupported data, 2 usage).",
+                              context_settings={"ignore_unknown_options": True,
+                                                "allow_extra_args": True,
+                                                "help_option_names": []}))
 
 
 def split_engine(args: list[str]) -> tuple[str | None, list[str]]:
