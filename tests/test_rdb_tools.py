@@ -602,3 +602,73 @@ def test_standard_input():
     assert a.returncode == 0 and a.stdout == rdb("dump", "--format", "jsonl", DUMP).stdout
     bad = rdb("check", "-", input=DUMP.read_bytes()[:100])
     assert bad.returncode == 1 and b"-: error at offset" in bad.stderr
+
+
+# -- rdb diff ---------------------------------------------------------------------------------
+def _diff_snapshots(tmp_path):
+    """Two RDBs saved by a real valkey-server before and after known changes."""
+    s = start_valkey("--dbfilename", "a.rdb")
+    try:
+        c = s.client()
+        c.set("keep", "1")
+        c.set("del", "x")
+        c.rpush("chval", "a", "b")
+        c.set("chttl", "v", px=10 ** 8)
+        c.hset("typ", "f", "v")
+        c.select(2)
+        c.sadd("s2", "a", "b")
+        c.set("persist", "v", ex=10 ** 5)
+        c.save()
+        a = tmp_path / "a.rdb"
+        shutil.copy(s.dir / "a.rdb", a)
+        c.select(0)
+        c.delete("del")
+        c.rpush("chval", "c")
+        c.pexpire("chttl", 10 ** 9)
+        c.delete("typ")
+        c.set("typ", "v")
+        c.set("new", "n")
+        c.select(2)
+        c.srem("s2", "a")
+        c.sadd("s2", "a")           # same members again: not a change
+        c.persist("persist")
+        c.set("new2", "n")
+        c.save()
+        b = tmp_path / "b.rdb"
+        shutil.copy(s.dir / "a.rdb", b)
+        return a, b
+    finally:
+        s.stop()
+
+
+def test_diff_real_server_snapshots(tmp_path):
+    a, b = _diff_snapshots(tmp_path)
+    r = rdb("diff", a, b)
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.decode().splitlines() == [
+        "~ db0 chttl (ttl)", "~ db0 chval (value)", "- db0 del", "+ db0 new",
+        "~ db0 typ (type)", "+ db2 new2", "~ db2 persist (ttl)"]
+    r = rdb("diff", b, a)
+    assert r.returncode == 1
+    assert "- db0 new" in r.stdout.decode().splitlines()
+    r = rdb("diff", "--json", a, b)
+    assert r.returncode == 1
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    by = {(o["db"], o["key"]): o for o in rows}
+    assert by[(0, "chttl")]["changed"] == ["ttl"]
+    assert by[(2, "persist")]["expire_ms"][1] is None
+    assert by[(0, "typ")]["type"] == ["hash", "string"]
+    assert by[(0, "del")]["op"] == "removed" and by[(2, "new2")]["op"] == "added"
+    for f in (a, b, DUMP):
+        r = rdb("diff", f, f)
+        assert r.returncode == 0 and r.stdout == b"", r.stderr
+
+
+def test_diff_errors_exit_2(tmp_path):
+    bad = tmp_path / "trunc.rdb"
+    bad.write_bytes(DUMP.read_bytes()[:300])
+    r = rdb("diff", DUMP, bad)
+    assert r.returncode == 2
+    assert str(bad).encode() in r.stderr and b"offset" in r.stderr
+    r = rdb("diff", tmp_path / "missing.rdb", DUMP)
+    assert r.returncode == 2 and b"missing.rdb" in r.stderr

@@ -477,3 +477,131 @@ def dump_cmd(file, fmt, dbs, pattern, types, escape, output):
     finally:
         if output:
             out.close()
+
+
+# -- diff ---------------------------------------------------------------------------------------
+# ``rdb diff A B``: reads each file once and keeps, per key, (type, value digest, expiry): a
+# 20-byte digest, not the value, so memory is O(keys) (not bounded by the values' sizes). The
+# digest is DEBUG DIGEST-VALUE's (valkeyd.commands.server: list elements mixed in order, set
+# members / hash fields / zset members xored, so the encoding and element order in the file
+# do not matter); a stream's digest also covers its metadata and consumer groups (our jsonl
+# form of them). Exit codes follow diff(1): 0 identical, 1 different, 2 trouble (a corrupt,
+# truncated or unreadable file: the message names the file and the offset).
+EXIT_DIFFERENT, EXIT_TROUBLE = 1, 2
+
+
+def value_digest(v) -> bytes:
+    import hashlib
+    from engines.memory import value_type
+    from valkeyd.commands.server import _collection_digest, mix_digest
+    d = bytearray(20)
+    t = value_type(v)
+    if t == "string":
+        mix_digest(d, bytes(v))
+    else:
+        _collection_digest(v, t, d)
+        if t == "stream":
+            meta = _stream_json(v, _escape_b64)
+            meta.pop("entries")
+            for g in meta["groups"]:
+                for cons in g["consumers"]:     # times change on every read: not content
+                    cons.pop("seen_time", None)
+                    cons.pop("active_time", None)
+            mix_digest(d, hashlib.sha1(json.dumps(meta, sort_keys=True).encode()).digest())
+    return bytes(d)
+
+
+def _index(path: str, label: str) -> dict:
+    """{(dbid, key): (type, digest, expire_ms or -1)} of one file; exits 2 on any error."""
+    from persistence.rdb_load import RDBLoadError, iter_rdb
+    from engines.memory import value_type
+    try:
+        src = Source(path)
+    except OSError as e:
+        click.echo(f"{path}: cannot read the file: {e.strerror or e}", err=True)
+        sys.exit(EXIT_TROUBLE)
+    prog = Progress(label)
+    idx = {}
+    try:
+        for dbid, key, val, exp, _i, _f in iter_rdb(src.data, name=path, progress=prog):
+            idx[(dbid, bytes(key))] = (value_type(val), value_digest(val), exp)
+    except RDBLoadError as e:
+        prog.done()
+        where = f" at offset {e.offset}" if e.offset >= 0 else ""
+        key = f" while reading key {_show(e.key)}" if e.key is not None else ""
+        click.echo(f"{path}: error{where}{key}: {e.reason}", err=True)
+        sys.exit(EXIT_TROUBLE)
+    finally:
+        prog.done()
+        src.close()
+    return idx
+
+
+def diff_indexes(a: dict, b: dict) -> list:
+    """Sorted (dbid, key, op, what) with op in "+", "-", "~" and what a tuple of "type",
+    "value", "ttl" (a type change is only "type")."""
+    out = []
+    for k, (ta, da, ea) in a.items():
+        r = b.get(k)
+        if r is None:
+            out.append((k[0], k[1], "-", ()))
+            continue
+        tb, db_, eb = r
+        if ta != tb:
+            out.append((k[0], k[1], "~", ("type",)))
+            continue
+        what = ()
+        if da != db_:
+            what += ("value",)
+        if ea != eb:
+            what += ("ttl",)
+        if what:
+            out.append((k[0], k[1], "~", what))
+    for k in b:
+        if k not in a:
+            out.append((k[0], k[1], "+", ()))
+    out.sort(key=lambda r: (r[0], r[1]))
+    return out
+
+
+@rdb.command("diff")
+@click.argument("a", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("b", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--escape", type=click.Choice(["utf8", "base64"]), default="utf8",
+              show_default=True, help="How keys are written.")
+def diff_cmd(a, b, as_json, escape):
+    """Keys added (+), removed (-) and changed (~, with what changed: value, ttl or type)
+    from A to B, per database. Exit codes like diff(1): 0 identical, 1 different, 2 error
+    (a corrupt file gives its name and the offset)."""
+    esc = _escape_utf8 if escape == "utf8" else _escape_b64
+    ia = _index(a, "rdb diff A")
+    ib = _index(b, "rdb diff B")
+    rows = diff_indexes(ia, ib)
+    w = sys.stdout
+    try:
+        for dbid, key, op, what in rows:
+            if as_json:
+                o = {"db": dbid, "key": esc(key), "op": {"+": "added", "-": "removed",
+                                                         "~": "changed"}[op]}
+                if op == "~":
+                    o["changed"] = list(what)
+                    if "ttl" in what or "type" in what:
+                        o["expire_ms"] = [None if ia[(dbid, key)][2] == -1
+                                          else ia[(dbid, key)][2],
+                                          None if ib[(dbid, key)][2] == -1
+                                          else ib[(dbid, key)][2]]
+                    if "type" in what:
+                        o["type"] = [ia[(dbid, key)][0], ib[(dbid, key)][0]]
+                w.write(json.dumps(o) + "\n")
+            elif op == "~":
+                w.write(f"~ db{dbid} {esc(key)} ({','.join(what)})\n")
+            else:
+                w.write(f"{op} db{dbid} {esc(key)}\n")
+        w.flush()
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+    sys.exit(EXIT_DIFFERENT if rows else EXIT_OK)

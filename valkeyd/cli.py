@@ -63,7 +63,7 @@ class _LazyRdb(click.Group):
         return self._real().get_command(ctx, name)
 
 
-main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump (exit codes: 0 ok, "
+main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump, diff, memory (exit codes: 0 ok, "
                                       "1 corrupt/truncated file, 2 usage/unreadable).",
                           context_settings={"help_option_names": ["-h", "--help"]}))
 
