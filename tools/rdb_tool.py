@@ -605,3 +605,149 @@ def diff_cmd(a, b, as_json, escape):
         except OSError:
             pass
     sys.exit(EXIT_DIFFERENT if rows else EXIT_OK)
+
+
+# -- memory -------------------------------------------------------------------------------------
+# ``rdb memory FILE``: rdbtools's memory-report CSV (memprofiler's PrintAllKeys columns:
+# database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry), one row per
+# key, streamed (bounded memory). Differences from rdbtools, on purpose:
+# * encoding is the value's real encoding as our loader built it, i.e. what OBJECT ENCODING
+#   says once the file is loaded (int/embstr/raw, listpack, quicklist, intset, hashtable,
+#   skiplist, stream), not rdbtools's guess from the file's encoding;
+# * size_in_bytes is valkeyd's MEMORY USAGE estimate (value estimate + key + 24 bytes of dict
+#   entry, valkeyd.commands.server.memory_usage with SAMPLES 0, i.e. every element), not
+#   rdbtools's jemalloc model; it is an estimate of valkeyd's memory, comparable between keys;
+# * key is CSV-quoted by Python's csv module when needed (rdbtools writes it raw), non-UTF-8
+#   bytes as \xNN;
+# * num_elements: string length for strings (as rdbtools), elements / fields / members /
+#   entries for collections; len_largest_element: the longest element (for a hash the longest
+#   field or value, for a zset the longest member, for a stream the longest field or value);
+# * expiry: ISO 8601 UTC like rdbtools (datetime.isoformat of the UTC time, no zone), empty
+#   when the key has none.
+MEMORY_HEADER = ("database", "type", "key", "size_in_bytes", "encoding", "num_elements",
+                 "len_largest_element", "expiry")
+
+
+def memory_row(dbid, key, v, exp):
+    from datetime import datetime, timezone
+    from engines.memory import value_encoding, value_type
+    from valkeyd.commands.server import value_memory
+    t = value_type(v)
+    size = value_memory(v, sys.maxsize) + sys.getsizeof(bytes(key)) + 24
+    if t == "string":
+        n = largest = len(v)
+    elif t == "hash":
+        n = len(v)
+        largest = max((max(len(f), len(x)) for f, x in v.items()), default=0)
+    elif t == "zset":
+        n = len(v)
+        largest = max((len(m) for m in v), default=0)
+    elif t == "stream":
+        n = v.length
+        largest = max((len(x) for _i, fields in v.entries() for x in fields), default=0)
+    else:
+        n = len(v)
+        largest = max((len(x) for x in v), default=0)
+    expiry = ""
+    if exp != -1:
+        expiry = datetime.fromtimestamp(exp / 1000, timezone.utc).replace(
+            tzinfo=None).isoformat()
+    return (dbid, t, bytes(key), size, value_encoding(v), n, largest, expiry)
+
+
+def _prefixes(key: bytes, sep: bytes, depth: int):
+    parts = key.split(sep)
+    for d in range(1, min(depth, len(parts) - 1) + 1):
+        yield sep.join(parts[:d]) + sep
+
+
+@rdb.command("memory")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--db", "dbs", type=int, multiple=True, help="Only this database (repeatable).")
+@click.option("--key", "pattern", default=None, help="Only keys matching this glob pattern.")
+@click.option("--type", "types", type=click.Choice(TYPES), multiple=True,
+              help="Only keys of this type (repeatable).")
+@click.option("--by-prefix", "sep", default=None,
+              help="Instead of the CSV: a report of the biggest key prefixes (split on SEP) "
+                   "and the biggest keys.")
+@click.option("--depth", type=click.IntRange(1), default=1, show_default=True,
+              help="--by-prefix: prefixes of up to this many parts.")
+@click.option("--top", type=click.IntRange(1), default=20, show_default=True,
+              help="--by-prefix: how many prefixes and keys to list.")
+@click.option("--json", "as_json", is_flag=True, help="--by-prefix: the report as JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file instead of standard output.")
+def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, output):
+    """rdbtools-style memory report: one CSV row per key (database,type,key,size_in_bytes,
+    encoding,num_elements,len_largest_element,expiry). Sizes are valkeyd's MEMORY USAGE
+    estimate and encodings the real ones (see docs); --by-prefix SEP for a summary."""
+    import csv
+    import heapq
+    import io
+    out = open(output, "w", newline="") if output else io.TextIOWrapper(
+        sys.stdout.buffer, newline="", write_through=True)
+
+    def body(recs, src):
+        sel = _filtered(recs, dbs, pattern, types)
+        if sep is None:
+            w = csv.writer(out, lineterminator="\n")
+            w.writerow(MEMORY_HEADER)
+            for dbid, key, val, exp, _i, _f in sel:
+                row = memory_row(dbid, key, val, exp)
+                w.writerow(row[:2] + (_escape_utf8(row[2]),) + row[3:])
+            out.flush()
+            return
+        bsep = sep.encode("utf-8", "surrogateescape")
+        pref: dict = {}
+        keys_heap: list = []
+        total = [0, 0]
+        for dbid, key, val, exp, _i, _f in sel:
+            row = memory_row(dbid, key, val, exp)
+            size = row[3]
+            total[0] += 1
+            total[1] += size
+            for p in _prefixes(bytes(key), bsep, depth):
+                e = pref.get(p)
+                if e is None:
+                    pref[p] = [1, size]
+                else:
+                    e[0] += 1
+                    e[1] += size
+            item = (size, dbid, bytes(key), row[1], row[4])
+            if len(keys_heap) < top:
+                heapq.heappush(keys_heap, item)
+            elif item > keys_heap[0]:
+                heapq.heapreplace(keys_heap, item)
+        bigp = sorted(pref.items(), key=lambda kv: (-kv[1][1], kv[0]))[:top]
+        bigk = sorted(keys_heap, key=lambda r: (-r[0], r[1], r[2]))
+        if as_json:
+            out.write(json.dumps({
+                "keys": total[0], "size_in_bytes": total[1],
+                "prefixes": [{"prefix": _escape_utf8(p), "keys": n, "size_in_bytes": s}
+                             for p, (n, s) in bigp],
+                "biggest_keys": [{"db": d, "key": _escape_utf8(k), "type": t, "encoding": e,
+                                  "size_in_bytes": s} for s, d, k, t, e in bigk]},
+                indent=1) + "\n")
+        else:
+            out.write(f"{total[0]} keys, {total[1]} bytes (valkeyd MEMORY USAGE estimate)\n")
+            out.write(f"\nBiggest prefixes (separator {sep!r}, depth {depth}):\n")
+            out.write("%14s %10s %6s  %s\n" % ("bytes", "keys", "%", "prefix"))
+            for p, (n, s) in bigp:
+                out.write("%14d %10d %6.2f  %s\n" % (s, n, 100.0 * s / (total[1] or 1),
+                                                     _escape_utf8(p)))
+            out.write("\nBiggest keys:\n")
+            out.write("%14s %4s %-7s %-10s %s\n" % ("bytes", "db", "type", "encoding", "key"))
+            for s, d, k, t, e in bigk:
+                out.write("%14d %4d %-7s %-10s %s\n" % (s, d, t, e, _escape_utf8(k)))
+        out.flush()
+    try:
+        _run(file, "rdb memory", body)
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        sys.exit(EXIT_OK)
+    finally:
+        if output:
+            out.close()
