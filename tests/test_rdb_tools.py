@@ -672,3 +672,75 @@ def test_diff_errors_exit_2(tmp_path):
     assert str(bad).encode() in r.stderr and b"offset" in r.stderr
     r = rdb("diff", tmp_path / "missing.rdb", DUMP)
     assert r.returncode == 2 and b"missing.rdb" in r.stderr
+
+
+# -- rdb memory -------------------------------------------------------------------------------
+def _memory_rows(*args) -> list[dict]:
+    import csv
+    import io
+    r = rdb("memory", *args)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader(io.StringIO(r.stdout.decode())))
+    assert rows[0] == ["database", "type", "key", "size_in_bytes", "encoding", "num_elements",
+                       "len_largest_element", "expiry"]
+    return [dict(zip(rows[0], x)) for x in rows[1:]]
+
+
+def test_memory_csv_matches_loaded_fixture(tmp_path):
+    from datetime import datetime, timezone
+    rows = _memory_rows(DUMP)
+    d = tmp_path / "load"
+    d.mkdir()
+    shutil.copy(DUMP, d / "dump.rdb")
+    s = start_valkey("--dbfilename", "dump.rdb", workdir=str(d))
+    try:
+        c = s.client()
+        want = {}
+        for db in (0, 1, 15):
+            c.select(db)
+            for k in c.scan_iter(count=1000):
+                t = c.type(k).decode()
+                n = {"string": c.strlen, "list": c.llen, "set": c.scard, "zset": c.zcard,
+                     "hash": c.hlen, "stream": c.xlen}[t](k)
+                ms = c.pexpiretime(k)
+                exp = "" if ms < 0 else datetime.fromtimestamp(
+                    ms / 1000, timezone.utc).replace(tzinfo=None).isoformat()
+                enc = c.object("encoding", k).decode()
+                want[(str(db), _rdbtools_escape(k))] = (t, enc, str(n), exp)
+    finally:
+        s.stop()
+    got = {(r["database"], r["key"]): (r["type"], r["encoding"], r["num_elements"],
+                                       r["expiry"]) for r in rows}
+    assert len(got) == len(rows) == len(want)
+    assert got == want
+    for r in rows:
+        assert int(r["size_in_bytes"]) > 0
+        if r["type"] == "string":
+            assert r["len_largest_element"] == r["num_elements"]
+
+
+def test_memory_filters_and_by_prefix():
+    rows = _memory_rows(DUMP)
+    sub = _memory_rows(DUMP, "--db", 0, "--type", "hash", "--key", "hash:*")
+    assert sub and sub == [r for r in rows if r["database"] == "0" and r["type"] == "hash"
+                           and r["key"].startswith("hash:")]
+    r = rdb("memory", DUMP, "--by-prefix", ":", "--depth", 2, "--top", 100, "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["keys"] == len(rows)
+    assert rep["size_in_bytes"] == sum(int(x["size_in_bytes"]) for x in rows)
+    want = {}
+    for x in rows:
+        parts = x["key"].split(":")
+        for dpt in range(1, min(2, len(parts) - 1) + 1):
+            p = ":".join(parts[:dpt]) + ":"
+            n, sz = want.get(p, (0, 0))
+            want[p] = (n + 1, sz + int(x["size_in_bytes"]))
+    assert {p["prefix"]: (p["keys"], p["size_in_bytes"]) for p in rep["prefixes"]} == want
+    sizes = sorted((int(x["size_in_bytes"]) for x in rows), reverse=True)
+    assert [k["size_in_bytes"] for k in rep["biggest_keys"]] == sizes[:100]
+    r = rdb("memory", DUMP, "--by-prefix", ":", "--top", 3)
+    assert r.returncode == 0 and b"Biggest prefixes" in r.stdout
+    top3 = [x["key"] for x in sorted(rows, key=lambda x: -int(x["size_in_bytes"]))[:3]]
+    keys_part = r.stdout.decode().split("Biggest keys:")[1]
+    assert [ln.split()[-1] for ln in keys_part.strip().splitlines()[1:]] == top3
