@@ -1,4 +1,5 @@
-"""``valkeyd rdb info|check|dump``: RDB file tools (issue #8), thin commands over the loader.
+"""``valkeyd rdb info|check|dump|diff|memory``: RDB file tools (issue #8), thin commands
+over the loader (``diff`` and ``memory``: see their sections below).
 
 Design
 ------
@@ -396,8 +397,8 @@ def dump_resp(recs, out, info) -> None:
 # -- click --------------------------------------------------------------------------------------
 @click.group("rdb", context_settings={"help_option_names": ["-h", "--help"]})
 def rdb():
-    """RDB file tools: info, check, dump. Exit codes: 0 ok, 1 corrupt/truncated/unsupported
-    file, 2 usage error or unreadable file."""
+    """RDB file tools: info, check, dump, diff, memory. Exit codes: 0 ok, 1 corrupt/truncated/
+    unsupported file, 2 usage error or unreadable file (diff: 0 same, 1 different, 2 error)."""
 
 
 @rdb.command("info")
