@@ -615,6 +615,9 @@ def _diff_snapshots(tmp_path):
         c.rpush("chval", "a", "b")
         c.set("chttl", "v", px=10 ** 8)
         c.hset("typ", "f", "v")
+        c.hset("both", "f", "v")
+        c.xadd("st", {"a": 1}, id="1-1")
+        c.xgroup_create("st", "g", id="0")
         c.select(2)
         c.sadd("s2", "a", "b")
         c.set("persist", "v", ex=10 ** 5)
@@ -628,6 +631,9 @@ def _diff_snapshots(tmp_path):
         c.delete("typ")
         c.set("typ", "v")
         c.set("new", "n")
+        c.hset("both", "f", "w")
+        c.expire("both", 10 ** 6)
+        c.xreadgroup("g", "alice", {"st": ">"})       # only the group changes
         c.select(2)
         c.srem("s2", "a")
         c.sadd("s2", "a")           # same members again: not a change
@@ -646,8 +652,8 @@ def test_diff_real_server_snapshots(tmp_path):
     r = rdb("diff", a, b)
     assert r.returncode == 1, r.stderr
     assert r.stdout.decode().splitlines() == [
-        "~ db0 chttl (ttl)", "~ db0 chval (value)", "- db0 del", "+ db0 new",
-        "~ db0 typ (type)", "+ db2 new2", "~ db2 persist (ttl)"]
+        "~ db0 both (value,ttl)", "~ db0 chttl (ttl)", "~ db0 chval (value)", "- db0 del", "+ db0 new",
+        "~ db0 st (value)", "~ db0 typ (type)", "+ db2 new2", "~ db2 persist (ttl)"]
     r = rdb("diff", b, a)
     assert r.returncode == 1
     assert "- db0 new" in r.stdout.decode().splitlines()
@@ -744,3 +750,34 @@ def test_memory_filters_and_by_prefix():
     top3 = [x["key"] for x in sorted(rows, key=lambda x: -int(x["size_in_bytes"]))[:3]]
     keys_part = r.stdout.decode().split("Biggest keys:")[1]
     assert [ln.split()[-1] for ln in keys_part.strip().splitlines()[1:]] == top3
+
+
+def test_memory_prefix_depth_and_html(tmp_path):
+    s = start_valkey("--dbfilename", "p.rdb")
+    try:
+        c = s.client()
+        c.set("a:b:c", "x" * 100)
+        c.set("a:b:d", "y")
+        c.rpush("a:e", *range(50))
+        c.set("solo", "z")
+        c.select(1)
+        c.sadd("a:b:s", "m")
+        c.save()
+        path = s.dir / "p.rdb"
+        rows = _memory_rows(path)
+        size = {(r["database"], r["key"]): int(r["size_in_bytes"]) for r in rows}
+        r = rdb("memory", path, "--by-prefix", ":", "--depth", 2, "--json")
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(r.stdout)
+        got = {p["prefix"]: (p["keys"], p["size_in_bytes"]) for p in rep["prefixes"]}
+        abc, abd, ae = size[("0", "a:b:c")], size[("0", "a:b:d")], size[("0", "a:e")]
+        abs_ = size[("1", "a:b:s")]
+        assert got == {"a:": (4, abc + abd + ae + abs_), "a:b:": (3, abc + abd + abs_)}
+        out = tmp_path / "r.html"
+        r = rdb("memory", path, "--html", out, "--depth", 2)
+        assert r.returncode == 0, r.stderr
+        page = out.read_text()
+        assert page.startswith("<!DOCTYPE html>") and page.count("<rect") == 2 + 5
+        assert "a:b:" in page and "http" not in page.replace("http://www.w3.org/2000/svg", "")
+    finally:
+        s.stop()

@@ -662,6 +662,52 @@ def _prefixes(key: bytes, sep: bytes, depth: int):
         yield sep.join(parts[:d]) + sep
 
 
+def _svg_bars(rows, title: str) -> str:
+    """A horizontal bar chart (label, bytes) as inline SVG."""
+    from html import escape
+    width, bar_x, bar_w, h = 900, 300, 480, 22
+    biggest = max((b for _l, b in rows), default=0) or 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+             f'height="{h * len(rows) + 30}" role="img" aria-label="{escape(title)}">',
+             f'<text x="0" y="16" font-weight="bold">{escape(title)}</text>']
+    for i, (label, b) in enumerate(rows):
+        y = 26 + i * h
+        w = max(1, int(bar_w * b / biggest))
+        short = label if len(label) <= 40 else label[:37] + "..."
+        parts.append(f'<text x="{bar_x - 6}" y="{y + 14}" text-anchor="end">'
+                     f'<title>{escape(label)}</title>{escape(short)}</text>'
+                     f'<rect x="{bar_x}" y="{y + 2}" width="{w}" height="{h - 6}" '
+                     f'fill="#4a7fb5"/><text x="{bar_x + w + 6}" y="{y + 14}">'
+                     f'{_size(b)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def memory_html(file, sep, depth, total, bigp, bigk) -> str:
+    """A self-contained page (no external assets): totals, two SVG bar charts, two tables."""
+    from html import escape
+    prefixes = [(_escape_utf8(p), s) for p, (_n, s) in bigp]
+    keys = [(f"db{d} {_escape_utf8(k)}", s) for s, d, k, _t, _e in bigk]
+    ptable = "".join(f"<tr><td>{escape(_escape_utf8(p))}</td><td>{n}</td><td>{s}</td></tr>"
+                     for p, (n, s) in bigp)
+    ktable = "".join(f"<tr><td>{d}</td><td>{escape(_escape_utf8(k))}</td><td>{t}</td>"
+                     f"<td>{e}</td><td>{s}</td></tr>" for s, d, k, t, e in bigk)
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>valkeyd rdb memory: {escape(file)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}svg text{{font-size:12px}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px}}
+td:last-child{{text-align:right}}</style></head><body>
+<h1>Memory report: {escape(file)}</h1>
+<p>{total[0]} keys, {total[1]} bytes ({_size(total[1])}; valkeyd MEMORY USAGE estimate).
+Prefixes split on {escape(repr(sep))}, depth {depth}.</p>
+{_svg_bars(prefixes, "Biggest prefixes")}
+<table><tr><th>prefix</th><th>keys</th><th>bytes</th></tr>{ptable}</table>
+{_svg_bars(keys, "Biggest keys")}
+<table><tr><th>db</th><th>key</th><th>type</th><th>encoding</th><th>bytes</th></tr>{ktable}</table>
+</body></html>
+"""
+
+
 @rdb.command("memory")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--db", "dbs", type=int, multiple=True, help="Only this database (repeatable).")
@@ -676,15 +722,22 @@ def _prefixes(key: bytes, sep: bytes, depth: int):
 @click.option("--top", type=click.IntRange(1), default=20, show_default=True,
               help="--by-prefix: how many prefixes and keys to list.")
 @click.option("--json", "as_json", is_flag=True, help="--by-prefix: the report as JSON.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the --by-prefix report (separator ':' unless given) to this file as "
+                   "a self-contained HTML page with SVG bar charts.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of standard output.")
-def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, output):
+def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, html_out, output):
     """rdbtools-style memory report: one CSV row per key (database,type,key,size_in_bytes,
     encoding,num_elements,len_largest_element,expiry). Sizes are valkeyd's MEMORY USAGE
     estimate and encodings the real ones (see docs); --by-prefix SEP for a summary."""
     import csv
     import heapq
     import io
+    if html_out is not None:
+        if sep is None:
+            sep = ":"
+        output = html_out
     out = open(output, "w", newline="") if output else io.TextIOWrapper(
         sys.stdout.buffer, newline="", write_through=True)
 
@@ -721,7 +774,9 @@ def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, output):
                 heapq.heapreplace(keys_heap, item)
         bigp = sorted(pref.items(), key=lambda kv: (-kv[1][1], kv[0]))[:top]
         bigk = sorted(keys_heap, key=lambda r: (-r[0], r[1], r[2]))
-        if as_json:
+        if html_out is not None:
+            out.write(memory_html(file, sep, depth, total, bigp, bigk))
+        elif as_json:
             out.write(json.dumps({
                 "keys": total[0], "size_in_bytes": total[1],
                 "prefixes": [{"prefix": _escape_utf8(p), "keys": n, "size_in_bytes": s}
