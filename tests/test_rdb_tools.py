@@ -664,6 +664,7 @@ def test_diff_real_server_snapshots(tmp_path):
     assert by[(0, "chttl")]["changed"] == ["ttl"]
     assert by[(2, "persist")]["expire_ms"][1] is None
     assert by[(0, "typ")]["type"] == ["hash", "string"]
+    assert by[(0, "new")]["type"] == "string" and by[(0, "new")]["expire_ms"] is None
     assert by[(0, "del")]["op"] == "removed" and by[(2, "new2")]["op"] == "added"
     for f in (a, b, DUMP):
         r = rdb("diff", f, f)
