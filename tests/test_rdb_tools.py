@@ -616,6 +616,7 @@ def _diff_snapshots(tmp_path):
         c.set("chttl", "v", px=10 ** 8)
         c.hset("typ", "f", "v")
         c.hset("both", "f", "v")
+        c.sadd("enc", 3, 1, 2)                      # intset here, listpack in B
         c.xadd("st", {"a": 1}, id="1-1")
         c.xgroup_create("st", "g", id="0")
         c.select(2)
@@ -634,6 +635,9 @@ def _diff_snapshots(tmp_path):
         c.hset("both", "f", "w")
         c.expire("both", 10 ** 6)
         c.xreadgroup("g", "alice", {"st": ">"})       # only the group changes
+        c.sadd("enc", "x")
+        c.srem("enc", "x")
+        assert c.object("encoding", "enc") != b"intset"     # same members: not a change
         c.select(2)
         c.srem("s2", "a")
         c.sadd("s2", "a")           # same members again: not a change
