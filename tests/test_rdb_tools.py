@@ -786,3 +786,31 @@ def test_memory_prefix_depth_and_html(tmp_path):
         assert "a:b:" in page and "http" not in page.replace("http://www.w3.org/2000/svg", "")
     finally:
         s.stop()
+
+
+def test_memory_sizes_are_valkeyd_memory_usage(tmp_path):
+    """size_in_bytes is what valkeyd's MEMORY USAGE key SAMPLES 0 says once the file is
+    loaded (memory engine: the estimate is defined on its value objects)."""
+    rows = _memory_rows(DUMP)
+    d = tmp_path / "load"
+    d.mkdir()
+    shutil.copy(DUMP, d / "dump.rdb")
+    s = start_valkeyd("--dbfilename", "dump.rdb", workdir=str(d), engine="memory")
+    try:
+        c = s.client()
+        got = {}
+        for db in (0, 1, 15):
+            c.select(db)
+            for k in c.scan_iter(count=1000):
+                got[(str(db), _rdbtools_escape(k))] = c.memory_usage(k, samples=0)
+    finally:
+        s.stop()
+    assert got == {(r["database"], r["key"]): int(r["size_in_bytes"]) for r in rows}
+
+
+def test_diff_base64_keys(tmp_path):
+    a, b = _diff_snapshots(tmp_path)
+    r = rdb("diff", "--json", "--escape", "base64", a, b)
+    assert r.returncode == 1
+    keys = {base64.b64decode(json.loads(x)["key"]) for x in r.stdout.splitlines()}
+    assert b"chttl" in keys and b"new2" in keys and b"keep" not in keys
