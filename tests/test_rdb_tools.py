@@ -1,4 +1,4 @@
-"""``valkeyd rdb info|check|dump`` (tools/rdb_tool.py).
+"""``valkeyd rdb info|check|dump|diff|memory`` (tools/rdb_tool.py).
 
 * The Redis 7.2.4 fixture (harness.FIXTURES/dump.rdb) is dumped as rdbtools JSON and JSON lines
   and compared with its expected.json; ``info`` is compared with the same file's facts.
@@ -8,6 +8,10 @@
 * ``check`` gives the same verdict as ``valkey-check-rdb`` on sound, truncated and bit-flipped
   files; corrupt files give exit code 1 and a message with the file name, the offset and the
   key; unreadable files and usage errors give 2.
+* ``diff`` of two RDBs saved by valkey-server before/after known changes gives exactly the
+  expected lines (value, ttl, value+ttl, type, stream group, encoding-only change) and diff(1)
+  exit codes; ``memory`` rows agree with OBJECT ENCODING, lengths and PEXPIRETIME of
+  valkey-server after loading the fixture, and sizes with valkeyd's MEMORY USAGE.
 """
 from __future__ import annotations
 
