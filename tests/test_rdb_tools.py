@@ -1,4 +1,4 @@
-"""``valkeyd rdb info|check|dump`` (tools/rdb_tool.py).
+"""``valkeyd rdb info|check|dump|diff|memory`` (tools/rdb_tool.py).
 
 * The Redis 7.2.4 fixture (harness.FIXTURES/dump.rdb) is dumped as rdbtools JSON and JSON lines
   and compared with its expected.json; ``info`` is compared with the same file's facts.
@@ -8,6 +8,10 @@
 * ``check`` gives the same verdict as ``valkey-check-rdb`` on sound, truncated and bit-flipped
   files; corrupt files give exit code 1 and a message with the file name, the offset and the
   key; unreadable files and usage errors give 2.
+* ``diff`` of two RDBs saved by valkey-server before/after known changes gives exactly the
+  expected lines (value, ttl, value+ttl, type, stream group, encoding-only change) and diff(1)
+  exit codes; ``memory`` rows agree with OBJECT ENCODING, lengths and PEXPIRETIME of
+  valkey-server after loading the fixture, and sizes with valkeyd's MEMORY USAGE.
 """
 from __future__ import annotations
 
@@ -602,3 +606,215 @@ def test_standard_input():
     assert a.returncode == 0 and a.stdout == rdb("dump", "--format", "jsonl", DUMP).stdout
     bad = rdb("check", "-", input=DUMP.read_bytes()[:100])
     assert bad.returncode == 1 and b"-: error at offset" in bad.stderr
+
+
+# -- rdb diff ---------------------------------------------------------------------------------
+def _diff_snapshots(tmp_path):
+    """Two RDBs saved by a real valkey-server before and after known changes."""
+    s = start_valkey("--dbfilename", "a.rdb")
+    try:
+        c = s.client()
+        c.set("keep", "1")
+        c.set("del", "x")
+        c.rpush("chval", "a", "b")
+        c.set("chttl", "v", px=10 ** 8)
+        c.hset("typ", "f", "v")
+        c.hset("both", "f", "v")
+        c.sadd("enc", 3, 1, 2)                      # intset here, listpack in B
+        c.xadd("st", {"a": 1}, id="1-1")
+        c.xgroup_create("st", "g", id="0")
+        c.select(2)
+        c.sadd("s2", "a", "b")
+        c.set("persist", "v", ex=10 ** 5)
+        c.save()
+        a = tmp_path / "a.rdb"
+        shutil.copy(s.dir / "a.rdb", a)
+        c.select(0)
+        c.delete("del")
+        c.rpush("chval", "c")
+        c.pexpire("chttl", 10 ** 9)
+        c.delete("typ")
+        c.set("typ", "v")
+        c.set("new", "n")
+        c.hset("both", "f", "w")
+        c.expire("both", 10 ** 6)
+        c.xreadgroup("g", "alice", {"st": ">"})       # only the group changes
+        c.sadd("enc", "x")
+        c.srem("enc", "x")
+        assert c.object("encoding", "enc") != b"intset"     # same members: not a change
+        c.select(2)
+        c.srem("s2", "a")
+        c.sadd("s2", "a")           # same members again: not a change
+        c.persist("persist")
+        c.set("new2", "n")
+        c.save()
+        b = tmp_path / "b.rdb"
+        shutil.copy(s.dir / "a.rdb", b)
+        return a, b
+    finally:
+        s.stop()
+
+
+def test_diff_real_server_snapshots(tmp_path):
+    a, b = _diff_snapshots(tmp_path)
+    r = rdb("diff", a, b)
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.decode().splitlines() == [
+        "~ db0 both (value,ttl)", "~ db0 chttl (ttl)", "~ db0 chval (value)", "- db0 del", "+ db0 new",
+        "~ db0 st (value)", "~ db0 typ (type)", "+ db2 new2", "~ db2 persist (ttl)"]
+    r = rdb("diff", b, a)
+    assert r.returncode == 1
+    assert "- db0 new" in r.stdout.decode().splitlines()
+    r = rdb("diff", "--json", a, b)
+    assert r.returncode == 1
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    by = {(o["db"], o["key"]): o for o in rows}
+    assert by[(0, "chttl")]["changed"] == ["ttl"]
+    assert by[(2, "persist")]["expire_ms"][1] is None
+    assert by[(0, "typ")]["type"] == ["hash", "string"]
+    assert by[(0, "new")]["type"] == "string" and by[(0, "new")]["expire_ms"] is None
+    assert by[(0, "del")]["op"] == "removed" and by[(2, "new2")]["op"] == "added"
+    for f in (a, b, DUMP):
+        r = rdb("diff", f, f)
+        assert r.returncode == 0 and r.stdout == b"", r.stderr
+
+
+def test_diff_errors_exit_2(tmp_path):
+    bad = tmp_path / "trunc.rdb"
+    bad.write_bytes(DUMP.read_bytes()[:300])
+    r = rdb("diff", DUMP, bad)
+    assert r.returncode == 2
+    assert str(bad).encode() in r.stderr and b"offset" in r.stderr
+    r = rdb("diff", tmp_path / "missing.rdb", DUMP)
+    assert r.returncode == 2 and b"missing.rdb" in r.stderr
+
+
+# -- rdb memory -------------------------------------------------------------------------------
+def _memory_rows(*args) -> list[dict]:
+    import csv
+    import io
+    r = rdb("memory", *args)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader(io.StringIO(r.stdout.decode())))
+    assert rows[0] == ["database", "type", "key", "size_in_bytes", "encoding", "num_elements",
+                       "len_largest_element", "expiry"]
+    return [dict(zip(rows[0], x)) for x in rows[1:]]
+
+
+def test_memory_csv_matches_loaded_fixture(tmp_path):
+    from datetime import datetime, timezone
+    rows = _memory_rows(DUMP)
+    d = tmp_path / "load"
+    d.mkdir()
+    shutil.copy(DUMP, d / "dump.rdb")
+    s = start_valkey("--dbfilename", "dump.rdb", workdir=str(d))
+    try:
+        c = s.client()
+        want = {}
+        for db in (0, 1, 15):
+            c.select(db)
+            for k in c.scan_iter(count=1000):
+                t = c.type(k).decode()
+                n = {"string": c.strlen, "list": c.llen, "set": c.scard, "zset": c.zcard,
+                     "hash": c.hlen, "stream": c.xlen}[t](k)
+                ms = c.pexpiretime(k)
+                exp = "" if ms < 0 else datetime.fromtimestamp(
+                    ms / 1000, timezone.utc).replace(tzinfo=None).isoformat()
+                enc = c.object("encoding", k).decode()
+                want[(str(db), _rdbtools_escape(k))] = (t, enc, str(n), exp)
+    finally:
+        s.stop()
+    got = {(r["database"], r["key"]): (r["type"], r["encoding"], r["num_elements"],
+                                       r["expiry"]) for r in rows}
+    assert len(got) == len(rows) == len(want)
+    assert got == want
+    for r in rows:
+        assert int(r["size_in_bytes"]) > 0
+        if r["type"] == "string":
+            assert r["len_largest_element"] == r["num_elements"]
+
+
+def test_memory_filters_and_by_prefix():
+    rows = _memory_rows(DUMP)
+    sub = _memory_rows(DUMP, "--db", 0, "--type", "hash", "--key", "hash:*")
+    assert sub and sub == [r for r in rows if r["database"] == "0" and r["type"] == "hash"
+                           and r["key"].startswith("hash:")]
+    r = rdb("memory", DUMP, "--by-prefix", ":", "--depth", 2, "--top", 100, "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["keys"] == len(rows)
+    assert rep["size_in_bytes"] == sum(int(x["size_in_bytes"]) for x in rows)
+    want = {}
+    for x in rows:
+        parts = x["key"].split(":")
+        for dpt in range(1, min(2, len(parts) - 1) + 1):
+            p = ":".join(parts[:dpt]) + ":"
+            n, sz = want.get(p, (0, 0))
+            want[p] = (n + 1, sz + int(x["size_in_bytes"]))
+    assert {p["prefix"]: (p["keys"], p["size_in_bytes"]) for p in rep["prefixes"]} == want
+    sizes = sorted((int(x["size_in_bytes"]) for x in rows), reverse=True)
+    assert [k["size_in_bytes"] for k in rep["biggest_keys"]] == sizes[:100]
+    r = rdb("memory", DUMP, "--by-prefix", ":", "--top", 3)
+    assert r.returncode == 0 and b"Biggest prefixes" in r.stdout
+    top3 = [x["key"] for x in sorted(rows, key=lambda x: -int(x["size_in_bytes"]))[:3]]
+    keys_part = r.stdout.decode().split("Biggest keys:")[1]
+    assert [ln.split()[-1] for ln in keys_part.strip().splitlines()[1:]] == top3
+
+
+def test_memory_prefix_depth_and_html(tmp_path):
+    s = start_valkey("--dbfilename", "p.rdb")
+    try:
+        c = s.client()
+        c.set("a:b:c", "x" * 100)
+        c.set("a:b:d", "y")
+        c.rpush("a:e", *range(50))
+        c.set("solo", "z")
+        c.select(1)
+        c.sadd("a:b:s", "m")
+        c.save()
+        path = s.dir / "p.rdb"
+        rows = _memory_rows(path)
+        size = {(r["database"], r["key"]): int(r["size_in_bytes"]) for r in rows}
+        r = rdb("memory", path, "--by-prefix", ":", "--depth", 2, "--json")
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(r.stdout)
+        got = {p["prefix"]: (p["keys"], p["size_in_bytes"]) for p in rep["prefixes"]}
+        abc, abd, ae = size[("0", "a:b:c")], size[("0", "a:b:d")], size[("0", "a:e")]
+        abs_ = size[("1", "a:b:s")]
+        assert got == {"a:": (4, abc + abd + ae + abs_), "a:b:": (3, abc + abd + abs_)}
+        out = tmp_path / "r.html"
+        r = rdb("memory", path, "--html", out, "--depth", 2)
+        assert r.returncode == 0, r.stderr
+        page = out.read_text()
+        assert page.startswith("<!DOCTYPE html>") and page.count("<rect") == 2 + 5
+        assert "a:b:" in page and "http" not in page.replace("http://www.w3.org/2000/svg", "")
+    finally:
+        s.stop()
+
+
+def test_memory_sizes_are_valkeyd_memory_usage(tmp_path):
+    """size_in_bytes is what valkeyd's MEMORY USAGE key SAMPLES 0 says once the file is
+    loaded (memory engine: the estimate is defined on its value objects)."""
+    rows = _memory_rows(DUMP)
+    d = tmp_path / "load"
+    d.mkdir()
+    shutil.copy(DUMP, d / "dump.rdb")
+    s = start_valkeyd("--dbfilename", "dump.rdb", workdir=str(d), engine="memory")
+    try:
+        c = s.client()
+        got = {}
+        for db in (0, 1, 15):
+            c.select(db)
+            for k in c.scan_iter(count=1000):
+                got[(str(db), _rdbtools_escape(k))] = c.memory_usage(k, samples=0)
+    finally:
+        s.stop()
+    assert got == {(r["database"], r["key"]): int(r["size_in_bytes"]) for r in rows}
+
+
+def test_diff_base64_keys(tmp_path):
+    a, b = _diff_snapshots(tmp_path)
+    r = rdb("diff", "--json", "--escape", "base64", a, b)
+    assert r.returncode == 1
+    keys = {base64.b64decode(json.loads(x)["key"]) for x in r.stdout.splitlines()}
+    assert b"chttl" in keys and b"new2" in keys and b"keep" not in keys

@@ -1,4 +1,5 @@
-"""``valkeyd rdb info|check|dump``: RDB file tools (issue #8), thin commands over the loader.
+"""``valkeyd rdb info|check|dump|diff|memory``: RDB file tools (issue #8), thin commands
+over the loader (``diff`` and ``memory``: see their sections below).
 
 Design
 ------
@@ -396,8 +397,8 @@ def dump_resp(recs, out, info) -> None:
 # -- click --------------------------------------------------------------------------------------
 @click.group("rdb", context_settings={"help_option_names": ["-h", "--help"]})
 def rdb():
-    """RDB file tools: info, check, dump. Exit codes: 0 ok, 1 corrupt/truncated/unsupported
-    file, 2 usage error or unreadable file."""
+    """RDB file tools: info, check, dump, diff, memory. Exit codes: 0 ok, 1 corrupt/truncated/
+    unsupported file, 2 usage error or unreadable file (diff: 0 same, 1 different, 2 error)."""
 
 
 @rdb.command("info")
@@ -471,6 +472,360 @@ def dump_cmd(file, fmt, dbs, pattern, types, escape, output):
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        sys.exit(EXIT_OK)
+    finally:
+        if output:
+            out.close()
+
+
+# -- diff ---------------------------------------------------------------------------------------
+# ``rdb diff A B``: reads A once into an index ``{dbid: {key: entry}}``, where ``entry`` is one
+# 29-byte string (expire_ms as 8 bytes, a type code, a 20-byte value digest), then streams B
+# against it: each of B's keys is popped from the index and compared; what remains was removed.
+# Memory is O(keys of A) (about 150 bytes a key), never the values. The digest is BLAKE2b of a
+# canonical form (``marshal`` of: the string; the list's elements in order; the set's members
+# sorted; the hash's (field, value) pairs sorted; the zset's (member, score) pairs sorted;
+# a stream's entries in order plus its metadata, consumer groups and PEL, not the consumers'
+# seen/active times), so the encoding and the element order in the file do not matter (the
+# same equivalence as DEBUG DIGEST-VALUE, whose SHA-1-per-element mixing is 5x slower).
+# Exit codes follow diff(1): 0 identical, 1 different, 2 trouble (a corrupt, truncated or
+# unreadable file: the message names the file and the offset).
+EXIT_DIFFERENT, EXIT_TROUBLE = 1, 2
+_TYPE_CODES = {t: bytes([i]) for i, t in enumerate(TYPES)}
+_CODE_TYPES = {i: t for i, t in enumerate(TYPES)}
+
+
+def value_digest(v) -> bytes:
+    import hashlib
+    import marshal
+    from engines.memory import value_type
+    t = value_type(v)
+    if t == "string":
+        form = bytes(v)
+    elif t == "list":
+        form = marshal.dumps([bytes(x) for x in v])
+    elif t == "set":
+        form = marshal.dumps(sorted(bytes(x) for x in v))
+    elif t == "hash":
+        form = marshal.dumps(sorted((bytes(f), bytes(x)) for f, x in v.items()))
+    elif t == "zset":
+        form = marshal.dumps(sorted((bytes(m), float(sc)) for m, sc in v.items()))
+    else:
+        meta = _stream_json(v, _escape_b64)
+        for g in meta["groups"]:
+            for cons in g["consumers"]:     # times change on every read: not content
+                cons.pop("seen_time", None)
+                cons.pop("active_time", None)
+        form = json.dumps(meta, sort_keys=True).encode()
+    return hashlib.blake2b(form, digest_size=20, person=t.encode()).digest()
+
+
+def _entry(val, exp) -> bytes:
+    from engines.memory import value_type
+    return (exp.to_bytes(8, "big", signed=True) + _TYPE_CODES[value_type(val)]
+            + value_digest(val))
+
+
+def _records_or_exit(path: str, label: str, body):
+    """Run ``body(records)`` over ``path``'s records; any error exits 2 (diff's trouble)."""
+    from persistence.rdb_load import RDBLoadError, iter_rdb
+    try:
+        src = Source(path)
+    except OSError as e:
+        click.echo(f"{path}: cannot read the file: {e.strerror or e}", err=True)
+        sys.exit(EXIT_TROUBLE)
+    prog = Progress(label)
+    try:
+        return body(iter_rdb(src.data, name=path, progress=prog))
+    except RDBLoadError as e:
+        prog.done()
+        where = f" at offset {e.offset}" if e.offset >= 0 else ""
+        key = f" while reading key {_show(e.key)}" if e.key is not None else ""
+        click.echo(f"{path}: error{where}{key}: {e.reason}", err=True)
+        sys.exit(EXIT_TROUBLE)
+    finally:
+        prog.done()
+        src.close()
+
+
+def _index(path: str) -> dict:
+    def body(recs):
+        idx: dict = {}
+        for dbid, key, val, exp, _i, _f in recs:
+            d = idx.get(dbid)
+            if d is None:
+                d = idx[dbid] = {}
+            d[bytes(key)] = _entry(val, exp)
+        return idx
+    return _records_or_exit(path, "rdb diff A", body)
+
+
+def _unpack(e: bytes):
+    exp = int.from_bytes(e[:8], "big", signed=True)
+    return _CODE_TYPES[e[8]], (None if exp == -1 else exp)
+
+
+def diff_files(a: str, b: str) -> list:
+    """Sorted (dbid, key, op, what, old, new): op "+", "-" or "~"; ``what`` a tuple of
+    "type" (alone), "value", "ttl"; old/new the (type, expire_ms) of each side or None."""
+    ia = _index(a)
+
+    def body(recs):
+        out = []
+        for dbid, key, val, exp, _i, _f in recs:
+            key = bytes(key)
+            eb = _entry(val, exp)
+            ea = ia.get(dbid, {}).pop(key, None)
+            if ea is None:
+                out.append((dbid, key, "+", (), None, _unpack(eb)))
+            elif ea != eb:
+                if ea[8] != eb[8]:
+                    what = ("type",)
+                else:
+                    what = (("value",) if ea[9:] != eb[9:] else ()) + (
+                        ("ttl",) if ea[:8] != eb[:8] else ())
+                out.append((dbid, key, "~", what, _unpack(ea), _unpack(eb)))
+        for dbid, d in ia.items():
+            for key, ea in d.items():
+                out.append((dbid, key, "-", (), _unpack(ea), None))
+        out.sort(key=lambda r: (r[0], r[1]))
+        return out
+    return _records_or_exit(b, "rdb diff B", body)
+
+
+@rdb.command("diff")
+@click.argument("a", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("b", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--escape", type=click.Choice(["utf8", "base64"]), default="utf8",
+              show_default=True, help="How keys are written.")
+def diff_cmd(a, b, as_json, escape):
+    """Keys added (+), removed (-) and changed (~, with what changed: value, ttl or type)
+    from A to B, per database. Exit codes like diff(1): 0 identical, 1 different, 2 error
+    (a corrupt file gives its name and the offset)."""
+    esc = _escape_utf8 if escape == "utf8" else _escape_b64
+    rows = diff_files(a, b)
+    w = sys.stdout
+    try:
+        for dbid, key, op, what, old, new in rows:
+            if as_json:
+                o = {"db": dbid, "key": esc(key), "op": {"+": "added", "-": "removed",
+                                                         "~": "changed"}[op]}
+                if op == "~":
+                    o["changed"] = list(what)
+                    o["type"] = [old[0], new[0]]
+                    o["expire_ms"] = [old[1], new[1]]
+                else:
+                    o["type"], o["expire_ms"] = old or new
+                w.write(json.dumps(o) + "\n")
+            elif op == "~":
+                w.write(f"~ db{dbid} {esc(key)} ({','.join(what)})\n")
+            else:
+                w.write(f"{op} db{dbid} {esc(key)}\n")
+        w.flush()
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+    sys.exit(EXIT_DIFFERENT if rows else EXIT_OK)
+
+
+# -- memory -------------------------------------------------------------------------------------
+# ``rdb memory FILE``: rdbtools's memory-report CSV (memprofiler's PrintAllKeys columns:
+# database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry), one row per
+# key, streamed (bounded memory). Differences from rdbtools, on purpose:
+# * encoding is the value's real encoding as our loader built it, i.e. what OBJECT ENCODING
+#   says once the file is loaded (int/embstr/raw, listpack, quicklist, intset, hashtable,
+#   skiplist, stream), not rdbtools's guess from the file's encoding;
+# * size_in_bytes is valkeyd's MEMORY USAGE estimate (value estimate + key + 24 bytes of dict
+#   entry, valkeyd.commands.server.memory_usage with SAMPLES 0, i.e. every element), not
+#   rdbtools's jemalloc model; it is an estimate of valkeyd's memory, comparable between keys;
+# * key is CSV-quoted by Python's csv module when needed (rdbtools writes it raw), non-UTF-8
+#   bytes as \xNN;
+# * num_elements: string length for strings (as rdbtools), elements / fields / members /
+#   entries for collections; len_largest_element: the longest element (for a hash the longest
+#   field or value, for a zset the longest member, for a stream the longest field or value);
+# * expiry: ISO 8601 UTC like rdbtools (datetime.isoformat of the UTC time, no zone), empty
+#   when the key has none.
+MEMORY_HEADER = ("database", "type", "key", "size_in_bytes", "encoding", "num_elements",
+                 "len_largest_element", "expiry")
+
+
+def memory_row(dbid, key, v, exp):
+    from datetime import datetime, timezone
+    from engines.memory import value_encoding, value_type
+    from valkeyd.commands.server import value_memory
+    t = value_type(v)
+    size = value_memory(v, sys.maxsize) + sys.getsizeof(bytes(key)) + 24
+    if t == "string":
+        n = largest = len(v)
+    elif t == "hash":
+        n = len(v)
+        largest = max((max(len(f), len(x)) for f, x in v.items()), default=0)
+    elif t == "zset":
+        n = len(v)
+        largest = max((len(m) for m in v), default=0)
+    elif t == "stream":
+        n = v.length
+        largest = max((len(x) for _i, fields in v.entries() for x in fields), default=0)
+    else:
+        n = len(v)
+        largest = max((len(x) for x in v), default=0)
+    expiry = ""
+    if exp != -1:
+        expiry = datetime.fromtimestamp(exp / 1000, timezone.utc).replace(
+            tzinfo=None).isoformat()
+    return (dbid, t, bytes(key), size, value_encoding(v), n, largest, expiry)
+
+
+def _prefixes(key: bytes, sep: bytes, depth: int):
+    parts = key.split(sep)
+    for d in range(1, min(depth, len(parts) - 1) + 1):
+        yield sep.join(parts[:d]) + sep
+
+
+def _svg_bars(rows, title: str) -> str:
+    """A horizontal bar chart (label, bytes) as inline SVG."""
+    from html import escape
+    width, bar_x, bar_w, h = 900, 300, 480, 22
+    biggest = max((b for _l, b in rows), default=0) or 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+             f'height="{h * len(rows) + 30}" role="img" aria-label="{escape(title)}">',
+             f'<text x="0" y="16" font-weight="bold">{escape(title)}</text>']
+    for i, (label, b) in enumerate(rows):
+        y = 26 + i * h
+        w = max(1, int(bar_w * b / biggest))
+        short = label if len(label) <= 40 else label[:37] + "..."
+        parts.append(f'<text x="{bar_x - 6}" y="{y + 14}" text-anchor="end">'
+                     f'<title>{escape(label)}</title>{escape(short)}</text>'
+                     f'<rect x="{bar_x}" y="{y + 2}" width="{w}" height="{h - 6}" '
+                     f'fill="#4a7fb5"/><text x="{bar_x + w + 6}" y="{y + 14}">'
+                     f'{_size(b)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def memory_html(file, sep, depth, total, bigp, bigk) -> str:
+    """A self-contained page (no external assets): totals, two SVG bar charts, two tables."""
+    from html import escape
+    prefixes = [(_escape_utf8(p), s) for p, (_n, s) in bigp]
+    keys = [(f"db{d} {_escape_utf8(k)}", s) for s, d, k, _t, _e in bigk]
+    ptable = "".join(f"<tr><td>{escape(_escape_utf8(p))}</td><td>{n}</td><td>{s}</td></tr>"
+                     for p, (n, s) in bigp)
+    ktable = "".join(f"<tr><td>{d}</td><td>{escape(_escape_utf8(k))}</td><td>{t}</td>"
+                     f"<td>{e}</td><td>{s}</td></tr>" for s, d, k, t, e in bigk)
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>valkeyd rdb memory: {escape(file)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}svg text{{font-size:12px}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px}}
+td:last-child{{text-align:right}}</style></head><body>
+<h1>Memory report: {escape(file)}</h1>
+<p>{total[0]} keys, {total[1]} bytes ({_size(total[1])}; valkeyd MEMORY USAGE estimate).
+Prefixes split on {escape(repr(sep))}, depth {depth}.</p>
+{_svg_bars(prefixes, "Biggest prefixes")}
+<table><tr><th>prefix</th><th>keys</th><th>bytes</th></tr>{ptable}</table>
+{_svg_bars(keys, "Biggest keys")}
+<table><tr><th>db</th><th>key</th><th>type</th><th>encoding</th><th>bytes</th></tr>{ktable}</table>
+</body></html>
+"""
+
+
+@rdb.command("memory")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--db", "dbs", type=int, multiple=True, help="Only this database (repeatable).")
+@click.option("--key", "pattern", default=None, help="Only keys matching this glob pattern.")
+@click.option("--type", "types", type=click.Choice(TYPES), multiple=True,
+              help="Only keys of this type (repeatable).")
+@click.option("--by-prefix", "sep", default=None,
+              help="Instead of the CSV: a report of the biggest key prefixes (split on SEP) "
+                   "and the biggest keys.")
+@click.option("--depth", type=click.IntRange(1), default=1, show_default=True,
+              help="--by-prefix: prefixes of up to this many parts.")
+@click.option("--top", type=click.IntRange(1), default=20, show_default=True,
+              help="--by-prefix: how many prefixes and keys to list.")
+@click.option("--json", "as_json", is_flag=True, help="--by-prefix: the report as JSON.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the --by-prefix report (separator ':' unless given) to this file as "
+                   "a self-contained HTML page with SVG bar charts.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file instead of standard output.")
+def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, html_out, output):
+    """rdbtools-style memory report: one CSV row per key (database,type,key,size_in_bytes,
+    encoding,num_elements,len_largest_element,expiry). Sizes are valkeyd's MEMORY USAGE
+    estimate and encodings the real ones (see docs); --by-prefix SEP for a summary."""
+    import csv
+    import heapq
+    import io
+    if html_out is not None:
+        if sep is None:
+            sep = ":"
+        output = html_out
+    out = open(output, "w", newline="") if output else io.TextIOWrapper(
+        sys.stdout.buffer, newline="", write_through=True)
+
+    def body(recs, src):
+        sel = _filtered(recs, dbs, pattern, types)
+        if sep is None:
+            w = csv.writer(out, lineterminator="\n")
+            w.writerow(MEMORY_HEADER)
+            for dbid, key, val, exp, _i, _f in sel:
+                row = memory_row(dbid, key, val, exp)
+                w.writerow(row[:2] + (_escape_utf8(row[2]),) + row[3:])
+            out.flush()
+            return
+        bsep = sep.encode("utf-8", "surrogateescape")
+        pref: dict = {}
+        keys_heap: list = []
+        total = [0, 0]
+        for dbid, key, val, exp, _i, _f in sel:
+            row = memory_row(dbid, key, val, exp)
+            size = row[3]
+            total[0] += 1
+            total[1] += size
+            for p in _prefixes(bytes(key), bsep, depth):
+                e = pref.get(p)
+                if e is None:
+                    pref[p] = [1, size]
+                else:
+                    e[0] += 1
+                    e[1] += size
+            item = (size, dbid, bytes(key), row[1], row[4])
+            if len(keys_heap) < top:
+                heapq.heappush(keys_heap, item)
+            elif item > keys_heap[0]:
+                heapq.heapreplace(keys_heap, item)
+        bigp = sorted(pref.items(), key=lambda kv: (-kv[1][1], kv[0]))[:top]
+        bigk = sorted(keys_heap, key=lambda r: (-r[0], r[1], r[2]))
+        if html_out is not None:
+            out.write(memory_html(file, sep, depth, total, bigp, bigk))
+        elif as_json:
+            out.write(json.dumps({
+                "keys": total[0], "size_in_bytes": total[1],
+                "prefixes": [{"prefix": _escape_utf8(p), "keys": n, "size_in_bytes": s}
+                             for p, (n, s) in bigp],
+                "biggest_keys": [{"db": d, "key": _escape_utf8(k), "type": t, "encoding": e,
+                                  "size_in_bytes": s} for s, d, k, t, e in bigk]},
+                indent=1) + "\n")
+        else:
+            out.write(f"{total[0]} keys, {total[1]} bytes (valkeyd MEMORY USAGE estimate)\n")
+            out.write(f"\nBiggest prefixes (separator {sep!r}, depth {depth}):\n")
+            out.write("%14s %10s %6s  %s\n" % ("bytes", "keys", "%", "prefix"))
+            for p, (n, s) in bigp:
+                out.write("%14d %10d %6.2f  %s\n" % (s, n, 100.0 * s / (total[1] or 1),
+                                                     _escape_utf8(p)))
+            out.write("\nBiggest keys:\n")
+            out.write("%14s %4s %-7s %-10s %s\n" % ("bytes", "db", "type", "encoding", "key"))
+            for s, d, k, t, e in bigk:
+                out.write("%14d %4d %-7s %-10s %s\n" % (s, d, t, e, _escape_utf8(k)))
+        out.flush()
+    try:
+        _run(file, "rdb memory", body)
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except OSError:
             pass
         sys.exit(EXIT_OK)

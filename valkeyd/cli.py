@@ -66,8 +66,9 @@ class _LazyRdb(click.Group):
         return self._real().get_command(ctx, name)
 
 
-main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump (exit codes: 0 ok, "
-                                      "1 corrupt/truncated file, 2 usage/unreadable).",
+main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump, diff, memory "
+                                      "(exit codes: 0 ok, 1 corrupt/truncated file or diff "
+                                      "found differences, 2 usage/unreadable).",
                           context_settings={"help_option_names": ["-h", "--help"]}))
 
 
