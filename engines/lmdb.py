@@ -411,127 +411,87 @@ class LmdbKeyspace:
         p4, mk, ver = self._new_meta(key, T_HASH, flags)
         return LmdbHash(self, mk, p4, ver)
 
-    def _set_set(self, key, value, keep_ttl):
-        """Store a set given as any SetValue (COPY, MOVE, SUNIONSTORE ..., RESTORE, RDB load):
-        its members become records under a new version, in its order, with its encoding."""
-        if isinstance(value, LmdbSet) and value.e is self.engine:
+    # -- storing a collection given as a value object (COPY, MOVE, *STORE, RESTORE, RDB load):
+    # its elements become records under a new version, with its encoding.
+    def _is_live_view(self, key, value, cls, keep_ttl) -> bool:
+        """``value`` is this engine's own live view of ``key`` (e.g. SET of a value just read):
+        nothing to store (only the TTL is dropped unless kept)."""
+        if isinstance(value, cls) and value.e is self.engine:
             f = self._find(key)
             if f is not None and value.mk == f[1] and value.pre == f[0] + _q(f[2][3]):
                 if not keep_ttl:
                     self.persist(key)
-                return   # the live view of this very key: already stored
+                return True
+        return False
+
+    def _drop_for_overwrite(self, key, keep_ttl):
+        """Remove the key's current incarnation (an expired key is reclaimed first); returns
+        (expiry to keep or None, its LRU/LFU word or None)."""
+        if self._find(key) is None:
+            return None, None
+        when = self.get_expire(key) if keep_ttl else None
+        p4, mk, m = self._raw_meta(key)
+        word = self._word(p4, key, m)
+        self._remove(p4, mk, key, m)
+        return when, word
+
+    def _finish_overwrite(self, key, mk, when, word) -> None:
+        if word is not None and self.engine.lfu is not None:   # an overwrite keeps the counter
+            e = self.engine
+            m2 = _unpack(e.txn().get(mk, db=e.meta_db))
+            e.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word), db=e.meta_db)
+        if when is not None:
+            self.set_expire(key, when)
+
+    def _set_set(self, key, value, keep_ttl):
+        if self._is_live_view(key, value, LmdbSet, keep_ttl):
+            return
         members = list(value)
         enc = {"intset": INTSET, "listpack": LISTPACK, "hashtable": HT}[value.encoding()]
         if enc == LISTPACK and not members:
             enc = NEW
-        exists = self._find(key) is not None
-        when = self.get_expire(key) if keep_ttl and exists else None
-        word = None
-        if exists:
-            p4, mk, m = self._raw_meta(key)
-            word = self._word(p4, key, m)
-            self._remove(p4, mk, key, m)
+        when, word = self._drop_for_overwrite(key, keep_ttl)
         p4, mk, ver = self._new_meta(key, T_SET, set_flags_of(enc))
-        s = LmdbSet(self, mk, p4, ver)
         if members:
-            s._rewrite(members, enc)
-        if word is not None and self.engine.lfu is not None:   # an overwrite keeps the counter
-            m2 = s._meta()
-            self.engine.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
-                                  db=self.engine.meta_db)
-        if when is not None:
-            self.set_expire(key, when)
+            LmdbSet(self, mk, p4, ver)._rewrite(members, enc)
+        self._finish_overwrite(key, mk, when, word)
 
     def _set_list(self, key, value, keep_ttl):
-        """Store a list given as any ListValue (COPY, MOVE, SORT STORE, RESTORE, RDB load):
-        its items become records under a new version, with its layout model (encoding)."""
-        if isinstance(value, LmdbList) and value.e is self.engine:
-            f = self._find(key)
-            if f is not None and value.mk == f[1] and value.pre == f[0] + _q(f[2][3]):
-                if not keep_ttl:
-                    self.persist(key)
-                return   # the live view of this very key: already stored
+        if self._is_live_view(key, value, LmdbList, keep_ttl):
+            return
         items = list(value)
         nodes = value.nodes
         lpb = value.lpb
-        exists = self._find(key) is not None
-        when = self.get_expire(key) if keep_ttl and exists else None
-        word = None
-        if exists:
-            p4, mk, m = self._raw_meta(key)
-            word = self._word(p4, key, m)
-            self._remove(p4, mk, key, m)
+        when, word = self._drop_for_overwrite(key, keep_ttl)
         p4, mk, ver = self._new_meta(key, T_LIST)
-        lst = LmdbList(self, mk, p4, ver)
-        lst._write_all(items, lpb, None if nodes is None else [list(nd) for nd in nodes])
-        if word is not None and self.engine.lfu is not None:   # an overwrite keeps the counter
-            m2 = _unpack(self.engine.txn().get(mk, db=self.engine.meta_db))
-            self.engine.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
-                                  db=self.engine.meta_db)
-        if when is not None:
-            self.set_expire(key, when)
-
+        LmdbList(self, mk, p4, ver)._write_all(
+            items, lpb, None if nodes is None else [list(nd) for nd in nodes])
+        self._finish_overwrite(key, mk, when, word)
 
     def _set_zset(self, key, value, keep_ttl):
-        """Store a sorted set given as any ZSetValue (COPY, MOVE, ZUNIONSTORE ..., RESTORE,
-        RDB load): its members become records under a new version, its encoding is kept."""
-        if isinstance(value, LmdbZSet) and value.e is self.engine:
-            f = self._find(key)
-            if f is not None and value.mk == f[1] and value.pre == f[0] + _q(f[2][3]):
-                if not keep_ttl:
-                    self.persist(key)
-                return   # the live view of this very key: already stored
+        if self._is_live_view(key, value, LmdbZSet, keep_ttl):
+            return
         pairs = list(value.items())
         skip = value.encoding() == "skiplist"
-        exists = self._find(key) is not None   # an expired key is reclaimed first
-        when = self.get_expire(key) if keep_ttl and exists else None
-        word = None
-        if exists:
-            p4, mk, m = self._raw_meta(key)
-            word = self._word(p4, key, m)
-            self._remove(p4, mk, key, m)
+        when, word = self._drop_for_overwrite(key, keep_ttl)
         p4, mk, ver = self._new_meta(key, T_ZSET, F_SKIP if skip else 0)
-        z = LmdbZSet(self, mk, p4, ver)
         if pairs:
-            z._load(pairs)
-        if word is not None and self.engine.lfu is not None:   # an overwrite keeps the counter
-            m2 = z._meta()
-            self.engine.txn().put(mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
-                                  db=self.engine.meta_db)
-        if when is not None:
-            self.set_expire(key, when)
+            LmdbZSet(self, mk, p4, ver)._load(pairs)
+        self._finish_overwrite(key, mk, when, word)
 
     def _set_hash(self, key, value, keep_ttl):
-        """Store a hash given as any HashValue (COPY, MOVE, RESTORE, RDB load): its fields
-        become records under a new version, its encoding is kept."""
-        if isinstance(value, LmdbHash) and value.e is self.engine:
-            f = self._find(key)
-            if f is not None and value.mk == f[1] and value.pre == f[0] + _q(f[2][3]):
-                if not keep_ttl:
-                    self.persist(key)
-                return   # the live view of this very key: already stored
+        if self._is_live_view(key, value, LmdbHash, keep_ttl):
+            return
         items = list(value.items())
         vol = list(value.volatile_items()) if value.volatile_count() else []
         ht = value.encoding() == "hashtable"
-        exists = self._find(key) is not None   # an expired key is reclaimed first
-        when = self.get_expire(key) if keep_ttl and exists else None
-        if exists:
-            p4, mk, m = self._raw_meta(key)
-            word = self._word(p4, key, m)
-            self._remove(p4, mk, key, m)
-            h = self._new_hash(key, F_HT if ht else 0)
-            if self.engine.lfu is not None:   # an overwrite keeps the LFU counter
-                m2 = h._meta()
-                self.engine.txn().put(h.mk, _pack(m2[0], m2[1], m2[2], m2[3], m2[4], word),
-                                      db=self.engine.meta_db)
-        else:
-            h = self._new_hash(key, F_HT if ht else 0)
+        when, word = self._drop_for_overwrite(key, keep_ttl)
+        h = self._new_hash(key, F_HT if ht else 0)
         if items:
             h._write(items, ht)
         for f, w in vol:
             h.set_expire(f, w)
-        if when is not None:
-            self.set_expire(key, when)
+        self._finish_overwrite(key, h.mk, when, word)
 
     def size(self) -> int:
         return self.engine.counts[self.id][0]

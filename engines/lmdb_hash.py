@@ -30,6 +30,7 @@ import struct
 import zlib
 
 from .limits import limits
+from .lmdb_view import LmdbView
 
 _Q = struct.Struct(">Q")
 _q = _Q.pack
@@ -73,31 +74,14 @@ def _when8(when: int) -> bytes:
     return ((when + _BIAS) & _MASK64).to_bytes(8, "big")
 
 
-class LmdbHash:
+class LmdbHash(LmdbView):
     """A live view of the hash stored at one key (bound to its version)."""
 
-    __slots__ = ("ks", "e", "mk", "pre")
+    __slots__ = ()
 
     TYPE_NAME = "hash"
 
-    def __init__(self, ks, mk: bytes, p4: bytes, ver: int):
-        self.ks = ks
-        self.e = ks.engine
-        self.mk = mk
-        self.pre = p4 + _q(ver)
-
     # -- metadata ------------------------------------------------------------------------------
-    def _meta(self):
-        from .lmdb import _unpack
-        return _unpack(self.e.txn().get(self.mk, db=self.e.meta_db))
-
-    def _put_meta(self, m, size=None, flags=None):
-        from .lmdb import _pack
-        self.e.txn().put(self.mk, _pack(m[0], m[1] if flags is None else flags, m[2], m[3],
-                                        m[4] if size is None else size, m[5]),
-                         db=self.e.meta_db)
-        self.e.dirty = True
-
     def __len__(self):
         return self._meta()[4]
 

@@ -31,6 +31,7 @@ import sys
 from collections import deque
 
 from .limits import limits
+from .lmdb_view import LmdbView
 from .mem_list import (_LP_EMPTY, _OPT_LEVEL, _SIZE_ESTIMATE_OVERHEAD, MemoryList, _is_int,
                        esize, exceeds, node_limit)
 
@@ -98,18 +99,12 @@ def read_list(txn, li_db, lh_db, pre: bytes, ql: bool) -> MemoryList:
     return ml
 
 
-class LmdbList:
+class LmdbList(LmdbView):
     """A live view of the list stored at one key (bound to its version)."""
 
-    __slots__ = ("ks", "e", "mk", "pre")
+    __slots__ = ()
 
     TYPE_NAME = "list"
-
-    def __init__(self, ks, mk: bytes, p4: bytes, ver: int):
-        self.ks = ks
-        self.e = ks.engine
-        self.mk = mk
-        self.pre = p4 + _q(ver)
 
     # -- header, metadata, nodes ---------------------------------------------------------------
     def _ik(self, seq: int) -> bytes:

@@ -23,6 +23,7 @@ import struct
 from valkeyd.protocol import string2ll
 
 from .limits import limits
+from .lmdb_view import LmdbView
 from .lmdb_hash import _fk, hash_order_scan
 from .mem_set import HT, INTSET, INTSET_HARD_MAX, LISTPACK, NEW, SPOP_MOVE_STRATEGY_MUL, MemorySet
 
@@ -47,24 +48,14 @@ def flags_of(enc: int) -> int:
     return {HT: F_HT, INTSET: F_INTSET, NEW: F_NEW, LISTPACK: 0}[enc]
 
 
-class LmdbSet:
+class LmdbSet(LmdbView):
     """A live view of the set stored at one key (bound to its version)."""
 
-    __slots__ = ("ks", "e", "mk", "pre")
+    __slots__ = ()
 
     TYPE_NAME = "set"
 
-    def __init__(self, ks, mk: bytes, p4: bytes, ver: int):
-        self.ks = ks
-        self.e = ks.engine
-        self.mk = mk
-        self.pre = p4 + _q(ver)
-
     # -- metadata ------------------------------------------------------------------------------
-    def _meta(self):
-        from .lmdb import _unpack
-        return _unpack(self.e.txn().get(self.mk, db=self.e.meta_db))
-
     def _put_meta(self, m, size=None, enc=None):
         from .lmdb import _pack
         flags = m[1] if enc is None else (m[1] & ~_ENC_MASK) | flags_of(enc)

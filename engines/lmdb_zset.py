@@ -40,6 +40,7 @@ import struct
 
 from .base import LEX_MAX, LEX_MIN
 from .limits import limits
+from .lmdb_view import LmdbView
 from .lmdb_hash import _fk, hash_order_scan
 from .mem_zset import LISTPACK_MAX_SAFETY_SIZE, MemoryZSet, lex_range_empty
 
@@ -89,31 +90,14 @@ def _seek_ge(cur, key: bytes) -> bool:
     return ok
 
 
-class LmdbZSet:
+class LmdbZSet(LmdbView):
     """A live view of the sorted set stored at one key (bound to its version)."""
 
-    __slots__ = ("ks", "e", "mk", "pre")
+    __slots__ = ()
 
     TYPE_NAME = "zset"
 
-    def __init__(self, ks, mk: bytes, p4: bytes, ver: int):
-        self.ks = ks
-        self.e = ks.engine
-        self.mk = mk
-        self.pre = p4 + _q(ver)
-
     # -- metadata ------------------------------------------------------------------------------
-    def _meta(self):
-        from .lmdb import _unpack
-        return _unpack(self.e.txn().get(self.mk, db=self.e.meta_db))
-
-    def _put_meta(self, m, size=None, flags=None):
-        from .lmdb import _pack
-        self.e.txn().put(self.mk, _pack(m[0], m[1] if flags is None else flags, m[2], m[3],
-                                        m[4] if size is None else size, m[5]),
-                         db=self.e.meta_db)
-        self.e.dirty = True
-
     def _set_skip(self, skip: bool) -> None:
         m = self._meta()
         f = (m[1] | F_SKIP) if skip else (m[1] & ~F_SKIP)
