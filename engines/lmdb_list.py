@@ -33,7 +33,7 @@ from collections import deque
 from .limits import limits
 from .lmdb_view import LmdbView
 from .mem_list import (_LP_EMPTY, _OPT_LEVEL, _SIZE_ESTIMATE_OVERHEAD, MemoryList, _is_int,
-                       esize, exceeds, node_limit)
+                       esize, exceeds, node_limit, nodes_without)
 
 _Q = struct.Struct(">Q")
 _q = _Q.pack
@@ -488,23 +488,7 @@ class LmdbList(LmdbView):
         if not s.ql:
             s.lpb -= es * len(idx)
         else:
-            base = 0
-            out = []
-            it = iter(idx)
-            cur = next(it, None)
-            for node in self._load_nodes(s):
-                c = node[0]
-                hits = 0
-                while cur is not None and cur < base + c:
-                    hits += 1
-                    cur = next(it, None)
-                base += c
-                if hits:
-                    node[0] -= hits
-                    node[1] -= es * hits
-                if node[0]:
-                    out.append(node)
-            self._store_nodes(s, out)
+            self._store_nodes(s, nodes_without(self._load_nodes(s), idx, es))
         # renumber the shorter side of the span holding the removed items
         t = self.e.txn()
         li = self.e.li_db

@@ -103,6 +103,28 @@ def _allow_merge(a, b, fill: int) -> bool:
     return not exceeds(fill, a[1] + b[1] - _LP_EMPTY, a[0] + b[0])
 
 
+
+def nodes_without(nodes, idx, es: int) -> list:
+    """The quicklist node model ([count, bytes] per node) after removing the items at the
+    sorted indexes ``idx``, each ``es`` bytes: emptied nodes disappear (LREM)."""
+    base = 0
+    out = []
+    it = iter(idx)
+    cur = next(it, None)
+    for node in nodes:
+        c = node[0]
+        hits = 0
+        while cur is not None and cur < base + c:
+            hits += 1
+            cur = next(it, None)
+        base += c
+        if hits:
+            node[0] -= hits
+            node[1] -= es * hits
+        if node[0]:
+            out.append(node)
+    return out
+
 class MemoryList:
     TYPE_NAME = "list"
     __slots__ = ("d", "lpb", "nodes", "cum")
@@ -509,25 +531,7 @@ class MemoryList:
         if self.nodes is None:
             self.lpb -= es * len(idx)
         else:
-            nodes = self.nodes
-            j = 0
-            base = 0
-            out = []
-            it = iter(idx)
-            cur = next(it, None)
-            for node in nodes:
-                c = node[0]
-                hits = 0
-                while cur is not None and cur < base + c:
-                    hits += 1
-                    cur = next(it, None)
-                base += c
-                if hits:
-                    node[0] -= hits
-                    node[1] -= es * hits
-                if node[0]:
-                    out.append(node)
-            self.nodes = out
+            self.nodes = nodes_without(self.nodes, idx, es)
             self.cum = None
         if len(idx) <= 32:
             for i in reversed(idx):
