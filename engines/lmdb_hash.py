@@ -140,6 +140,7 @@ class LmdbHash(LmdbView):
     def _write(self, pairs, convert: bool, keep_ttl: bool = False) -> int:
         """Set each (field, value) (removing its expiry time unless ``keep_ttl``); returns
         how many fields were new."""
+        self._refuse_long([f for f, _ in pairs], "hash fields")
         e = self.e
         t = e.txn()
         m = self._meta()

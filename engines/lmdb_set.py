@@ -164,6 +164,7 @@ class LmdbSet(LmdbView):
 
     # -- adding --------------------------------------------------------------------------------
     def add(self, members, hint: bool = True) -> int:
+        self._refuse_long(members, "set members")
         enc = self._enc()
         lim = limits
         h = len(members)
@@ -184,6 +185,7 @@ class LmdbSet(LmdbView):
         return sum(1 for x in members if self.add_one(x))
 
     def add_one(self, x) -> bool:
+        self._refuse_long((x,), "set members")
         m = self._meta()
         enc = enc_of(m[1])
         size = m[4]

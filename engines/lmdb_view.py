@@ -9,6 +9,10 @@ import struct
 
 _q = struct.Struct(">Q").pack
 
+# LMDB keys are at most 511 bytes; the longest element-keyed record is a prefix (pdb + version,
+# 12 bytes) + 8 bytes (a score, an expiry time or a crc32 + padding) + the element.
+MAX_ELEMENT = 491
+
 
 class LmdbView:
     """A live view of the collection stored at one key (bound to its version)."""
@@ -33,3 +37,14 @@ class LmdbView:
                                         m[4] if size is None else size, m[5]),
                          db=self.e.meta_db)
         self.e.dirty = True
+
+    def _refuse_long(self, elems, what: str) -> None:
+        """Refuse elements LMDB cannot key (before anything is written, so a command is all or
+        nothing); a key created for them is removed again (no empty key left behind)."""
+        for x in elems:
+            if len(x) > MAX_ELEMENT:
+                if not self._meta()[4]:
+                    self.ks.delete(self.mk[8:])
+                from valkeyd.errors import ErrorReply
+                raise ErrorReply(f"ERR the lmdb engine does not support {what} longer than "
+                                 f"{MAX_ELEMENT} bytes")

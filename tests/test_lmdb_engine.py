@@ -893,6 +893,36 @@ def test_zset_member_too_long_for_an_lmdb_key(lr):
     assert lr.zlexcount("z", "(" + "a" * 600, "[" + "x" * 491) == 1
 
 
+
+def test_hash_field_and_set_member_too_long_for_an_lmdb_key(lr):
+    """Hash fields and set members are part of LMDB keys too: a longer one gets a clear
+    error before anything is written (no partial HSET/SADD, no empty key); 491 bytes fit,
+    also with a field expiry (the expiry index holds the field beside an 8-byte time)."""
+    long_field, long_member = "f" * 492, "m" * 600
+    cases = ((("HSET", "h", long_field, "v"), "hash fields"),
+             (("HSET", "h", "a", "1", long_field, "v"), "hash fields"),
+             (("SADD", "s", long_member), "set members"),
+             (("SADD", "s", "a", long_member), "set members"))
+    for cmd, what in cases:
+        with pytest.raises(redis.ResponseError) as e:
+            lr.execute_command(*cmd)
+        assert str(e.value) == f"the lmdb engine does not support {what} longer than 491 bytes"
+    assert lr.dbsize() == 0
+    lr.hset("h", "a", "1")
+    lr.sadd("s", "a")
+    with pytest.raises(redis.ResponseError):
+        lr.hset("h", mapping={"b": "2", long_field: "v"})
+    with pytest.raises(redis.ResponseError):
+        lr.sadd("s", "b", long_member)
+    assert lr.hgetall("h") == {b"a": b"1"} and lr.smembers("s") == {b"a"}
+    # reads of such names simply find nothing
+    assert lr.hget("h", long_field) is None and lr.sismember("s", long_member) == 0
+    ok = "x" * 491
+    assert lr.hset("h", ok, "v") == 1 and lr.sadd("s", ok) == 1
+    assert lr.execute_command("HEXPIRE", "h", "100", "FIELDS", "1", ok) == [1]
+    assert lr.hget("h", ok) == b"v" and lr.sismember("s", ok) == 1
+
+
 BIG = "v" * 300
 
 
