@@ -32,8 +32,8 @@ from collections import deque
 
 from .limits import limits
 from .lmdb_view import LmdbView
-from .mem_list import (_LP_EMPTY, _OPT_LEVEL, _SIZE_ESTIMATE_OVERHEAD, MemoryList, _is_int,
-                       esize, exceeds, node_limit, nodes_without)
+from .mem_list import (_LP_EMPTY, _OPT_LEVEL, _SIZE_ESTIMATE_OVERHEAD, MemoryList,
+                       esize, exceeds, listpack_push_over, node_limit, nodes_without)
 
 _Q = struct.Struct(">Q")
 _q = _Q.pack
@@ -254,17 +254,7 @@ class LmdbList(LmdbView):
         s = self._hdr()
         fill = limits.list_max_listpack_size
         if not s.ql:
-            add = 0
-            nlpb = s.lpb
-            for v in vals:
-                add += len(v)
-                nlpb += esize(v)
-            if not count_ints and _is_int(vals[0]):
-                add = 0
-            if fill < 0:
-                over = s.lpb + add > _OPT_LEVEL[-fill - 1 if fill > -6 else 4]
-            else:
-                over = exceeds(fill, s.lpb + add, s.t - s.h + len(vals))
+            over, nlpb = listpack_push_over(s.lpb, s.t - s.h, vals, count_ints, fill)
             if not over:
                 s.lpb = nlpb
             else:

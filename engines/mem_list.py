@@ -104,6 +104,23 @@ def _allow_merge(a, b, fill: int) -> bool:
 
 
 
+def listpack_push_over(lpb: int, count: int, vals, count_ints: bool, fill: int):
+    """Whether pushing ``vals`` onto a listpack-encoded list of ``count`` items and ``lpb``
+    bytes makes it a quicklist (listTypeTryConvertListpack's size test, which counts an
+    integer-looking first value as 0 bytes unless ``count_ints``); returns (over, the listpack
+    bytes after the push)."""
+    add = 0
+    nlpb = lpb
+    for v in vals:
+        add += len(v)
+        nlpb += esize(v)
+    if not count_ints and _is_int(vals[0]):
+        add = 0
+    if fill < 0:
+        return lpb + add > _OPT_LEVEL[-fill - 1 if fill > -6 else 4], nlpb
+    return exceeds(fill, lpb + add, count + len(vals)), nlpb
+
+
 def nodes_without(nodes, idx, es: int) -> list:
     """The quicklist node model ([count, bytes] per node) after removing the items at the
     sorted indexes ``idx``, each ``es`` bytes: emptied nodes disappear (LREM)."""
@@ -221,17 +238,7 @@ class MemoryList:
         nodes = self.nodes
         fill = limits.list_max_listpack_size
         if nodes is None:
-            add = 0
-            lpb = self.lpb
-            for v in vals:
-                add += len(v)
-                lpb += esize(v)
-            if not count_ints and _is_int(vals[0]):
-                add = 0
-            if fill < 0:
-                over = self.lpb + add > _OPT_LEVEL[-fill - 1 if fill > -6 else 4]
-            else:
-                over = exceeds(fill, self.lpb + add, len(d) + len(vals))
+            over, lpb = listpack_push_over(self.lpb, len(d), vals, count_ints, fill)
             if not over:
                 self.lpb = lpb
                 if left:
