@@ -52,7 +52,10 @@ sub-databases, Kvrocks-style:
   ``counts`` (per logical database: keys and keys with an expiry, u64 each, so DBSIZE and
   INFO keyspace need no scan); ``next`` (next unused ``pdb``); ``ver`` (next version);
   ``sweep`` (physical databases dropped by FLUSHDB/FLUSHALL, still to be reclaimed);
-  ``garbage`` (``pdb`` + version prefixes of deleted collections, still to be reclaimed).
+  ``garbage`` (``pdb`` + version prefixes of deleted collections, still to be reclaimed);
+  ``functions`` (the function libraries' code: per library a u32 BE length and the code,
+  rewritten in the batch's transaction when FUNCTION LOAD/DELETE/FLUSH/RESTORE change them;
+  compiled at startup).
 * ``hf``, ``hs``, ``hx``, ``hxi``: hash fields, their insertion order and their expiry times
   (see :mod:`engines.lmdb_hash`); ``sm``, ``ss``: set members and their order
   (:mod:`engines.lmdb_set`); ``zm``, ``zs``: sorted-set members -> score, and the score
@@ -1149,6 +1152,45 @@ class LmdbEngine:
         finally:
             self.env.close()
 
+    # -- function libraries --------------------------------------------------------------------
+    def function_codes(self) -> list:
+        """The stored function libraries' code (``info`` record ``functions``: per library a
+        u32 BE length and the code, in load order)."""
+        raw = bytes(self.txn().get(b"functions", b"", db=self.info_db))
+        out, pos = [], 0
+        while pos + 4 <= len(raw):
+            n = _U32.unpack_from(raw, pos)[0]
+            out.append(raw[pos + 4:pos + 4 + n])
+            pos += 4 + n
+        return out
+
+    def store_function_codes(self, codes) -> None:
+        """Replace the stored libraries, in the open transaction (so FUNCTION LOAD's reply
+        waits for the commit like any write's)."""
+        t = self.txn()
+        if codes:
+            t.put(b"functions", b"".join(_p32(len(c)) + bytes(c) for c in codes),
+                  db=self.info_db)
+        else:
+            t.delete(b"functions", db=self.info_db)
+        self.dirty = True
+
+    def _install_functions(self, server) -> None:
+        """Load the stored libraries into the server (as the RDB load would) and store them
+        again whenever FUNCTION LOAD/DELETE/FLUSH/RESTORE changes them."""
+        from valkeyd.scripting.functions import FunctionError, functions_of
+        codes = self.function_codes()
+        if codes:
+            fns = functions_of(server)
+            for code in codes:
+                try:
+                    fns.create(code, False, None, 0)
+                except FunctionError as e:
+                    raise ValueError(f"{self.path}: cannot load a stored function library: "
+                                     f"{e}") from None
+        self.commit()
+        server.function_hooks.append(lambda fns: self.store_function_codes(fns.libraries_code()))
+
     # -- server integration --------------------------------------------------------------------
     def install(self, server) -> None:
         """Called by the Server once: replies wait for the commit, the cron commits and
@@ -1177,6 +1219,7 @@ class LmdbEngine:
             Client._lmdb_flush = True
         server.cron_hooks.append(self.cron)
         server.load_hooks.clear()
+        self._install_functions(server)
 
         def on_fsync(_v=None):
             self.fsync = server.config.get("appendfsync")

@@ -403,6 +403,57 @@ def test_restart_keeps_everything():
         s.stop()
 
 
+FLIB = "#!lua name={}\nredis.register_function('{}', function(keys, args) return {} end)"
+
+
+def _kill_and_restart(s, d):
+    os.kill(s.pid, signal.SIGKILL)
+    s.proc.wait(10)
+    return start(d, "--appendfsync", "always")
+
+
+def test_function_libraries_persist_across_kill9():
+    """The libraries are part of the dataset, stored in the batch's transaction: FUNCTION
+    LOAD/DELETE/FLUSH/RESTORE acknowledged at ``always`` survive ``kill -9``."""
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start(d, "--appendfsync", "always")
+    try:
+        c = s.client()
+        c.execute_command("FUNCTION", "LOAD", FLIB.format("la", "fa", 1))
+        c.execute_command("FUNCTION", "LOAD", FLIB.format("lb", "fb", 2))
+        c.execute_command("FUNCTION", "LOAD", "REPLACE", FLIB.format("la", "fa", 3))
+        s = _kill_and_restart(s, d)
+        c = s.client()
+        assert c.execute_command("FCALL", "fa", 0) == 3
+        assert c.execute_command("FCALL", "fb", 0) == 2
+        payload = c.execute_command("FUNCTION", "DUMP")
+        c.execute_command("FUNCTION", "DELETE", "lb")
+        s = _kill_and_restart(s, d)
+        c = s.client()
+        assert [x[b"library_name"] if isinstance(x, dict) else x[1]
+                for x in c.execute_command("FUNCTION", "LIST")] == [b"la"]
+        c.execute_command("FUNCTION", "FLUSH")
+        s = _kill_and_restart(s, d)
+        c = s.client()
+        assert c.execute_command("FUNCTION", "LIST") == []
+        c.execute_command("FUNCTION", "RESTORE", payload)
+        c.execute_command("MULTI")
+        c.execute_command("FUNCTION", "LOAD", FLIB.format("lc", "fc", 4))
+        c.execute_command("SET", "k", "v")
+        c.execute_command("EXEC")
+        s = _kill_and_restart(s, d)
+        c = s.client()
+        assert c.execute_command("FCALL", "fb", 0) == 2
+        assert c.execute_command("FCALL", "fc", 0) == 4
+        assert c.get("k") == b"v"
+        assert c.info("memory")["number_of_libraries"] == 3
+        # BGSAVE from lmdb writes them into the RDB like the memory engine does
+        c.execute_command("SAVE")
+        assert (b"lc" in open(os.path.join(d, "dump.rdb"), "rb").read())
+    finally:
+        s.stop()
+
+
 def test_expiry_across_restart():
     d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
     s = start(d)

@@ -15,9 +15,9 @@ Design
 * Streams: the lmdb engine cannot store them yet. A stream key makes the conversion fail,
   naming the key, before anything is committed to the target; ``--skip-unsupported`` skips
   such keys and reports how many (and the first few) on standard error.
-* Function libraries: the lmdb engine does not persist them yet (a server on lmdb starts with
-  none). RDB -> LMDB prints a warning naming the libraries that are not carried over; LMDB ->
-  RDB therefore writes none.
+* Function libraries go with the data both ways: RDB -> LMDB stores their code in the
+  environment (the server compiles them at startup, as it would when loading the RDB); LMDB ->
+  RDB writes them as the RDB's FUNCTION2 records.
 * The direction is inferred from SRC (a file that starts with ``REDIS`` -> an LMDB directory
   DST; a directory holding ``valkeyd.lmdb`` -> an RDB file DST) unless ``--to`` is given. An
   existing target (DST/valkeyd.lmdb, or the file DST) is refused without ``--force``.
@@ -132,31 +132,18 @@ def rdb_to_lmdb(src: str, dst: str, *, force=False, skip_unsupported=False, data
             where = f" at offset {e.offset}" if e.offset >= 0 else ""
             key = f" while reading key {_show(e.key)}" if e.key is not None else ""
             raise ConvertError(f"{src}: error{where}{key}: {e.reason}") from None
+        codes = recs.info.get("function_codes") or []
+        if codes:
+            eng.store_function_codes(codes)
+        stats["functions"] = len(codes)
         eng.commit()
         ok = True
-        codes = recs.info.get("function_codes") or []
-        stats["functions"] = len(codes)
-        if codes:
-            names = [_lib_name(c) for c in codes]
-            warn(f"warning: {len(codes)} function librar{'y' if len(codes) == 1 else 'ies'} "
-                 f"({', '.join(names)}) not converted: the lmdb engine does not persist "
-                 f"function libraries yet (load them again with FUNCTION LOAD after the "
-                 f"restart)")
     finally:
         srcf.close()
         eng.close()
         if not ok:
             shutil.rmtree(target, ignore_errors=True)
     return stats
-
-
-def _lib_name(code: bytes) -> str:
-    """The library name from a ``#!lua name=...`` shebang (for the warning)."""
-    first = bytes(code).split(b"\n", 1)[0]
-    for part in first.split():
-        if part.startswith(b"name="):
-            return part[5:].decode("utf-8", "replace")
-    return "?"
 
 
 # -- LMDB -> RDB --------------------------------------------------------------------------------
@@ -265,7 +252,8 @@ def convert(src, dst, to, force, skip_unsupported, databases):
                      f"support yet: {shown}{more}")
             click.echo(f"{src} -> {os.path.join(dst, LMDB_DIRNAME)}: {st['keys']} keys "
                        f"written, {st['expired']} expired skipped, {st['skipped']} "
-                       f"unsupported skipped", err=True)
+                       f"unsupported skipped, {st['functions']} function libraries",
+                       err=True)
         else:
             n = lmdb_to_rdb(src, dst, force=force, databases=databases,
                             progress=_key_progress(prog))

@@ -142,6 +142,7 @@ class Server:
         self.expire_cycle_state = [0, False]  # activeExpireCycle: next db, time limit hit
         self.load_hooks: list = []         # async fn() at startup (Server.load_data)
         self.resetstat_hooks: list = []    # fn() on CONFIG RESETSTAT
+        self.function_hooks: list = []     # fn(functions) after the function libraries change
         self.last_signal = None
         self.replica_of = None
         self.tracking = None               # valkeyd.tracking.Tracking, from the first CLIENT TRACKING

@@ -250,7 +250,7 @@ class Functions:
             for fn in old.functions.values():
                 engine.free_function(fn)
         if ctx is self.ctx:
-            self.sync_info()
+            self.changed()
         return name
 
     # -- lookups ------------------------------------------------------------------------------
@@ -264,12 +264,21 @@ class Functions:
         self.ctx.unlink(lib)
         for fn in lib.functions.values():
             lib.engine.free_function(fn)
-        self.sync_info()
+        self.changed()
         return True
 
     def flush(self) -> None:
         self.ctx.clear()
+        self.changed()
+
+    def changed(self) -> None:
+        """The current libraries changed (FUNCTION LOAD/DELETE/FLUSH/RESTORE): refresh INFO's
+        counters and tell ``srv.function_hooks`` (fn(functions); the lmdb engine stores the
+        libraries' code with the dataset)."""
         self.sync_info()
+        srv = self.server
+        for hook in getattr(srv, "function_hooks", ()):
+            hook(self)
 
     def sync_info(self) -> None:
         """Refresh the server attributes INFO reads (number_of_functions ...)."""
@@ -339,7 +348,7 @@ class Functions:
                 self.ctx.join(ctx, policy == "REPLACE")
         finally:
             ctx.clear()
-            self.sync_info()
+            self.changed()
 
 
 def functions_of(srv) -> Functions:
