@@ -24,7 +24,10 @@ synced (none under ``always``).
 On-disk format (``FORMAT_VERSION`` = 1, stored in ``info`` under ``format``). Four named
 sub-databases, Kvrocks-style:
 
-* ``meta``: one record per key. Key: ``pdb`` (u32 BE) + ``crc32(key)`` (u32 BE) + key.
+* ``meta``: one record per key. Key: ``pdb`` (u32 BE) + ``crc32(key)`` (u32 BE) + name,
+  where a key's *name* is the key itself if it is shorter than 467 bytes, else its first 467
+  bytes + its SHA-256 (499 bytes: LMDB keys are at most 511 bytes); the full long key is
+  then kept in ``lk`` (key ``pdb`` + name). ``str`` and ``exp`` use the name too.
   Value: ``>BBqQQI`` = type code, flags, expiry time (ms, signed), version, size, access word.
   - type codes (fixed, as Kvrocks numbers them): 1 string, 2 hash, 3 list, 4 set, 5 zset,
     8 stream. Strings, hashes, lists, sets and sorted sets are stored by this version; the
@@ -44,8 +47,10 @@ sub-databases, Kvrocks-style:
   The crc32 in the key orders a database's keys by hash: SCAN's cursor is simply the hash
   to resume from (stateless, unaffected by inserts and deletes; keys sharing a hash are
   never split between two calls).
-* ``str``: string values. Key: ``pdb`` + key.
-* ``exp``: the expiry index. Key: ``pdb`` + (expiry + 2**63, u64 BE) + key, empty value. The
+* ``str``: string values. Key: ``pdb`` + name.
+* ``exp``: the expiry index. Key: ``pdb`` + (expiry + 2**63, u64 BE) + name, empty value.
+* ``lk``: the full keys of long keys (``pdb`` + name -> key); a sub-database added in format
+  1 (an older build reading such a key would see only its name). The
   active expire cycle walks it in time order from a remembered position, so it never looks
   at keys without an expiry.
 * ``info``: ``format``; ``dbmap`` (logical database -> physical ``pdb``, u32 each);
@@ -82,6 +87,7 @@ streams are not yet (issue #7 continues): creating one replies
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import struct
@@ -132,7 +138,24 @@ def unsupported(tname: str) -> ErrorReply:
 
 
 def _ekey(p4: bytes, when: int, key: bytes) -> bytes:
-    return p4 + ((when + _BIAS) & _MASK64).to_bytes(8, "big") + key
+    return p4 + ((when + _BIAS) & _MASK64).to_bytes(8, "big") + _name(key)
+
+
+# A key's name in the record keys (LMDB keys are at most 511 bytes; the longest use is the
+# expiry index's 4 + 8 + name): keys shorter than LONG bytes as they are, longer ones as
+# their first LONG bytes + their SHA-256 (always LONG + 32 = 499 bytes, so never equal to a
+# short key's name), the full key then being kept in ``lk`` under ``pdb`` + name.
+LONG = 467
+LONG_NAME = LONG + 32
+
+
+def _long(key) -> bytes:
+    key = bytes(key)
+    return key[:LONG] + hashlib.sha256(key).digest()
+
+
+def _name(key) -> bytes:
+    return key if len(key) < LONG else _long(key)
 
 
 class LmdbKeyspace:
@@ -153,7 +176,7 @@ class LmdbKeyspace:
         expiry, reported through on_expired)."""
         e = self.engine
         p4 = _p32(e.map[self.id])
-        mk = p4 + _p32(zlib.crc32(key)) + key
+        mk = p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key))
         raw = e.txn().get(mk, db=e.meta_db)
         if raw is None:
             return None
@@ -172,8 +195,10 @@ class LmdbKeyspace:
         e = self.engine
         t = e.txn()
         t.delete(mk, db=e.meta_db)
+        if len(mk) == 8 + LONG_NAME:
+            t.delete(mk[:4] + mk[8:], db=e.lk_db)
         if m[0] == T_STRING:
-            t.delete(p4 + key, db=e.str_db)
+            t.delete(mk[:4] + mk[8:], db=e.str_db)
         else:   # a collection: its element records
             e.drop_records(p4 + _q(m[3]), m[4])
         cnt = e.counts[self.id]
@@ -200,20 +225,20 @@ class LmdbKeyspace:
     def _value(self, p4, key, m):
         if m[0] != T_STRING:
             if m[0] == T_HASH:
-                return LmdbHash(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
+                return LmdbHash(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
             if m[0] == T_SET:
-                return LmdbSet(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
+                return LmdbSet(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
             if m[0] == T_ZSET:
-                return LmdbZSet(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
+                return LmdbZSet(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
             if m[0] == T_LIST:
-                return LmdbList(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
+                return LmdbList(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         e = self.engine
         if e.live:
             v = e.live.get((p4, key))
             if v is not None:
                 return v
-        return e.txn().get(p4 + key, db=e.str_db)
+        return e.txn().get(p4 + (key if len(key) < LONG else _long(key)), db=e.str_db)
 
     # -- generic -------------------------------------------------------------------------------
     def get(self, key):
@@ -273,7 +298,7 @@ class LmdbKeyspace:
         e = self.engine
         txn = e.txn()
         p4 = _p32(e.map[self.id])
-        mk = p4 + _p32(zlib.crc32(key)) + key
+        mk = p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key))
         raw = txn.get(mk, db=e.meta_db)
         old = None
         if raw is not None:
@@ -289,6 +314,8 @@ class LmdbKeyspace:
             e.struct_dirty = True
             ver = e.next_version()
             word = clock.lru if e.lfu is None else (lfu_minutes() << 8) | LFU_INIT_VAL
+            if len(mk) == 8 + LONG_NAME:
+                txn.put(mk[:4] + mk[8:], bytes(key), db=e.lk_db)
             if e.on_new is not None:
                 e.on_new(self.id, key)
         else:
@@ -312,7 +339,7 @@ class LmdbKeyspace:
                 word = e.atime.pop((p4, key), old[5]) if e.atime else old[5]
         txn.put(mk, _pack(T_STRING, flags, when, ver, len(value), word & 0xFFFFFFFF),
                 db=e.meta_db)
-        txn.put(p4 + key, value if t is bytes else bytes(value), db=e.str_db)
+        txn.put(mk[:4] + mk[8:], value if t is bytes else bytes(value), db=e.str_db)
         if flags & F_RAW:
             e.live[(p4, key)] = value   # may be modified in place: written again at commit
         elif e.live:
@@ -400,10 +427,12 @@ class LmdbKeyspace:
         """Metadata of a new, empty collection at a key known to be missing."""
         e = self.engine
         p4 = _p32(e.map[self.id])
-        mk = p4 + _p32(zlib.crc32(key)) + key
+        mk = p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key))
         ver = e.next_version()
         word = clock.lru if e.lfu is None else (lfu_minutes() << 8) | LFU_INIT_VAL
         e.txn().put(mk, _pack(tcode, flags, 0, ver, 0, word), db=e.meta_db)
+        if len(mk) == 8 + LONG_NAME:
+            e.txn().put(mk[:4] + mk[8:], bytes(key), db=e.lk_db)
         e.counts[self.id][0] += 1
         e.dirty = e.struct_dirty = True
         if e.on_new is not None:
@@ -512,7 +541,8 @@ class LmdbKeyspace:
             for mk, raw in cur:
                 if mk[:4] != p4:
                     return
-                yield mk[8:], _unpack(raw)
+                n = mk[8:]
+                yield (n if len(n) != LONG_NAME else e.full_key(p4, n)), _unpack(raw)
 
     def keys(self):
         now = clock.ms()
@@ -539,6 +569,8 @@ class LmdbKeyspace:
                     if not ok or cur.key()[:4] != p4:
                         return None
                     k, m = cur.key()[8:], _unpack(cur.value())
+                    if len(k) == LONG_NAME:
+                        k = e.full_key(p4, k)
             if m[1] & F_EXPIRE and m[2] < clock.ms():
                 if e.replica_mode:
                     if n == self.expires_count():
@@ -567,7 +599,8 @@ class LmdbKeyspace:
                 h = mk[4:8]
                 if len(out) >= count and h != last:
                     return _U32.unpack(h)[0], out
-                out.append(mk[8:])
+                n = mk[8:]
+                out.append(n if len(n) != LONG_NAME else e.full_key(p4, n))
                 last = h
         return 0, out
 
@@ -588,7 +621,7 @@ class LmdbKeyspace:
     def _raw_meta(self, key):
         e = self.engine
         p4 = self._p4()
-        mk = p4 + _p32(zlib.crc32(key)) + key
+        mk = p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key))
         raw = e.txn().get(mk, db=e.meta_db)
         return p4, mk, (None if raw is None else _unpack(raw))
 
@@ -650,6 +683,8 @@ class LmdbKeyspace:
         word = self._word(p4, src, m)
         when = m[2] if m[1] & F_EXPIRE else None
         t.delete(mk, db=e.meta_db)
+        if len(mk) == 8 + LONG_NAME:
+            t.delete(mk[:4] + mk[8:], db=e.lk_db)
         cnt = e.counts[self.id]
         if when is not None:
             t.delete(_ekey(p4, when, src), db=e.exp_db)
@@ -662,9 +697,11 @@ class LmdbKeyspace:
             self._remove(f[0], f[1], dst, f[2])
         elif e.on_new is not None:
             e.on_new(self.id, dst)
-        dk = p4 + _p32(zlib.crc32(dst)) + dst
+        dk = p4 + _p32(zlib.crc32(dst)) + _name(dst)
         t.put(dk, _pack(m[0], m[1] & ~F_EXPIRE, 0, m[3], m[4], word & 0xFFFFFFFF),
               db=e.meta_db)
+        if len(dk) == 8 + LONG_NAME:
+            t.put(dk[:4] + dk[8:], bytes(dst), db=e.lk_db)
         cnt[0] += 1
         e.dirty = e.struct_dirty = True
         if e.atime:
@@ -699,7 +736,8 @@ class LmdbKeyspace:
                 checked += 1
                 if when < now:
                     if not e.replica_mode:
-                        victims.append(k[12:])
+                        n = k[12:]
+                        victims.append(n if len(n) != LONG_NAME else e.full_key(p4, n))
                 else:
                     ttl_sum += when - now
                     ttl_n += 1
@@ -760,6 +798,7 @@ class LmdbEngine:
                              readahead=False, lock=True, max_readers=256)
         self.meta_db = self.env.open_db(b"meta")
         self.str_db = self.env.open_db(b"str")
+        self.lk_db = self.env.open_db(b"lk")
         self.exp_db = self.env.open_db(b"exp")
         self.info_db = self.env.open_db(b"info")
         self.hf_db = self.env.open_db(b"hf")
@@ -873,6 +912,10 @@ class LmdbEngine:
         if self.atime:
             self.atime = {k: v for k, v in self.atime.items() if k[0] != p4}
 
+    def full_key(self, p4: bytes, name: bytes) -> bytes:
+        """The key whose (long) record name is ``name`` (see LONG)."""
+        return bytes(self.txn().get(p4 + name, db=self.lk_db))
+
     def txn(self):
         t = self._txn
         if t is None:
@@ -900,14 +943,14 @@ class LmdbEngine:
             return
         t = self.txn()
         for (p4, key), v in live.items():
-            mk = p4 + _p32(zlib.crc32(key)) + key
+            mk = p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key))
             raw = t.get(mk, db=self.meta_db)
             if raw is None:
                 continue
             m = _unpack(raw)
             if m[0] != T_STRING:
                 continue
-            t.put(p4 + key, bytes(v), db=self.str_db)
+            t.put(mk[:4] + mk[8:], bytes(v), db=self.str_db)
             if m[4] != len(v):
                 t.put(mk, _pack(m[0], m[1], m[2], m[3], len(v), m[5]), db=self.meta_db)
         live.clear()
@@ -1002,7 +1045,7 @@ class LmdbEngine:
         while (self.sweep or self.garbage) and time.monotonic() < deadline:
             if self.sweep:
                 queue, pre = self.sweep, _p32(self.sweep[0])
-                dbis = (self.meta_db, self.str_db, self.exp_db) + self.element_dbs
+                dbis = (self.meta_db, self.str_db, self.exp_db, self.lk_db) + self.element_dbs
             else:
                 queue, pre = self.garbage, self.garbage[0]
                 dbis = self.element_dbs
@@ -1063,6 +1106,8 @@ class LmdbEngine:
                             if when is not None and when < now:
                                 continue
                             key = mk[8:]
+                            if len(key) == LONG_NAME:
+                                key = bytes(t.get(p4 + key, db=self.lk_db))
                             if m[0] == T_HASH:
                                 yield dbid, key, self._snap_hash(t, p4 + _q(m[3]), m), when
                                 continue
@@ -1078,7 +1123,7 @@ class LmdbEngine:
                                 continue
                             if m[0] != T_STRING:
                                 continue
-                            v = t.get(p4 + key, db=self.str_db)
+                            v = t.get(mk[:4] + mk[8:], db=self.str_db)
                             yield dbid, key, (bytearray(v) if m[1] & F_RAW else v), when
             finally:
                 t.abort()
@@ -1134,7 +1179,7 @@ class LmdbEngine:
     def used_memory(self) -> int:
         t = self.txn()
         total = 0
-        for dbi in (self.meta_db, self.str_db, self.exp_db) + self.element_dbs:
+        for dbi in (self.meta_db, self.str_db, self.exp_db, self.lk_db) + self.element_dbs:
             s = t.stat(dbi)
             total += s["psize"] * (s["branch_pages"] + s["leaf_pages"] + s["overflow_pages"])
         return total

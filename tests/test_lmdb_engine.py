@@ -403,6 +403,66 @@ def test_restart_keeps_everything():
         s.stop()
 
 
+LK, LM, LN, LN2 = "k" * 466, "m" * 467, "n" * 3000, "n" * 2999 + "x"
+LONG_KEY_SCRIPT = [
+    ("SET", LK, "1"), ("SET", LM, "2"), ("SET", LN, "3"), ("SET", LN2, "4"), ("DBSIZE",),
+    ("GET", LN), ("GET", LN2), ("STRLEN", LM), ("APPEND", LN, "x"), ("GET", LN),
+    ("EXPIRE", LN, "1000"), ("TTL", LN), ("RENAME", LN, "r" * 5000), ("EXISTS", LN),
+    ("TTL", "r" * 5000), ("GET", "r" * 5000), ("HSET", "h" * 600, "f", "v"),
+    ("SADD", "s" * 600, "a"), ("RPUSH", "l" * 700, "x"), ("ZADD", "z" * 900, "1", "m"),
+    ("TYPE", "h" * 600), ("RENAME", "z" * 900, "Z" * 900), ("ZRANGE", "Z" * 900, "0", "-1"),
+    ("COPY", "Z" * 900, "C" * 1000), ("ZSCORE", "C" * 1000, "m"), ("MOVE", LM, "3"),
+    ("EXISTS", LM), ("DEL", LN2, "s" * 600), ("DBSIZE",), ("OBJECT", "ENCODING", LK),
+    ("PERSIST", "r" * 5000), ("TTL", "r" * 5000),
+]
+
+
+def test_long_keys_match_reference(lpair):
+    """Keys longer than an LMDB key can hold (511 bytes) are stored under a 499-byte name
+    (prefix + SHA-256) with the full key kept beside it: every command sees the full key."""
+    a, b = lpair
+    for args in LONG_KEY_SCRIPT:
+        same_reply(a, b, *args)
+    for c in (a, b):   # SCAN / KEYS / RANDOMKEY return the full keys
+        assert sorted(c.keys()) == sorted(b.keys())
+        got, cur = [], 0
+        while True:
+            cur, part = c.scan(cur, count=2)
+            got += part
+            if cur == 0:
+                break
+        assert sorted(got) == sorted(b.keys())
+        assert c.randomkey() in set(b.keys())
+    payload = a.dump("l" * 700)
+    assert payload == b.dump("l" * 700)
+    a.restore("L" * 800, 0, payload)
+    assert a.lrange("L" * 800, 0, -1) == [b"x"]
+
+
+def test_long_keys_expire_and_survive_restart():
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start(d)
+    try:
+        c = s.client()
+        c.set("e" * 2000, "gone", px=50)     # active expiry walks the index by name
+        c.set("k" * 3000, "kept")
+        c.hset("h" * 1000, "f", "v")
+        time.sleep(0.5)
+        assert wait_for(lambda: c.dbsize() == 2)
+        assert records(d, b"lk") == 2
+    finally:
+        s.stop()
+    s = start(d)
+    try:
+        c = s.client()
+        assert sorted(c.keys()) == [b"h" * 1000, b"k" * 3000]
+        assert c.get("k" * 3000) == b"kept" and c.hget("h" * 1000, "f") == b"v"
+        c.flushall()
+        assert wait_for(lambda: records(d, b"lk") == 0)   # the sweep reclaims them too
+    finally:
+        s.stop()
+
+
 FLIB = "#!lua name={}\nredis.register_function('{}', function(keys, args) return {} end)"
 
 
