@@ -579,8 +579,10 @@ def test_keyspace_hits_and_misses(r):
 
 
 def test_geoadd_propagates_as_zadd(tmp_path):
+    # the AOF is the memory engine's persistence (the lmdb engine writes none), so this
+    # propagation check runs on it whatever VALKEYD_ENGINE says
     s = start_valkeyd("--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                      workdir=str(tmp_path))
+                      workdir=str(tmp_path), engine="memory")
     try:
         c = s.client(2)
         c.execute_command("GEOADD", "g", "ch", "13.361389", "38.115556", "Palermo")

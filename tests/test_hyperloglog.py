@@ -644,8 +644,10 @@ def test_propagation(tmp_path):
             ref.stop()
     d = tmp_path / "ours"
     d.mkdir()
+    # the AOF is the memory engine's persistence (the lmdb engine writes none), so this
+    # propagation check runs on it whatever VALKEYD_ENGINE says
     s = start_valkeyd("--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                      workdir=str(d))
+                      workdir=str(d), engine="memory")
     try:
         got = _propagated(s, str(d))
     finally:

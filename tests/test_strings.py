@@ -679,8 +679,10 @@ def test_object_encoding_matches_reference(pair, r):
 
 
 def test_propagation_rewrites(tmp_path):
+    # the AOF is the memory engine's persistence (the lmdb engine writes none), so this
+    # propagation check runs on it whatever VALKEYD_ENGINE says
     s = start_valkeyd("--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                      workdir=str(tmp_path))
+                      workdir=str(tmp_path), engine="memory")
     try:
         c = s.client(2)
         t0 = int(time.time() * 1000)
