@@ -27,3 +27,12 @@ def test_harness_detects_lost_writes():
               sabotage=400)
     assert res["acked"] > 0
     assert res["lost"] > 0, res
+
+
+def test_lmdb_always_no_acknowledged_write_lost():
+    """The same rounds on the lmdb engine (its negative control, replies sent before the
+    commit, is tests/test_lmdb_engine.py's)."""
+    res = run(rounds=3, clients=8, fsync="always", max_run=0.8, verbose=False, engine="lmdb")
+    assert res["rounds"] == 3 and res["acked"] > 0
+    assert res["lost"] == 0, res
+    assert res["dup"] == 0, res
