@@ -702,6 +702,8 @@ class LmdbKeyspace:
               db=e.meta_db)
         if len(dk) == 8 + LONG_NAME:
             t.put(dk[:4] + dk[8:], bytes(dst), db=e.lk_db)
+        if m[0] == T_HASH and t.get(p4 + _q(m[3]), db=e.hv_db) is not None:
+            t.put(p4 + _q(m[3]), dk, db=e.hv_db)   # (the field-expiry cycle's index)
         cnt[0] += 1
         e.dirty = e.struct_dirty = True
         if e.atime:
@@ -812,13 +814,15 @@ class LmdbEngine:
         self.hs_db = self.env.open_db(b"hs")
         self.hx_db = self.env.open_db(b"hx")
         self.hxi_db = self.env.open_db(b"hxi")
+        self.hv_db = self.env.open_db(b"hv")
         self.sm_db = self.env.open_db(b"sm")
         self.ss_db = self.env.open_db(b"ss")
         self.zm_db = self.env.open_db(b"zm")
         self.zs_db = self.env.open_db(b"zs")
         self.li_db = self.env.open_db(b"li")
         self.lh_db = self.env.open_db(b"lh")
-        self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db, self.sm_db,
+        self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db, self.hv_db,
+                            self.sm_db,
                             self.ss_db, self.zm_db, self.zs_db, self.li_db, self.lh_db)
         self._txn = None
         self.dirty = False          # the open transaction wrote something
@@ -1290,6 +1294,30 @@ class LmdbEngine:
         finally:
             self.env.close()
 
+    def _track_volatile_hashes(self, server) -> None:
+        """Give the hashes with volatile fields (``hv``) to the server's background
+        field-expiry cycle, as the memory engine's commands registered them before the
+        restart. Costs one record per such hash, not a keyspace scan."""
+        from valkeyd.commands.hashes import track_volatile
+        logical = {p: i for i, p in enumerate(self.map)}
+        found = []
+        t = self.txn()
+        with t.cursor(db=self.hv_db) as cur:
+            for pre, mk in cur:
+                dbid = logical.get(_U32.unpack(pre[:4])[0])
+                raw = t.get(mk, db=self.meta_db)
+                if dbid is None or raw is None:
+                    continue
+                m = _unpack(raw)
+                if m[0] != T_HASH or _q(m[3]) != pre[4:12]:
+                    continue
+                name = mk[8:]
+                found.append((dbid, name if len(name) != LONG_NAME
+                              else self.full_key(mk[:4], name)))
+        self.commit()
+        for dbid, key in found:
+            track_volatile(server, dbid, key)
+
     # -- function libraries --------------------------------------------------------------------
     def function_codes(self) -> list:
         """The stored function libraries' code (``info`` record ``functions``: per library a
@@ -1358,6 +1386,7 @@ class LmdbEngine:
         server.cron_hooks.append(self.cron)
         server.load_hooks.clear()
         self.server = server
+        self._track_volatile_hashes(server)
 
         def on_map_size(_v=None):
             size = server.config.get_int("lmdb-map-size")

@@ -20,8 +20,10 @@ Per-field expiry times (Valkey 9's HEXPIRE family):
   ``has_expired``/``pop_expired`` look at the first records only); the record whose key is
   exactly ``pdb`` + version holds the number of volatile fields (u64).
 
-The server's in-memory list of hashes with volatile fields (valkeyd/commands/hashes.py) is not
-rebuilt at startup yet: after a restart such fields are reclaimed when their hash is accessed.
+* ``hv``: ``pdb`` + version  ->  the hash's metadata key, for each hash that has volatile
+  fields: at startup the engine gives these hashes to the server's background field-expiry
+  cycle (valkeyd/commands/hashes.py ``track_volatile``), so a restart changes nothing about
+  when expired fields go (RENAME rewrites the record; DEL/FLUSH sweep it with the fields).
 """
 from __future__ import annotations
 
@@ -243,11 +245,14 @@ class LmdbHash(LmdbView):
 
     # -- per-field expiry ----------------------------------------------------------------------
     def _set_vcount(self, n: int) -> None:
-        t = self.e.txn()
+        e = self.e
+        t = e.txn()
         if n:
-            t.put(self.pre, _q(n), db=self.e.hxi_db)
+            t.put(self.pre, _q(n), db=e.hxi_db)
+            t.put(self.pre, self.mk, db=e.hv_db)
         else:
-            t.delete(self.pre, db=self.e.hxi_db)
+            t.delete(self.pre, db=e.hxi_db)
+            t.delete(self.pre, db=e.hv_db)
 
     def _drop_expire(self, field) -> int:
         """Remove the field's expiry time (records and count); 1 if it had one."""

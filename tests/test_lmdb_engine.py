@@ -1268,3 +1268,31 @@ def _set_ok(c, k, v) -> bool:
         return c.set(k, v) is True
     except redis.exceptions.OutOfMemoryError:
         return False
+
+
+def test_hash_fields_expire_actively_after_restart():
+    """The background field-expiry cycle knows the volatile hashes again after a restart
+    (``hv``), also under a new name (RENAME), without any command touching them."""
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start(d)
+    try:
+        c = s.client()
+        c.hset("h", mapping={"f1": "v", "f2": "v"})
+        c.hset("g", mapping={"f1": "v", "f2": "v"})
+        c.execute_command("HPEXPIRE", "h", "1500", "FIELDS", "1", "f1")
+        c.execute_command("HPEXPIRE", "g", "1500", "FIELDS", "2", "f1", "f2")
+        c.rename("g", "g2")
+        c.hset("n", "f", "v")   # no volatile fields: not tracked
+    finally:
+        s.stop()
+    assert records(d, b"hv") == 2
+    s = start(d)
+    try:
+        c = s.client()
+        assert records(d, b"hx") == 3
+        # nothing reads the hashes: only the cycle can remove the fields (and then g2)
+        assert wait_for(lambda: records(d, b"hx") == 0, timeout=15)
+        assert c.hgetall("h") == {b"f2": b"v"} and c.exists("g2") == 0
+        assert wait_for(lambda: records(d, b"hv") == 0)
+    finally:
+        s.stop()
