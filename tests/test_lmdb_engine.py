@@ -1053,7 +1053,14 @@ def _long_script():
         ("ZUNIONSTORE", "zu", "2", "z", "lz"), ("ZRANGE", "zu", "0", "-1", "WITHSCORES"),
         ("ZINTER", "2", "z", "lz", "WITHSCORES"), ("ZDIFF", "2", "lz", "z"),
         ("ZREMRANGEBYLEX", "lz", "(" + EA2, "[" + EA1), ("ZRANGE", "lz", "0", "-1"),
-        ("OBJECT", "ENCODING", "z"),
+        ("OBJECT", "ENCODING", "z"), ("BZPOPMIN", "z", "0.1"), ("BZPOPMAX", "lz", "0.1"),
+        ("ZMPOP", "1", "z", "MIN", "COUNT", "2"), ("ZADD", "zr1", "1", EC), ("ZRANDMEMBER", "zr1", "-2", "WITHSCORES"),
+        ("GEOADD", "g", "13.361389", "38.115556", EA1, "15.087269", "37.502669", EA2),
+        ("GEOPOS", "g", EA1, EA2, EA), ("GEODIST", "g", EA1, EA2),
+        ("GEOSEARCH", "g", "FROMMEMBER", EA2, "BYRADIUS", "300", "km", "ASC"),
+        # list items are record values: any length
+        ("RPUSH", "l", EC, EA, EA1, "x"), ("LRANGE", "l", "0", "-1"), ("LPOS", "l", EA1),
+        ("LREM", "l", "0", EA), ("LINDEX", "l", "-2"), ("LPOP", "l"),
         # the keys move with their elements
         ("RENAME", "h", "h2"), ("HGET", "h2", EC), ("COPY", "h2", "h3"), ("HGETALL", "h3"),
         ("COPY", "s", "sc"), ("SMEMBERS", "sc"), ("RENAME", "z", "zr"),
