@@ -17,8 +17,11 @@ venv: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/valkeyd serve --bind 127.0.0.1 --port 6379 --engine memory
 
+# The suite runs twice: as is (memory engine), then every server test again on the lmdb
+# engine (tests/conftest.py says which files the second pass leaves out and why).
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+	VALKEYD_ENGINE=lmdb $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) tools/bench

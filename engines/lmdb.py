@@ -797,7 +797,14 @@ class LmdbEngine:
         if databases is None:
             databases = config.get_int("databases") if config is not None else 16
         if map_size is None:
-            map_size = DEFAULT_MAP_SIZE
+            map_size = (config.get_int("lmdb-map-size") if config is not None
+                        else DEFAULT_MAP_SIZE)
+        self.map_size = map_size
+        self.full = False           # denyoom commands refused (see check_full)
+        self._near = False          # over half the map used: check_full after each commit
+        self.failed = False         # the open transaction hit the map's end (see rollback)
+        self.rollbacks = 0
+        self.server = None
         os.makedirs(path, exist_ok=True)
         self.path = path
         self.config = config
@@ -991,25 +998,94 @@ class LmdbEngine:
     def flushdb(self, index: int, lazy: bool = False) -> int:
         return self._dbs[index].flush()
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
+        """Commit the open transaction; False if it had to be rolled back instead (the map
+        is full: see :meth:`rollback`)."""
         t = self._txn
         if t is None:
-            return
-        if self.live:
-            self.flush_live()
-        if not self.dirty:
+            return True
+        if self.failed:
+            self.rollback()
+            return False
+        try:
+            if self.live:
+                self.flush_live()
+            if not self.dirty:
+                self._txn = None
+                t.abort()
+                return True
+            if self.struct_dirty:
+                self._write_struct(t)
             self._txn = None
-            t.abort()
-            return
-        if self.struct_dirty:
-            self._write_struct(t)
-        self._txn = None
-        self.dirty = False
-        t.commit()
+            self.dirty = False
+            t.commit()
+        except lmdb.MapFullError:
+            self._txn = t
+            self.rollback()
+            return False
         self.commits += 1
         if self.fsync == "always":
             self.env.sync(True)
             self._synced = self.commits
+        if self._near:
+            self.check_full()
+        return True
+
+    # -- a full map (lmdb-map-size) ------------------------------------------------------------
+    def headroom(self) -> int:
+        """Space kept free for the commands already admitted (copy-on-write needs new
+        pages even to delete): 1/32 of the map, between 1 MiB and 256 MiB."""
+        return min(max(self.map_size >> 5, 1 << 20), 256 << 20)
+
+    def check_full(self) -> None:
+        """Refuse ``denyoom`` commands (as Redis does at maxmemory: reads, DEL, EXPIRE,
+        FLUSHALL ... still run, so space can be freed) while the pages in use come within
+        :meth:`headroom` of ``lmdb-map-size``."""
+        used = self.used_memory_committed()
+        self._near = used * 2 > self.map_size   # then checked after every commit
+        full = used + self.headroom() > self.map_size
+        srv = self.server
+        if srv is not None and (full or self.full):
+            from valkeyd.errors import LMDB_FULL
+            srv.oom_error = (LMDB_FULL % (used, self.map_size)) if full else None
+        self.full = full
+
+    def command_failed(self, exc):
+        """Client.call's hook for an exception out of a command: LMDB's MDB_MAP_FULL (a
+        write bigger than the headroom) breaks the transaction, so the whole batch is rolled
+        back at its commit (:meth:`rollback`); the command gets -OOM."""
+        if isinstance(exc, lmdb.MapFullError) or (self.failed and isinstance(exc, lmdb.Error)):
+            from valkeyd.errors import LMDB_FULL
+            if not self.dirty and not self.failed:
+                # nothing else written since the last commit: undo this command alone, and
+                # nobody has to be disconnected
+                self.failed = True
+                self.rollback()
+            else:
+                self.failed = True
+                self.dirty = True   # the batch's clients are held until the rollback
+            return ErrorReply(LMDB_FULL % (self.used_memory_committed(), self.map_size))
+        return None
+
+    def used_memory_committed(self) -> int:
+        with self.env.begin() as t:
+            return self._used(t)
+
+    def rollback(self) -> None:
+        """Drop the open transaction (it hit the end of the map) and reload the state kept
+        in memory from the last commit. Clients whose replies waited for it are disconnected
+        by the caller (:meth:`_release`): none of their writes since the last commit exists."""
+        t, self._txn = self._txn, None
+        if t is not None:
+            t.abort()
+        self.failed = False
+        self.dirty = self.struct_dirty = False
+        self.live.clear()
+        self.rollbacks += 1
+        self._load(len(self._dbs))
+        for d in self._dbs:
+            d._exp_pos = None
+        self.check_full()
 
     def hold(self, client) -> None:
         """Park ``client``'s output until the open transaction is committed: the commit runs
@@ -1025,8 +1101,18 @@ class LmdbEngine:
     def _release(self) -> None:
         held = self._held
         self._held = {}
+        ok = True
         if not self._closed:
-            self.commit()
+            ok = self.commit()
+        if not ok:   # rolled back: these replies describe writes that do not exist
+            import logging
+            logging.getLogger("valkeyd").warning(
+                "The lmdb environment is full ('lmdb-map-size' %d): the last batch of writes "
+                "was rolled back and its %d client(s) disconnected", self.map_size, len(held))
+            for c in held:
+                c.out.clear()
+                c.close()
+            return
         from valkeyd.client import Client
         plain = Client._lmdb_plain
         for c in held:
@@ -1084,9 +1170,14 @@ class LmdbEngine:
 
     def cron(self) -> None:
         if self.sweep or self.garbage:
-            self.sweep_step()
+            try:
+                self.sweep_step()
+            except lmdb.MapFullError:
+                self.failed = True
         self.commit()
         self._cron_ticks += 1
+        if self._cron_ticks % 5 == 0 or self.full:
+            self.check_full()
         if self._cron_ticks % 100 == 0:
             self.env.reader_check()   # reader slots left by exited BGSAVE children
             if len(self.atime) > ATIME_MAX:
@@ -1192,7 +1283,9 @@ class LmdbEngine:
         return h
 
     def used_memory(self) -> int:
-        t = self.txn()
+        return self._used(self.txn())
+
+    def _used(self, t) -> int:
         total = 0
         for dbi in (self.meta_db, self.str_db, self.exp_db, self.lk_db) + self.element_dbs:
             s = t.stat(dbi)
@@ -1279,6 +1372,17 @@ class LmdbEngine:
             Client._lmdb_flush = True
         server.cron_hooks.append(self.cron)
         server.load_hooks.clear()
+        self.server = server
+
+        def on_map_size(_v=None):
+            size = server.config.get_int("lmdb-map-size")
+            self.commit()
+            self.env.set_mapsize(size)
+            self.map_size = self.env.info()["map_size"]
+            self.check_full()
+
+        server.config.on_change("lmdb-map-size", on_map_size)
+        self.check_full()
         self._install_functions(server)
 
         def on_fsync(_v=None):

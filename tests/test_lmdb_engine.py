@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -1422,3 +1423,66 @@ def test_larger_than_ram_in_a_memory_cgroup():
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2] == "336 MiB of 336 MiB" and cells[3] == cells[4] == "21,504"
     assert int(cells[5].split()[0]) <= 112 and cells[7] == "0"
+
+
+def test_lmdb_map_size_full_refuses_writes_and_loses_nothing_acknowledged():
+    """``lmdb-map-size``: near the end of the map, denyoom commands get -OOM while reads,
+    DEL and CONFIG SET still run; a write bigger than the headroom is refused alone; a batch
+    cut by the map's end (MULTI/EXEC) is rolled back and its client disconnected, never
+    acknowledged; a bigger map (CONFIG SET) makes room at once."""
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start(d, "--lmdb-map-size", "64mb")
+    try:
+        c = s.client()
+        assert c.config_get("lmdb-map-size") == {"lmdb-map-size": str(64 << 20)}
+        n, err = 0, None
+        while n < 2000:
+            try:
+                c.set(f"k{n}", b"x" * 100_000)
+                n += 1
+            except redis.exceptions.OutOfMemoryError as e:
+                err = str(e)
+                break
+        assert err is not None and "lmdb-map-size" in err and 300 < n < 700
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            c.set("small", "1")
+        assert c.get("k0") == b"x" * 100_000 and c.dbsize() == n   # reads run
+        assert c.delete(*[f"k{i}" for i in range(n // 2)]) == n // 2   # DEL runs
+        assert wait_for(lambda: _set_ok(c, "small", "1"))
+        # one write bigger than the headroom: refused alone, the connection stays
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            c.set("huge", b"y" * 40_000_000)
+        assert c.ping() and c.get("small") == b"1"
+        # a transaction cut by the map's end: nothing of it exists, nothing was acknowledged
+        raw = socket.create_connection(("127.0.0.1", s.port))
+        big = b"z" * 40_000_000
+        raw.sendall(b"MULTI\r\n*3\r\n$3\r\nSET\r\n$2\r\nt1\r\n$1\r\n1\r\n"
+                    b"*3\r\n$3\r\nSET\r\n$2\r\nt2\r\n$%d\r\n%s\r\nEXEC\r\n" % (len(big), big))
+        got = b""
+        raw.settimeout(20)
+        while True:
+            chunk = raw.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        raw.close()
+        assert b"+OK" not in got.split(b"QUEUED")[-1]   # EXEC's reply never came
+        assert c.exists("t1", "t2") == 0
+        c.config_set("lmdb-map-size", str(256 << 20))
+        assert c.set("huge", b"y" * 40_000_000) is True
+        keys = c.dbsize()
+    finally:
+        s.stop()
+    s = start(d, "--lmdb-map-size", "256mb")
+    try:
+        c = s.client()
+        assert c.dbsize() == keys and c.strlen("huge") == 40_000_000
+    finally:
+        s.stop()
+
+
+def _set_ok(c, k, v) -> bool:
+    try:
+        return c.set(k, v) is True
+    except redis.exceptions.OutOfMemoryError:
+        return False

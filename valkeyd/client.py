@@ -291,6 +291,8 @@ class Client(asyncio.Protocol):
             if srv.write_error is not None and (cmd.write or cmd.name == "ping") \
                     and not getattr(self, "must_obey", False):
                 return self.reject(cmd, srv.write_error)
+            if srv.oom_error is not None and cmd.denyoom and not getattr(self, "must_obey", False):
+                return self.reject(cmd, srv.oom_error)
             if self.monitor and (cmd.write or cmd.readonly or cmd.may_replicate):
                 return self.reject(cmd, errors.REPLICA_KEYSPACE)
             if srv.client_pause_end and srv.pause_check(self, cmd, argv):
@@ -338,8 +340,11 @@ class Client(asyncio.Protocol):
         except ErrorReply as e:
             reply = e
         except Exception as e:  # a bug must never take the server or the connection down
-            log.warning(f"Error running '{cmd.fullname}': {e!r}\n{traceback.format_exc()}")
-            reply = ErrorReply(f"ERR internal error while running '{cmd.fullname}': {e}")
+            hook = getattr(srv.engine, "command_failed", None)
+            reply = hook(e) if hook is not None else None
+            if reply is None:
+                log.warning(f"Error running '{cmd.fullname}': {e!r}\n{traceback.format_exc()}")
+                reply = ErrorReply(f"ERR internal error while running '{cmd.fullname}': {e}")
         us = (_perf() - t0) // 1000
         cmd.calls += 1
         cmd.usec += us

@@ -152,6 +152,9 @@ DIRECTIVES = [
     # valkeyd's own: the storage engine (``engine lmdb`` in the file; --engine on the command
     # line wins). Hidden: CONFIG GET * lists what Redis lists.
     ('engine', None, 'enum', 'IH', None, None, 'memory', 'engine_enum'),
+    # valkeyd's own: the lmdb engine's map size, the most its environment may hold (1tb of
+    # address space by default: the file only grows as data is written)
+    ('lmdb-map-size', None, 'ull', 'H', 1 << 20, ULLONG_MAX, 1 << 40, 'm'),
     ('syslog-facility', None, 'enum', 'I', None, None, 'local0', 'syslog_facility_enum'),
     ('repl-diskless-load', None, 'enum', 'D', None, None, 'disabled', 'repl_diskless_load_enum'),
     ('loglevel', None, 'enum', '', None, None, 'notice', 'loglevel_enum'),

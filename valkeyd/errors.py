@@ -100,6 +100,8 @@ LOADING = "LOADING Redis is loading the dataset in memory"
 REPLICA_KEYSPACE = "ERR Replica can't interact with the keyspace"
 BUSY = "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SCRIPT KILL or SHUTDOWN NOSAVE."
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
+LMDB_FULL = ("OOM command not allowed when the lmdb environment is full "
+             "(used %d of 'lmdb-map-size' %d bytes)")
 READONLY = "READONLY You can't write against a read only replica."
 MISCONF = (
     "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "

@@ -104,6 +104,7 @@ class Server:
         self._client_pause_end = 0
         self._script_busy = None
         self._write_error = None          # MISCONF text while writes are refused (snapshots)
+        self._oom_error = None            # -OOM for denyoom commands (the lmdb map is full)
         self.script_running = None        # ScriptCtx of the running script (valkeyd.scripting)
         self.loading = False
         self.lastsave = int(time.time())
@@ -207,9 +208,19 @@ class Server:
         self._write_error = v
         self._update_hold()
 
+    @property
+    def oom_error(self):
+        """The error ``denyoom`` commands get (the lmdb engine's map is nearly full), or None."""
+        return self._oom_error
+
+    @oom_error.setter
+    def oom_error(self, v):
+        self._oom_error = v
+        self._update_hold()
+
     def _update_hold(self):
         self.hold = bool(self._loading or self._client_pause_end or self._script_busy is not None
-                         or self._write_error is not None)
+                         or self._write_error is not None or self._oom_error is not None)
 
     # -- configuration ---------------------------------------------------------------------------
     def _apply_config(self):
