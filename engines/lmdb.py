@@ -67,6 +67,12 @@ sub-databases, Kvrocks-style:
   index ordered by (score, member) (:mod:`engines.lmdb_zset`); ``li``, ``lh``: list items by
   sequence number, and the per-list header (head/tail sequence numbers) with one record per
   quicklist node (the encoding's layout model; :mod:`engines.lmdb_list`).
+* ``le``: the full elements of long hash fields, set members and sorted-set members
+  (``pdb`` + version + name -> element). Elements appear in record keys by *name*: the
+  element itself if shorter than 459 bytes, else its first 459 bytes + its SHA-256 (491
+  bytes, so the longest element-keyed record key, 12 + 8 + name, fits LMDB's 511); see
+  :mod:`engines.lmdb_view`. A sub-database added in format 1 (an older build reading such
+  an element would see only its name).
 
 Format versions. Adding a sub-database and a type code is compatible, so lists and sorted
 sets did not bump ``FORMAT_VERSION`` (still 1): an environment written by this version opens
@@ -104,6 +110,7 @@ from valkeyd.protocol import string2ll
 from .base import clock
 from .lmdb_hash import F_HT, LmdbHash, _fk
 from .lmdb_list import F_QL, LmdbList, read_list
+from .lmdb_view import ELONG_NAME
 from .lmdb_set import ENC_NAMES as SET_ENC_NAMES, F_NEW, LmdbSet
 from .lmdb_set import enc_of as set_enc_of, flags_of as set_flags_of
 from .lmdb_zset import F_SKIP, LmdbZSet
@@ -821,9 +828,10 @@ class LmdbEngine:
         self.zs_db = self.env.open_db(b"zs")
         self.li_db = self.env.open_db(b"li")
         self.lh_db = self.env.open_db(b"lh")
+        self.le_db = self.env.open_db(b"le")
         self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db, self.hv_db,
-                            self.sm_db,
-                            self.ss_db, self.zm_db, self.zs_db, self.li_db, self.lh_db)
+                            self.sm_db, self.ss_db, self.zm_db, self.zs_db, self.li_db,
+                            self.lh_db, self.le_db)
         self._txn = None
         self.dirty = False          # the open transaction wrote something
         self.struct_dirty = False   # dbmap/counts/next/ver/sweep changed
@@ -1246,7 +1254,10 @@ class LmdbEngine:
                 for k, s8 in cur:
                     if k[:n] != pre:
                         break
-                    pairs.append((struct.unpack(">d", s8)[0], k[n + 8:]))
+                    mb = k[n + 8:]
+                    if len(mb) == ELONG_NAME:   # a long member's name (engines.lmdb_view)
+                        mb = bytes(t.get(pre + mb, db=self.le_db))
+                    pairs.append((struct.unpack(">d", s8)[0], mb))
         z.sl = SortedList(pairs)
         z.d = {mb: sc for sc, mb in pairs}
         z.lp = not m[1] & F_SKIP
@@ -1267,7 +1278,10 @@ class LmdbEngine:
                 for k, w in cur:
                     if k[:n] != pre:
                         break
-                    h.set_expire(k[n:], struct.unpack(">q", w)[0])
+                    f = k[n:]
+                    if len(f) == ELONG_NAME:
+                        f = bytes(t.get(pre + f, db=self.le_db))
+                    h.set_expire(f, struct.unpack(">q", w)[0])
         h.lp = not m[1] & F_HT
         return h
 

@@ -3,8 +3,12 @@
 Records (sub-databases opened by :mod:`engines.lmdb`), under the key's ``version`` (unique in
 the environment, so a deleted or renamed key's fields never mix with another's):
 
-* ``hf``: ``pdb`` + version (u64 BE) + crc32(field) (u32 BE) + field  ->  seq + value
-* ``hs``: ``pdb`` + version + seq (u64 BE)    ->  field
+* ``hf``: ``pdb`` + version (u64 BE) + crc32(name) (u32 BE) + name  ->  seq + value
+* ``hs``: ``pdb`` + version + seq (u64 BE)    ->  field (in full)
+* ``le``: ``pdb`` + version + name  ->  field, for fields of 459 bytes or more only
+
+A field's *name* is the field itself when shorter than 459 bytes, else its first 459 bytes +
+its SHA-256 (see :mod:`engines.lmdb_view`): fields of any length are stored.
 
 ``seq`` numbers fields in insertion order (an overwrite keeps it, a deleted and re-added field
 gets a new one), which is the order Redis replies in while the hash is a listpack; the same
@@ -15,8 +19,8 @@ record holds the field count and, in flag bit 2, the one-way "hashtable" encodin
 
 Per-field expiry times (Valkey 9's HEXPIRE family):
 
-* ``hx``: ``pdb`` + version + field  ->  expiry time (i64 BE)
-* ``hxi``: ``pdb`` + version + (expiry + 2**63, u64 BE) + field  ->  empty (time order, so
+* ``hx``: ``pdb`` + version + name  ->  expiry time (i64 BE)
+* ``hxi``: ``pdb`` + version + (expiry + 2**63, u64 BE) + name  ->  empty (time order, so
   ``has_expired``/``pop_expired`` look at the first records only); the record whose key is
   exactly ``pdb`` + version holds the number of volatile fields (u64).
 
@@ -32,7 +36,7 @@ import struct
 import zlib
 
 from .limits import limits
-from .lmdb_view import LmdbView
+from .lmdb_view import ELONG, ELONG_NAME, LmdbView, elong
 
 _Q = struct.Struct(">Q")
 _q = _Q.pack
@@ -40,14 +44,26 @@ _U32 = struct.Struct(">I")
 
 
 def _fk(pre: bytes, elem: bytes) -> bytes:
-    """The key of an element record: ordered by crc32 of the element, so that a scan cursor
-    is a hash position (new elements land anywhere: an iteration always ends)."""
+    """The key of an element record: ordered by crc32 of the element's name, so that a scan
+    cursor is a hash position (new elements land anywhere: an iteration always ends). A long
+    element's key is ``pre`` + 4 + ELONG_NAME bytes long."""
+    if len(elem) >= ELONG:
+        elem = elong(elem)
     return pre + _U32.pack(zlib.crc32(elem)) + elem
 
 
-def hash_order_scan(txn, dbi, pre: bytes, cursor: int, count: int):
-    """One HSCAN/SSCAN step over element records keyed by :func:`_fk`: ``(next, elems)``;
-    elements sharing a crc32 are never split between two calls."""
+def _fkn(pre: bytes, name: bytes) -> bytes:
+    """The key of an element record from the element's name (read out of another key)."""
+    return pre + _U32.pack(zlib.crc32(name)) + name
+
+
+FK_LONG = 12 + 4 + ELONG_NAME   # the length of a long element's _fk key
+
+
+def hash_order_scan(txn, dbi, pre: bytes, cursor: int, count: int, le):
+    """One HSCAN/SSCAN/ZSCAN step over element records keyed by :func:`_fk`: ``(next,
+    elems)`` (long names resolved through ``le``); elements sharing a crc32 are never split
+    between two calls."""
     if cursor < 0 or cursor > 0xFFFFFFFF:
         return 0, []
     count = max(count, 1)
@@ -63,7 +79,8 @@ def hash_order_scan(txn, dbi, pre: bytes, cursor: int, count: int):
             h = k[n:n + 4]
             if len(out) >= count and h != last:
                 return _U32.unpack(h)[0], out
-            out.append(k[n + 4:])
+            x = k[n + 4:]
+            out.append(x if len(x) != ELONG_NAME else bytes(txn.get(pre + x, db=le)))
             last = h
     return 0, out
 _I = struct.Struct(">q")
@@ -142,7 +159,6 @@ class LmdbHash(LmdbView):
     def _write(self, pairs, convert: bool, keep_ttl: bool = False) -> int:
         """Set each (field, value) (removing its expiry time unless ``keep_ttl``); returns
         how many fields were new."""
-        self._refuse_long([f for f, _ in pairs], "hash fields")
         e = self.e
         t = e.txn()
         m = self._meta()
@@ -173,6 +189,8 @@ class LmdbHash(LmdbView):
             seq += 1
             t.put(fk, s8 + v, db=e.hf_db)
             t.put(pre + s8, f, db=e.hs_db)
+            if len(fk) == FK_LONG:
+                t.put(pre + fk[16:], bytes(f), db=e.le_db)
             size += 1
             created += 1
             if not flags & F_HT and size > lim.hash_max_listpack_entries:
@@ -203,6 +221,8 @@ class LmdbHash(LmdbView):
             return False
         t.delete(fk, db=e.hf_db)
         t.delete(self.pre + r[:8], db=e.hs_db)
+        if len(fk) == FK_LONG:
+            t.delete(self.pre + fk[16:], db=e.le_db)
         self._drop_expire(field)
         m = self._meta()
         self._put_meta(m, m[4] - 1)
@@ -241,7 +261,8 @@ class LmdbHash(LmdbView):
         return random.sample(items, count)
 
     def scan(self, cursor: int, count: int):
-        return hash_order_scan(self.e.txn(), self.e.hf_db, self.pre, cursor, count)
+        return hash_order_scan(self.e.txn(), self.e.hf_db, self.pre, cursor, count,
+                               self.e.le_db)
 
     # -- per-field expiry ----------------------------------------------------------------------
     def _set_vcount(self, n: int) -> None:
@@ -258,6 +279,8 @@ class LmdbHash(LmdbView):
         """Remove the field's expiry time (records and count); 1 if it had one."""
         e = self.e
         t = e.txn()
+        if len(field) >= ELONG:
+            field = elong(field)
         r = t.get(self.pre + field, db=e.hx_db)
         if r is None:
             return 0
@@ -268,6 +291,8 @@ class LmdbHash(LmdbView):
         return 1
 
     def get_expire(self, field):
+        if len(field) >= ELONG:
+            field = elong(field)
         r = self.e.txn().get(self.pre + field, db=self.e.hx_db)
         return None if r is None else _I.unpack(r)[0]
 
@@ -278,6 +303,8 @@ class LmdbHash(LmdbView):
         if not m[1] & F_HT:   # Valkey keeps volatile fields in its hashtable only
             self._put_meta(m, flags=m[1] | F_HT)
         self._drop_expire(field)
+        if len(field) >= ELONG:
+            field = elong(field)
         e = self.e
         t = e.txn()
         t.put(self.pre + field, _I.pack(when_ms), db=e.hx_db)
@@ -302,7 +329,7 @@ class LmdbHash(LmdbView):
                 for k, w in cur:
                     if k[:n] != pre:
                         break
-                    out.append((k[n:], _I.unpack(w)[0]))
+                    out.append((self._full(k[n:]), _I.unpack(w)[0]))
         return iter(out)
 
     def _due(self, now_ms: int, limit: int) -> list:
@@ -317,7 +344,7 @@ class LmdbHash(LmdbView):
                         break
                     if int.from_bytes(k[n:n + 8], "big") - _BIAS >= now_ms:
                         break
-                    out.append(k[n + 8:])
+                    out.append(self._full(k[n + 8:]))
                     if limit and len(out) >= limit:
                         break
         return out

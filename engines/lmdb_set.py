@@ -2,8 +2,12 @@
 
 Records (sub-databases opened by :mod:`engines.lmdb`), under the key's ``version``:
 
-* ``sm``: ``pdb`` + version (u64 BE) + crc32(member) (u32 BE) + member  ->  seq (u64 BE)
-* ``ss``: ``pdb`` + version + seq             ->  member
+* ``sm``: ``pdb`` + version (u64 BE) + crc32(name) (u32 BE) + name  ->  seq (u64 BE)
+* ``ss``: ``pdb`` + version + seq             ->  member (in full)
+* ``le``: ``pdb`` + version + name  ->  member, for members of 459 bytes or more only
+
+A member's *name* is the member itself when shorter than 459 bytes, else its first 459
+bytes + its SHA-256 (see :mod:`engines.lmdb_view`): members of any length are stored.
 
 ``seq`` numbers members in insertion order: a listpack set's order (Redis replies in it); an
 intset iterates in ascending integer order (sorted when read), and its conversion to a
@@ -24,7 +28,7 @@ from valkeyd.protocol import string2ll
 
 from .limits import limits
 from .lmdb_view import LmdbView
-from .lmdb_hash import _fk, hash_order_scan
+from .lmdb_hash import FK_LONG, _fk, hash_order_scan
 from .mem_set import HT, INTSET, INTSET_HARD_MAX, LISTPACK, NEW, SPOP_MOVE_STRATEGY_MUL, MemorySet
 
 _Q = struct.Struct(">Q")
@@ -121,8 +125,11 @@ class LmdbSet(LmdbView):
     def _insert(self, x) -> None:
         t = self.e.txn()
         s8 = _q(self._next_seq())
-        t.put(_fk(self.pre, x), s8, db=self.e.sm_db)
+        fk = _fk(self.pre, x)
+        t.put(fk, s8, db=self.e.sm_db)
         t.put(self.pre + s8, x, db=self.e.ss_db)
+        if len(fk) == FK_LONG:
+            t.put(self.pre + fk[16:], bytes(x), db=self.e.le_db)
         m = self._meta()
         self._put_meta(m, m[4] + 1)
 
@@ -134,6 +141,8 @@ class LmdbSet(LmdbView):
             return False
         t.delete(fk, db=self.e.sm_db)
         t.delete(self.pre + s8, db=self.e.ss_db)
+        if len(fk) == FK_LONG:
+            t.delete(self.pre + fk[16:], db=self.e.le_db)
         m = self._meta()
         self._put_meta(m, m[4] - 1)
         return True
@@ -142,14 +151,17 @@ class LmdbSet(LmdbView):
         """Replace every member by ``order`` (renumbered in that order) with encoding ``enc``."""
         e = self.e
         t = e.txn()
-        for dbi in (e.sm_db, e.ss_db):
+        for dbi in (e.sm_db, e.ss_db, e.le_db):
             with t.cursor(db=dbi) as cur:
                 if cur.set_range(self.pre):
                     while cur.key()[:12] == self.pre and cur.delete():
                         pass
         for i, x in enumerate(order, 1):
-            t.put(_fk(self.pre, x), _q(i), db=e.sm_db)
+            fk = _fk(self.pre, x)
+            t.put(fk, _q(i), db=e.sm_db)
             t.put(self.pre + _q(i), x, db=e.ss_db)
+            if len(fk) == FK_LONG:
+                t.put(self.pre + fk[16:], bytes(x), db=e.le_db)
         self._put_meta(self._meta(), len(order), enc)
 
     # -- reads ---------------------------------------------------------------------------------
@@ -164,7 +176,6 @@ class LmdbSet(LmdbView):
 
     # -- adding --------------------------------------------------------------------------------
     def add(self, members, hint: bool = True) -> int:
-        self._refuse_long(members, "set members")
         enc = self._enc()
         lim = limits
         h = len(members)
@@ -185,7 +196,6 @@ class LmdbSet(LmdbView):
         return sum(1 for x in members if self.add_one(x))
 
     def add_one(self, x) -> bool:
-        self._refuse_long((x,), "set members")
         m = self._meta()
         enc = enc_of(m[1])
         size = m[4]
@@ -276,7 +286,8 @@ class LmdbSet(LmdbView):
     def scan(self, cursor: int, count: int):
         if self._enc() != HT:
             return 0, list(self)
-        return hash_order_scan(self.e.txn(), self.e.sm_db, self.pre, cursor, count)
+        return hash_order_scan(self.e.txn(), self.e.sm_db, self.pre, cursor, count,
+                               self.e.le_db)
 
     # -- set algebra -----------------------------------------------------------------------------
     def new_empty(self, encoding: str) -> MemorySet:

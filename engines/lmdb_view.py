@@ -2,16 +2,38 @@
 lmdb_list.py): a view is bound to one key incarnation, i.e. the key's metadata record ``mk``
 and its element-record prefix ``pre`` (the physical database ``p4`` + the version), and reads
 and rewrites the key's metadata record (layout in the engines/lmdb.py docstring) inside the
-engine's current write transaction."""
+engine's current write transaction.
+
+Element names. Hash fields, set members and sorted-set members appear in LMDB record keys
+(at most 511 bytes; the longest element-keyed record key is the 12-byte prefix + 8 bytes - a
+score or an expiry time - + the element). So an element is keyed by its *name*: the element
+itself if it is shorter than :data:`ELONG` (459) bytes, else its first 459 bytes + its
+SHA-256 (:data:`ELONG_NAME` = 491 bytes, a length no short element's name has, so names never
+collide). The full long element is kept in the ``le`` sub-database under prefix + name
+(written when the element is added, deleted when it is removed, swept with the collection's
+other records), and every read of an element out of a record key resolves a 491-byte name
+through it (:meth:`LmdbView._full`). Elements are unlimited in length, as in Redis.
+"""
 from __future__ import annotations
 
+import hashlib
 import struct
 
 _q = struct.Struct(">Q").pack
 
-# LMDB keys are at most 511 bytes; the longest element-keyed record is a prefix (pdb + version,
-# 12 bytes) + 8 bytes (a score, an expiry time or a crc32 + padding) + the element.
-MAX_ELEMENT = 491
+ELONG = 459
+ELONG_NAME = ELONG + 32
+
+
+def elong(x) -> bytes:
+    """The name of an element of ELONG bytes or more."""
+    x = bytes(x)
+    return x[:ELONG] + hashlib.sha256(x).digest()
+
+
+def ename(x) -> bytes:
+    """An element's name in record keys (the element itself when short)."""
+    return x if len(x) < ELONG else elong(x)
 
 
 class LmdbView:
@@ -38,13 +60,16 @@ class LmdbView:
                          db=self.e.meta_db)
         self.e.dirty = True
 
-    def _refuse_long(self, elems, what: str) -> None:
-        """Refuse elements LMDB cannot key (before anything is written, so a command is all or
-        nothing); a key created for them is removed again (no empty key left behind)."""
-        for x in elems:
-            if len(x) > MAX_ELEMENT:
-                if not self._meta()[4]:
-                    self.ks.delete(self.mk[8:])
-                from valkeyd.errors import ErrorReply
-                raise ErrorReply(f"ERR the lmdb engine does not support {what} longer than "
-                                 f"{MAX_ELEMENT} bytes")
+    def _full(self, name) -> bytes:
+        """The element named ``name`` (read out of a record key): a 491-byte name is a long
+        element's, kept in full in ``le``."""
+        if len(name) != ELONG_NAME:
+            return name
+        return bytes(self.e.txn().get(self.pre + name, db=self.e.le_db))
+
+    def _put_long(self, name, x) -> None:
+        """Remember the full element of a long name (``name`` is ELONG_NAME bytes)."""
+        self.e.txn().put(self.pre + name, bytes(x), db=self.e.le_db)
+
+    def _drop_long(self, name) -> None:
+        self.e.txn().delete(self.pre + name, db=self.e.le_db)

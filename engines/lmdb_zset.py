@@ -2,9 +2,13 @@
 
 Records (sub-databases opened by :mod:`engines.lmdb`), under the key's ``version``:
 
-* ``zm``: ``pdb`` + version (u64 BE) + crc32(member) (u32 BE) + member  ->  score (f64 BE,
+* ``zm``: ``pdb`` + version (u64 BE) + crc32(name) (u32 BE) + name  ->  score (f64 BE,
   exactly as given: ``-0.0`` stays ``-0.0`` for ZSCORE)
-* ``zs``: ``pdb`` + version + ord(score) (8 bytes) + member  ->  score (f64 BE)
+* ``zs``: ``pdb`` + version + ord(score) (8 bytes) + name  ->  score (f64 BE)
+* ``le``: ``pdb`` + version + name  ->  member, for members of 459 bytes or more only
+
+A member's *name* is the member itself when shorter than 459 bytes, else its first 459 bytes
++ its SHA-256 (see :mod:`engines.lmdb_view`): members of any length are stored.
 
 ``zs`` is the score index. ``ord`` is the order-preserving encoding of a double: its IEEE-754
 bits as u64 big-endian with the sign bit flipped for a positive number and every bit
@@ -12,6 +16,12 @@ inverted for a negative one, so that bytewise order is numeric order (``-inf`` l
 highest). ``-0.0`` is indexed as ``0.0`` (Redis compares scores with ``<``: the two are equal
 and such members are ordered by member bytes together). Equal scores are ordered by member
 bytes (memcmp), as Redis's skiplist does, because the member follows the score in the key.
+Names keep that order with one exception: long members with the same score and the same
+first 459 bytes (a *run*: contiguous in the index, as no other name starts with those 459
+bytes) are ordered by their hash. Every walk of the index reads such a run whole and yields
+it sorted by the full members (:meth:`LmdbZSet._gather`), and ZRANK corrects the member's
+position within its run, so every reply orders by member bytes exactly as Redis does; runs
+of more than one member only exist for members sharing 459-byte prefixes and a score.
 
 Costs: ZADD/ZREM/ZSCORE/ZINCRBY are a few B-tree operations (O(log n)). Score ranges
 (ZRANGE BYSCORE, ZRANGEBYSCORE, ZCOUNT, ZREMRANGEBYSCORE, GEO searches) seek to their lower
@@ -29,9 +39,6 @@ ENCODING says "listpack". The flag changes exactly as the memory engine's ``lp``
 zsetTypeCreate/zsetTypeMaybeConvert/zsetAdd, cleared only by zsetConvertToListpackIfNeeded
 (the STORE commands). ZSCAN of a listpack returns everything at once; of a skiplist it walks
 ``zm`` in crc32 order (the cursor is the crc32 to resume from).
-
-Members are LMDB keys: as for hash fields and set members, a member must fit in LMDB's key
-size (511 bytes minus the 20-byte prefix and score: 491 bytes at most).
 """
 from __future__ import annotations
 
@@ -40,8 +47,8 @@ import struct
 
 from .base import LEX_MAX, LEX_MIN
 from .limits import limits
-from .lmdb_view import LmdbView
-from .lmdb_hash import _fk, hash_order_scan
+from .lmdb_view import ELONG, ELONG_NAME, LmdbView
+from .lmdb_hash import FK_LONG, _fk, _fkn, hash_order_scan
 from .mem_zset import LISTPACK_MAX_SAFETY_SIZE, MemoryZSet, lex_range_empty
 
 _Q = struct.Struct(">Q")
@@ -50,13 +57,7 @@ _D = struct.Struct(">d")
 _pd = _D.pack
 _ud = _D.unpack
 F_SKIP = 4
-MAX_MEMBER = 491   # LMDB's 511-byte keys minus the zs prefix (pdb, version, score)
-
-
-def too_long():
-    from valkeyd.errors import ErrorReply
-    return ErrorReply(f"ERR the lmdb engine does not support sorted-set members longer than "
-                      f"{MAX_MEMBER} bytes")
+ZS_LONG = 12 + 8 + ELONG_NAME   # the length of a long member's zs key
 _Z8 = _pd(0.0)
 _NZ8 = _pd(-0.0)
 _SIGN = 1 << 63
@@ -179,7 +180,7 @@ class LmdbZSet(LmdbView):
                 ok = cur.next()
         for k in fix:
             t.put(k, _Z8, db=e.zs_db)
-            t.put(_fk(self.pre, k[n:]), _Z8, db=e.zm_db)
+            t.put(_fkn(self.pre, k[n:]), _Z8, db=e.zm_db)
 
     # -- walking the index -------------------------------------------------------------------------
     def _walk(self, reverse: bool = False):
@@ -196,8 +197,52 @@ class LmdbZSet(LmdbView):
                 k = cur.key()
                 if k[:n] != pre:
                     return
-                yield k[n + 8:], _ud(cur.value())[0]
-                ok = cur.prev() if reverse else cur.next()
+                if len(k) != ZS_LONG:
+                    yield k[n + 8:], _ud(cur.value())[0]
+                    ok = cur.prev() if reverse else cur.next()
+                else:
+                    run, ok = self._gather(cur, k, reverse)
+                    for mb, v in run:
+                        yield mb, _ud(v)[0]
+
+    def _gather(self, cur, k, reverse: bool):
+        """At the index record ``k`` of a long name: its run (the records sharing its score
+        and first ELONG bytes, contiguous) as (member, score8) sorted by the full members
+        (descending if ``reverse``), and whether the cursor - moved past the run - is on a
+        record."""
+        n = len(self.pre) + 8
+        g = k[:ZS_LONG - 32]
+        run = []
+        while True:
+            run.append((self._full(k[n:]), cur.value()))
+            ok = cur.prev() if reverse else cur.next()
+            if not ok:
+                break
+            k = cur.key()
+            if len(k) != ZS_LONG or k[:ZS_LONG - 32] != g:
+                break
+        if len(run) > 1:
+            run.sort(reverse=reverse)
+        return run, ok
+
+    def _run_offset(self, target: bytes, member: bytes) -> int:
+        """How far a long member's rank is from its index record's position: within its run
+        the records are ordered by hash, the members by bytes."""
+        g = target[:ZS_LONG - 32]
+        names = []
+        with self.e.txn().cursor(db=self.e.zs_db) as cur:
+            ok = cur.set_range(g)
+            while ok:
+                k = cur.key()
+                if k[:len(g)] != g:
+                    break
+                names.append(k)
+                ok = cur.next()
+        if len(names) <= 1:
+            return 0
+        n = len(self.pre) + 8
+        members = sorted(self._full(k[n:]) for k in names)
+        return members.index(bytes(member)) - names.index(target)
 
     def _seek_last(self, cur, bound: bytes) -> bool:
         """Position on the last record < ``bound`` within the prefix (False if none)."""
@@ -218,10 +263,6 @@ class LmdbZSet(LmdbView):
         s8 = _pd(score)
         if r is None:
             m = self._meta()
-            if len(member) > MAX_MEMBER:
-                if not m[4]:   # created for this member: leave no empty key behind
-                    self.ks.delete(self.mk[8:])
-                raise too_long()
             flags = m[1]
             if not flags & F_SKIP and (m[4] >= limits.zset_max_listpack_entries
                                        or len(member) > limits.zset_max_listpack_value):
@@ -229,23 +270,28 @@ class LmdbZSet(LmdbView):
             if score == 0.0 and not flags & F_SKIP:
                 s8 = _Z8   # a listpack stores -0.0 as the integer 0 (zzlInsertAt)
             t.put(fk, s8, db=e.zm_db)
-            t.put(self.pre + ord8(score) + member, s8, db=e.zs_db)
+            t.put(self.pre + ord8(score) + fk[16:], s8, db=e.zs_db)
+            if len(fk) == FK_LONG:
+                self._put_long(fk[16:], member)
             self._put_meta(m, m[4] + 1, flags)
             return None
         cur = _ud(r)[0]
         if cur != score:
             if score == 0.0 and self.lp:
                 s8 = _Z8
-            t.delete(self.pre + ord8(cur) + member, db=e.zs_db)
-            t.put(self.pre + ord8(score) + member, s8, db=e.zs_db)
+            t.delete(self.pre + ord8(cur) + fk[16:], db=e.zs_db)
+            t.put(self.pre + ord8(score) + fk[16:], s8, db=e.zs_db)
             t.put(fk, s8, db=e.zm_db)
             e.dirty = True
         return cur
 
     def _del(self, member, score) -> None:
         t = self.e.txn()
-        t.delete(_fk(self.pre, member), db=self.e.zm_db)
-        t.delete(self.pre + ord8(score) + member, db=self.e.zs_db)
+        fk = _fk(self.pre, member)
+        t.delete(fk, db=self.e.zm_db)
+        t.delete(self.pre + ord8(score) + fk[16:], db=self.e.zs_db)
+        if len(fk) == FK_LONG:
+            self._drop_long(fk[16:])
 
     def remove(self, member) -> bool:
         r = self.e.txn().get(_fk(self.pre, member), db=self.e.zm_db)
@@ -267,10 +313,11 @@ class LmdbZSet(LmdbView):
     # -- ranks -------------------------------------------------------------------------------------
     def rank(self, member, reverse: bool = False):
         """O(rank): counts the records between the member and the nearer end of the set."""
-        r = self.e.txn().get(_fk(self.pre, member), db=self.e.zm_db)
+        fk = _fk(self.pre, member)
+        r = self.e.txn().get(fk, db=self.e.zm_db)
         if r is None:
             return None
-        target = self.pre + ord8(_ud(r)[0]) + member
+        target = self.pre + ord8(_ud(r)[0]) + fk[16:]
         n = len(self)
         pre = self.pre
         lp = len(pre)
@@ -288,6 +335,8 @@ class LmdbZSet(LmdbView):
                 while cur.next() and cur.key()[:lp] == pre:
                     after += 1
                 r0 = n - 1 - after
+        if len(fk) == FK_LONG:
+            r0 += self._run_offset(target, member)
         return n - 1 - r0 if reverse else r0
 
     def _from_rank(self, start: int, count: int, reverse: bool) -> list:
@@ -349,8 +398,13 @@ class LmdbZSet(LmdbView):
                 o = k[n:n + 8]
                 if (o < lo8) if reverse else (o > hi8):
                     return
-                yield k[n + 8:], _ud(cur.value())[0]
-                ok = cur.prev() if reverse else cur.next()
+                if len(k) != ZS_LONG:
+                    yield k[n + 8:], _ud(cur.value())[0]
+                    ok = cur.prev() if reverse else cur.next()
+                else:
+                    run, ok = self._gather(cur, k, reverse)
+                    for mb, v in run:
+                        yield mb, _ud(v)[0]
 
     def count_by_score(self, lo, loex, hi, hiex) -> int:
         return sum(1 for _ in self._score_walk(lo, loex, hi, hiex))
@@ -391,24 +445,42 @@ class LmdbZSet(LmdbView):
     def _lex_walk(self, o8, lo, loex, hi, hiex, reverse=False):
         pre = self.pre + o8
         n = len(pre)
+        # Seek by name: a bound of ELONG bytes or more seeks to its first ELONG bytes (forward)
+        # or past every name starting with them (reverse); the members of that run that are
+        # out of range are skipped below (a run is yielded in member order).
         with self.e.txn().cursor(db=self.e.zs_db) as cur:
             if reverse:
-                ok = self._seek_last(cur, _succ(pre) if hi is LEX_MAX
-                                     else pre + hi + (b"" if hiex else b"\x00"))
+                if hi is LEX_MAX:
+                    bound = _succ(pre)
+                elif len(hi) < ELONG:
+                    bound = pre + hi + (b"" if hiex else b"\x00")
+                else:
+                    bound = pre + hi[:ELONG] + b"\xff" * 33
+                ok = self._seek_last(cur, bound)
+            elif lo is LEX_MIN:
+                ok = cur.set_range(pre)
             else:
-                ok = _seek_ge(cur, pre if lo is LEX_MIN else pre + lo + (b"\x00" if loex else b""))
+                ok = _seek_ge(cur, pre + (lo + (b"\x00" if loex else b"") if len(lo) < ELONG
+                                          else lo[:ELONG]))
             while ok:
                 k = cur.key()
                 if k[:n] != pre:
                     return
-                mb = k[n:]
-                if reverse:
+                if len(k) != ZS_LONG:
+                    run = ((k[n:], cur.value()),)
+                    ok = cur.prev() if reverse else cur.next()
+                else:
+                    run, ok = self._gather(cur, k, reverse)
+                for mb, v in run:
                     if lo is not LEX_MIN and (mb <= lo if loex else mb < lo):
+                        if reverse:
+                            return
+                        continue
+                    if hi is not LEX_MAX and (mb >= hi if hiex else mb > hi):
+                        if reverse:
+                            continue
                         return
-                elif hi is not LEX_MAX and (mb >= hi if hiex else mb > hi):
-                    return
-                yield mb, _ud(cur.value())[0]
-                ok = cur.prev() if reverse else cur.next()
+                    yield mb, _ud(v)[0]
 
     def count_by_lex(self, lo, loex, hi, hiex) -> int:
         if lex_range_empty(lo, loex, hi, hiex):
@@ -468,7 +540,8 @@ class LmdbZSet(LmdbView):
     def scan(self, cursor: int, count: int):
         if self.lp:
             return 0, list(self._walk())
-        nxt, members = hash_order_scan(self.e.txn(), self.e.zm_db, self.pre, cursor, count)
+        nxt, members = hash_order_scan(self.e.txn(), self.e.zm_db, self.pre, cursor, count,
+                                       self.e.le_db)
         return nxt, [(m, self.score(m)) for m in members]
 
     # -- bulk ------------------------------------------------------------------------------------
@@ -478,12 +551,12 @@ class LmdbZSet(LmdbView):
         t = e.txn()
         pre = self.pre
         zm, zs = e.zm_db, e.zs_db
-        if any(len(mb) > MAX_MEMBER for mb, _ in pairs):
-            self.ks.delete(self.mk[8:])
-            raise too_long()
         lp = self.lp
         for mb, sc in pairs:
             s8 = _Z8 if lp and sc == 0.0 else _pd(sc)
-            t.put(_fk(pre, mb), s8, db=zm)
-            t.put(pre + ord8(sc) + mb, s8, db=zs)
+            fk = _fk(pre, mb)
+            t.put(fk, s8, db=zm)
+            t.put(pre + ord8(sc) + fk[16:], s8, db=zs)
+            if len(fk) == FK_LONG:
+                self._put_long(fk[16:], mb)
         self._put_meta(self._meta(), len(pairs))

@@ -205,3 +205,34 @@ def test_pop_expired_limit_and_order(db):
     assert h.pop_expired(T0 + 95) == [b"f6"], "f5 expires at exactly T0 + 95: still alive"
     assert len(h.pop_expired(T0 + 1000)) == 6
     assert list(h.fields()) == [b"keep"] and h.volatile_count() == 0
+
+
+LONG_FIELDS = [b"f" * 600, b"f" * 600 + b"a", b"f" * 600 + b"b", b"g" * 3000, b"f" * 459,
+               b"f" * 458, b"h" * 100000, b"x"]
+
+
+def test_fields_of_any_length(db):
+    """Fields of any length (the lmdb engine keys long ones by a prefix + SHA-256 name):
+    set/get/overwrite/delete, insertion order, scan, expiry times and their pops."""
+    h = new(db)
+    for i, f in enumerate(LONG_FIELDS):
+        assert h.set(f, b"%d" % i) is True
+    assert h.set(LONG_FIELDS[1], b"new") is False
+    assert [f for f, _ in h.items()] == LONG_FIELDS
+    assert h.get(LONG_FIELDS[1]) == b"new" and h.get(b"f" * 600 + b"c") is None
+    assert not h.contains(b"f" * 601 + b"a")
+    cursor, seen = 0, []
+    while True:
+        cursor, part = h.scan(cursor, 2)
+        seen += [p if isinstance(p, bytes) else p[0] for p in part]
+        if cursor == 0:
+            break
+    assert sorted(seen) == sorted(LONG_FIELDS)
+    assert h.set_expire(LONG_FIELDS[0], T0 + 10) and h.set_expire(LONG_FIELDS[6], T0 + 5)
+    assert h.get_expire(LONG_FIELDS[0]) == T0 + 10 and h.get_expire(LONG_FIELDS[2]) is None
+    assert sorted(h.volatile_items()) == sorted([(LONG_FIELDS[0], T0 + 10),
+                                                 (LONG_FIELDS[6], T0 + 5)])
+    assert h.pop_expired(T0 + 20) == [LONG_FIELDS[6], LONG_FIELDS[0]]
+    assert h.delete(LONG_FIELDS[2]) is True and h.delete(LONG_FIELDS[2]) is False
+    assert [f for f, _ in h.copy().items()] == [LONG_FIELDS[i] for i in (1, 3, 4, 5, 7)]
+    assert len(h) == 5

@@ -236,3 +236,33 @@ def test_new_empty_and_maybe_to_intset(db):
     assert big.encoding() == "hashtable"
     db.set(b"stored", lp)
     assert db.type_name(b"stored") == "set" and len(db.get_collection(b"stored", "set")) == 200
+
+
+LONG_MEMBERS = [b"m" * 600, b"m" * 600 + b"a", b"m" * 600 + b"b", b"n" * 3000, b"m" * 459,
+                b"m" * 458, b"o" * 100000, b"x"]
+
+
+def test_members_of_any_length(db):
+    """Members of any length (the lmdb engine keys long ones by a prefix + SHA-256 name):
+    add/contains/remove, listpack order, hashtable scan, pops and the rebuilt set."""
+    limits.set_max_listpack_value = 200000
+    s = db.get_collection(b"s", "set", create=True)
+    assert s.add(LONG_MEMBERS) == len(LONG_MEMBERS)
+    assert s.encoding() == "listpack" and list(s) == LONG_MEMBERS
+    assert s.add([LONG_MEMBERS[1]]) == 0 and b"m" * 600 + b"c" not in s
+    assert LONG_MEMBERS[6] in s and s.remove([LONG_MEMBERS[2], b"m" * 601]) == 1
+    limits.set_max_listpack_value = 64
+    t = db.get_collection(b"t", "set", create=True)
+    t.add(LONG_MEMBERS)
+    assert t.encoding() == "hashtable"
+    cursor, seen = 0, []
+    while True:
+        cursor, part = t.scan(cursor, 2)
+        seen += part
+        if cursor == 0:
+            break
+    assert sorted(seen) == sorted(LONG_MEMBERS)
+    popped = t.pop_random_n(6)   # few survivors: the set is rebuilt
+    assert len(popped) == 6 and sorted(popped + list(t)) == sorted(LONG_MEMBERS)
+    assert all(x not in t for x in popped) and all(x in t for x in list(t))
+    assert sorted(s.copy()) == sorted(LONG_MEMBERS[:2] + LONG_MEMBERS[3:])

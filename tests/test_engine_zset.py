@@ -319,3 +319,34 @@ def test_engines_agree(seed):
         limits.zset_max_listpack_entries, limits.zset_max_listpack_value = old
         for e in engines:
             e.close()
+
+
+def test_members_of_any_length_keep_member_order(db):
+    """Members of any length: the lmdb engine keys long ones by their first 459 bytes +
+    SHA-256, yet equal-score members sharing those bytes still come out in member order."""
+    rnd = random.Random(3)
+    members = set()
+    while len(members) < 40:
+        members.add(rnd.choice([b"a" * 600, b"a" * 459, b"a" * 458, b"b" * 3000])
+                    + bytes([rnd.randrange(97, 100)]) * rnd.randrange(3)
+                    + b"%d" % rnd.randrange(30))
+    members.add(b"c" * 100000)
+    z = db.get_collection(b"z", "zset", create=True)
+    d = {}
+    for m in rnd.sample(sorted(members), len(members)):
+        d[m] = float(rnd.choice([0, 0, 1]))
+        z.add(m, d[m])
+    want = model_order(d)
+    assert list(z) == want and [m for m, _ in z.items(True)] == [m for m, _ in want[::-1]]
+    assert [z.rank(m) for m, _ in want] == list(range(len(want)))
+    assert z.by_score(0, False, 0, False) == [p for p in want if p[1] == 0]
+    lo = b"a" * 600 + b"b"
+    z0 = db.get_collection(b"z0", "zset", create=True)
+    for m in members:
+        z0.add(m, 0.0)
+    srt = sorted(members)
+    for lo in (lo, b"a" * 459, b"a" * 600):
+        assert [m for m, _ in z0.by_lex(lo, True, LEX_MAX, False)] == [m for m in srt if m > lo]
+        assert ([m for m, _ in z0.by_lex(LEX_MIN, False, lo, False, reverse=True)]
+                == [m for m in srt if m <= lo][::-1])
+    assert z.pop() == want[0] and z.remove(want[1][0]) and list(z) == want[2:]

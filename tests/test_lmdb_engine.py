@@ -6,7 +6,9 @@ with the background sweep, expiry across a restart, and the clear error for the 
 type this version does not store yet (streams). Lists: commands against valkey-server, DUMP,
 restart and BGSAVE, DEL of a big list swept by the cron. Sorted sets: commands against valkey-server, the
 score index's order (-0.0, infinities, ties by member), restart, DEL of a big zset swept by the
-cron, DUMP/RESTORE payloads, the LMDB key-size limit on members.
+cron, DUMP/RESTORE payloads. Hash fields, set members and sorted-set members of any length
+(long ones are keyed by a prefix + SHA-256 name): against valkey-server, their order, expiry,
+restart, BGSAVE and the sweep of their ``le`` records.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import lmdb
 import pytest
 import redis
 
-from harness import same_reply, start_valkeyd
+from harness import same_reply, start_valkey, start_valkeyd
 
 LMDB_ERR = "the lmdb engine does not support {} values yet"
 
@@ -987,52 +989,268 @@ def test_zset_dump_restore_and_reload(lpair):
     assert a.object("encoding", "sz") == b"skiplist"
 
 
-def test_zset_member_too_long_for_an_lmdb_key(lr):
-    """Members are part of LMDB keys (511 bytes at most): a longer one gets a clear error
-    and leaves no empty key behind; 491 bytes still fit."""
-    for cmd in (("ZADD", "z", "1", "x" * 492), ("GEOADD", "g", "1", "1", "y" * 600)):
-        with pytest.raises(redis.ResponseError) as e:
-            lr.execute_command(*cmd)
-        assert str(e.value) == ("the lmdb engine does not support sorted-set members longer "
-                                "than 491 bytes")
-    assert lr.exists("z", "g") == 0 and lr.dbsize() == 0
-    assert lr.zadd("z", {"x" * 491: 1, "a": 1}) == 2
-    # bounds longer than any LMDB key still seek right
-    assert lr.zrangebylex("z", "[" + "b" * 600, "+") == [b"x" * 491]
-    assert lr.zrangebylex("z", "-", "[" + "x" * 600) == [b"a", b"x" * 491]
-    assert lr.zrevrangebylex("z", "(" + "b" * 600, "-") == [b"a"]
-    assert lr.zrevrangebylex("z", "+", "[" + "x" * 600) == []
-    assert lr.zlexcount("z", "(" + "a" * 600, "[" + "x" * 491) == 1
+# -- elements of any length (engines/lmdb_view.py: long names + the ``le`` sub-database) ----
+# 600 bytes and more: keyed by their first 459 bytes + SHA-256. Several share 600-byte
+# prefixes (their names differ only in the hash), one is exactly at the 459-byte threshold,
+# one just under it, and one shares a shorter 460-byte prefix.
+EA, EA1, EA2 = "a" * 600, "a" * 600 + "b", "a" * 600 + "a"
+EB, EC = "b" * 3000, "c" * 100000
+E459, E458, EX = "a" * 459, "a" * 458, "a" * 460 + "z"
+LONG_ELEMS = [EA, EA1, EA2, EB, EC, E459, E458, EX, "a", "short"]
 
 
+def _long_script():
+    """Commands over long hash fields, set members and sorted-set members (a ("sorted", ...)
+    entry compares its reply sorted: hashtable iteration order is Redis's dict order)."""
+    fv = [x for i, f in enumerate(LONG_ELEMS) for x in (f, str(i))]
+    zsv = [x for i, f in enumerate(LONG_ELEMS) for x in (str(i % 3), f)]
+    z0 = [x for f in LONG_ELEMS for x in ("0", f)]
+    return [
+        ("HSET", "h", *fv), ("HLEN", "h"), ("HGET", "h", EA1), ("HGET", "h", EC),
+        ("HGET", "h", "a" * 599 + "c"), ("HMGET", "h", EA, EA2, "nope", E459, E458),
+        ("HEXISTS", "h", EB), ("HEXISTS", "h", "b" * 2999), ("HSTRLEN", "h", EC),
+        ("HSET", "h", EA1, "new"), ("HSETNX", "h", EA2, "x"), ("HINCRBY", "h", EC, "10"),
+        ("HDEL", "h", EA2, "nope", EX), ("HGETALL", "h"), ("sorted", "HKEYS", "h"),
+        ("sorted", "HVALS", "h"), ("HSET", "h", EA2, "back"), ("HGET", "h", EA2),
+        ("OBJECT", "ENCODING", "h"),
+        ("SADD", "s", *LONG_ELEMS), ("SCARD", "s"), ("SISMEMBER", "s", EC),
+        ("SMISMEMBER", "s", EA, EA1, "a" * 599 + "c", E459), ("SMEMBERS", "s"),
+        ("SADD", "s", EA1, EC), ("SREM", "s", EA2, "nope"), ("SADD", "s2", EA, EA2, EB, "x"),
+        ("SINTER", "s", "s2"), ("SINTERCARD", "2", "s", "s2"), ("SINTERSTORE", "si", "s", "s2"),
+        ("SMEMBERS", "si"), ("SUNION", "s", "s2"), ("SDIFF", "s", "s2"),
+        ("SDIFFSTORE", "sd", "s2", "s"), ("SMEMBERS", "sd"), ("SMOVE", "s", "s3", EC),
+        ("SMEMBERS", "s3"), ("SISMEMBER", "s", EC), ("SPOP", "s3"), ("EXISTS", "s3"),
+        ("SADD", "s4", EB), ("SRANDMEMBER", "s4"), ("sorted", "SPOP", "si", "10"),
+        ("EXISTS", "si"), ("OBJECT", "ENCODING", "s"),
+        ("ZADD", "z", *zsv), ("ZCARD", "z"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"),
+        ("ZREVRANGE", "z", "0", "-1"), ("ZRANGE", "z", "2", "5"), ("ZRANGE", "z", "-4", "-2"),
+        ("ZRANK", "z", EA), ("ZRANK", "z", EA1), ("ZRANK", "z", EA2), ("ZREVRANK", "z", EA2),
+        ("ZRANK", "z", EC, "WITHSCORE"), ("ZSCORE", "z", EB), ("ZMSCORE", "z", EA, "no", EC),
+        ("ZRANGEBYSCORE", "z", "1", "1", "WITHSCORES"), ("ZRANGEBYSCORE", "z", "(0", "2",
+                                                          "LIMIT", "1", "3"),
+        ("ZREVRANGEBYSCORE", "z", "2", "0"), ("ZRANGE", "z", "(2", "0", "BYSCORE", "REV"),
+        ("ZCOUNT", "z", "1", "1"), ("ZRANGEBYLEX", "z", "-", "+"),
+        ("ZADD", "lz", *z0), ("ZADD", "lz", "0", EA + "a" * 1000, "0", EA + "\x00",
+                               "0", EA + "\xff" * 3),
+        ("ZRANGE", "lz", "0", "-1"), ("ZREVRANGE", "lz", "0", "-1"),
+        ("ZRANGEBYLEX", "lz", "[" + EA, "+"), ("ZRANGEBYLEX", "lz", "(" + EA, "+"),
+        ("ZRANGEBYLEX", "lz", "-", "(" + EA1), ("ZRANGEBYLEX", "lz", "-", "[" + EA2),
+        ("ZRANGEBYLEX", "lz", "[" + EA2, "[" + EA1), ("ZRANGEBYLEX", "lz", "(" + EA2, "(" + EA1),
+        ("ZRANGEBYLEX", "lz", "[" + E458, "(" + EX), ("ZRANGEBYLEX", "lz", "(" + E459, "+",
+                                                     "LIMIT", "1", "2"),
+        ("ZREVRANGEBYLEX", "lz", "[" + EA1, "-"), ("ZREVRANGEBYLEX", "lz", "(" + EA1, "(" + EA),
+        ("ZREVRANGEBYLEX", "lz", "+", "[" + EA2, "LIMIT", "1", "2"),
+        ("ZLEXCOUNT", "lz", "[" + EA, "[" + EA1), ("ZLEXCOUNT", "lz", "-", "(" + "a" * 599 + "c"),
+        ("ZRANGE", "lz", "[" + EA1, "[" + EA, "BYLEX", "REV"),
+        ("ZRANK", "lz", EA1), ("ZRANK", "lz", EA2), ("ZREVRANK", "lz", EA + "\x00"),
+        ("ZRANGESTORE", "zst", "lz", "[" + EA, "[" + EA1, "BYLEX"),
+        ("ZRANGE", "zst", "0", "-1", "WITHSCORES"),
+        ("ZRANGESTORE", "zst2", "lz", "[" + EA1, "(" + EA2, "BYLEX", "REV", "LIMIT", "0", "3"),
+        ("ZRANGE", "zst2", "0", "-1"),
+        ("ZINCRBY", "z", "1", EA2), ("ZINCRBY", "z", "-5", EC), ("ZRANGE", "z", "0", "-1",
+                                                               "WITHSCORES"),
+        ("ZPOPMIN", "z", "2"), ("ZPOPMAX", "z"), ("ZREM", "z", EA1, "nope"),
+        ("ZRANGE", "z", "0", "-1", "WITHSCORES"),
+        ("ZUNIONSTORE", "zu", "2", "z", "lz"), ("ZRANGE", "zu", "0", "-1", "WITHSCORES"),
+        ("ZINTER", "2", "z", "lz", "WITHSCORES"), ("ZDIFF", "2", "lz", "z"),
+        ("ZREMRANGEBYLEX", "lz", "(" + EA2, "[" + EA1), ("ZRANGE", "lz", "0", "-1"),
+        ("OBJECT", "ENCODING", "z"), ("BZPOPMIN", "z", "0.1"), ("BZPOPMAX", "lz", "0.1"),
+        ("ZMPOP", "1", "z", "MIN", "COUNT", "2"), ("ZADD", "zr1", "1", EC), ("ZRANDMEMBER", "zr1", "-2", "WITHSCORES"),
+        ("GEOADD", "g", "13.361389", "38.115556", EA1, "15.087269", "37.502669", EA2),
+        ("GEOPOS", "g", EA1, EA2, EA), ("GEODIST", "g", EA1, EA2),
+        ("GEOSEARCH", "g", "FROMMEMBER", EA2, "BYRADIUS", "300", "km", "ASC"),
+        # list items are record values: any length
+        ("RPUSH", "l", EC, EA, EA1, "x"), ("LRANGE", "l", "0", "-1"), ("LPOS", "l", EA1),
+        ("LREM", "l", "0", EA), ("LINDEX", "l", "-2"), ("LPOP", "l"),
+        # the keys move with their elements
+        ("RENAME", "h", "h2"), ("HGET", "h2", EC), ("COPY", "h2", "h3"), ("HGETALL", "h3"),
+        ("COPY", "s", "sc"), ("SMEMBERS", "sc"), ("RENAME", "z", "zr"),
+        ("ZRANGE", "zr", "0", "-1", "WITHSCORES"), ("COPY", "lz", "lzc"),
+        ("ZRANGEBYLEX", "lzc", "[" + EA, "+"), ("MOVE", "lzc", "3"), ("MOVE", "sc", "3"),
+        ("MOVE", "h3", "3"), ("SWAPDB", "0", "3"), ("ZRANGEBYLEX", "lzc", "-", "(" + EA1),
+        ("SMEMBERS", "sc"), ("HGETALL", "h3"), ("DBSIZE",), ("SWAPDB", "0", "3"),
+        ("DEL", "h2", "zr"), ("DBSIZE",),
+    ]
 
-def test_hash_field_and_set_member_too_long_for_an_lmdb_key(lr):
-    """Hash fields and set members are part of LMDB keys too: a longer one gets a clear
-    error before anything is written (no partial HSET/SADD, no empty key); 491 bytes fit,
-    also with a field expiry (the expiry index holds the field beside an 8-byte time)."""
-    long_field, long_member = "f" * 492, "m" * 600
-    cases = ((("HSET", "h", long_field, "v"), "hash fields"),
-             (("HSET", "h", "a", "1", long_field, "v"), "hash fields"),
-             (("SADD", "s", long_member), "set members"),
-             (("SADD", "s", "a", long_member), "set members"))
-    for cmd, what in cases:
-        with pytest.raises(redis.ResponseError) as e:
-            lr.execute_command(*cmd)
-        assert str(e.value) == f"the lmdb engine does not support {what} longer than 491 bytes"
-    assert lr.dbsize() == 0
-    lr.hset("h", "a", "1")
-    lr.sadd("s", "a")
-    with pytest.raises(redis.ResponseError):
-        lr.hset("h", mapping={"b": "2", long_field: "v"})
-    with pytest.raises(redis.ResponseError):
-        lr.sadd("s", "b", long_member)
-    assert lr.hgetall("h") == {b"a": b"1"} and lr.smembers("s") == {b"a"}
-    # reads of such names simply find nothing
-    assert lr.hget("h", long_field) is None and lr.sismember("s", long_member) == 0
-    ok = "x" * 491
-    assert lr.hset("h", ok, "v") == 1 and lr.sadd("s", ok) == 1
-    assert lr.execute_command("HEXPIRE", "h", "100", "FIELDS", "1", ok) == [1]
-    assert lr.hget("h", ok) == b"v" and lr.sismember("s", ok) == 1
+
+def _scan_all(c, cmd, key):
+    """Every element (HSCAN: (field, value), ZSCAN: (member, score)) of a full SCAN."""
+    cur, got = 0, []
+    while True:
+        cur, part = c.execute_command(cmd, key, cur, "COUNT", 3)
+        got += list(part.items()) if isinstance(part, dict) else part
+        if int(cur) == 0:
+            return sorted(got)
+
+
+def _long_elements_round(a, b):
+    for args in _long_script():
+        if args[0] == "sorted":
+            ra, rb = a.execute_command(*args[1:]), b.execute_command(*args[1:])
+            assert sorted(ra) == sorted(rb), args[1:]
+        else:
+            same_reply(a, b, *args)
+    for c in (a, b):   # the SCANs return the full elements (cursor order may differ)
+        c.hset("hs", mapping={f: str(i) for i, f in enumerate(LONG_ELEMS)})
+        c.sadd("ss", *LONG_ELEMS)
+        c.zadd("zz", {f: i for i, f in enumerate(LONG_ELEMS)})
+    for cmd, key in (("HSCAN", "hs"), ("SSCAN", "ss"), ("ZSCAN", "zz")):
+        ga = _scan_all(a, cmd, key)
+        assert ga == _scan_all(b, cmd, key) and len(ga) == len(LONG_ELEMS), cmd
+    for key in ("hs", "ss", "zz", "lz"):   # RESTORE builds the elements again
+        payload = a.dump(key)
+        assert a.restore(key + ":r", 0, payload) in (True, b"OK")
+        assert a.dump(key + ":r") == payload
+    assert a.hgetall("hs:r") == b.hgetall("hs") and a.smembers("ss:r") == b.smembers("ss")
+    assert a.zrange("zz:r", 0, -1, withscores=True) == b.zrange("zz", 0, -1, withscores=True)
+    # DUMP payloads equal valkey-server's where the serialization order is defined
+    # (listpacks; a skiplist zset is written from its tail)
+    for key in ("zz", "lz") + (("hs", "ss") if a.object("encoding", "hs") == b"listpack"
+                               else ()):
+        assert a.dump(key) == b.dump(key), key
+
+
+LISTPACK_CONFIG = ("hash-max-listpack-value", "set-max-listpack-value",
+                   "zset-max-listpack-value")
+
+
+def test_long_elements_match_reference(lpair):
+    """Hash fields, set members and sorted-set members of any length (up to 100000 bytes
+    here) answer as valkey-server's, including the order of long members that share their
+    first 600 bytes (their LMDB names differ only in a hash) - once in the hashtable /
+    skiplist encodings, once with the listpack limits raised (listpack order, equal DUMPs)."""
+    a, b = lpair
+    _long_elements_round(a, b)
+    a.flushall()
+    b.flushall()
+    try:
+        for c in (a, b):
+            for name in LISTPACK_CONFIG:
+                c.config_set(name, "200000")
+        _long_elements_round(a, b)
+        assert a.object("encoding", "hs") == b.object("encoding", "hs") == b"listpack"
+    finally:
+        for c in (a, b):
+            for name in LISTPACK_CONFIG:
+                c.config_set(name, "64")
+
+
+def test_long_zset_members_order_by_member_bytes_in_process():
+    """In-process, against the memory engine: long members with equal scores sharing
+    459-byte prefixes (a run of names ordered by hash in the index) come out in member order
+    from every walk: ranks, index ranges, score ranges, lex ranges (uniform and mixed scores,
+    both directions, every bound kind), pops."""
+    from engines.base import LEX_MAX, LEX_MIN
+    from engines.lmdb import LmdbEngine
+    from engines.mem_zset import MemoryZSet
+    rnd = random.Random(7)
+    e = LmdbEngine(path=tempfile.mkdtemp(prefix="valkeyd-lmdb-"), databases=1)
+    try:
+        members = set()
+        while len(members) < 80:
+            base = rnd.choice([b"a" * 600, b"a" * 458, b"a" * 459, b"b" * 1000, b"a" * 460])
+            members.add(base + bytes([rnd.randrange(97, 100)]) * rnd.randrange(3)
+                        + (b"%d" % rnd.randrange(100) if rnd.random() < 0.7 else b""))
+        members = sorted(members)
+        bounds = [LEX_MIN, LEX_MAX] + rnd.sample(members, 12) + [
+            b"a" * 459, b"a" * 600, b"a" * 600 + b"b", b"a" * 458 + b"a", b"a" * 2000]
+        for uniform in (True, False):
+            z = e.db(0).get_collection(b"z%d" % uniform, "zset", create=True)
+            m = MemoryZSet()
+            for x in rnd.sample(members, len(members)):
+                sc = 0.0 if uniform else float(rnd.choice([1, 1, 1, 2]))
+                z.add(x, sc)
+                m.add(x, sc)
+            assert list(z) == list(m) and list(z.items(True)) == list(m.items(True))
+            assert z.by_rank(5, 40) == m.by_rank(5, 40)
+            assert z.by_rank(3, 9, True) == m.by_rank(3, 9, True)
+            assert z.by_score(1, False, 1, False) == m.by_score(1, False, 1, False)
+            assert (z.by_score(0, True, 2, False, 3, 20, True)
+                    == m.by_score(0, True, 2, False, 3, 20, True))
+            for x in members:
+                assert z.rank(x) == m.rank(x) and z.rank(x, True) == m.rank(x, True)
+            for lo in bounds:
+                for hi in bounds:
+                    for lx in (False, True):
+                        for hx in (False, True):
+                            assert z.count_by_lex(lo, lx, hi, hx) == m.count_by_lex(lo, lx, hi,
+                                                                                    hx)
+                            for rev in (False, True):
+                                assert (z.by_lex(lo, lx, hi, hx, reverse=rev)
+                                        == m.by_lex(lo, lx, hi, hx, reverse=rev))
+            assert z.pop() == m.pop() and z.pop(True) == m.pop(True)
+            for x in members[::3]:
+                assert z.remove(x) == m.remove(x)
+            assert list(z) == list(m)
+            assert (z.remove_by_lex(bounds[5], False, LEX_MAX, False)
+                    == m.remove_by_lex(bounds[5], False, LEX_MAX, False))
+            assert list(z) == list(m)
+        e.commit()
+        snap = {k: v for _, k, v, _ in e.snapshot()}
+        assert list(snap[b"z1"].items()) == list(e.db(0).get(b"z1").items())
+    finally:
+        e.close()
+
+
+def test_long_elements_expiry_restart_bgsave_and_sweep():
+    """Long hash fields expire (HPEXPIRE, reclaimed by the active field expiry: their ``le``
+    records go), everything survives a restart, BGSAVE writes them into an RDB valkey-server
+    loads, and DEL of big collections of long elements is O(1) with their ``le`` records
+    swept by the cron."""
+    d = tempfile.mkdtemp(prefix="valkeyd-lmdb-")
+    s = start(d)
+    try:
+        c = s.client()
+        c.hset("h", mapping={f: str(i) for i, f in enumerate(LONG_ELEMS)})
+        c.sadd("s", *LONG_ELEMS)
+        c.zadd("z", {f: i % 3 for i, f in enumerate(LONG_ELEMS)})
+        assert records(d, b"le") == 3 * 7   # the seven elements of 459 bytes or more
+        assert c.execute_command("HPEXPIRE", "h", "100", "FIELDS", "2", EA1, EC) == [1, 1]
+        assert c.execute_command("HEXPIRE", "h", "1000", "FIELDS", "1", EB) == [1]
+        ttl = c.execute_command("HTTL", "h", "FIELDS", "3", EB, EA, "a" * 599 + "c")
+        assert 990 < ttl[0] <= 1000 and ttl[1:] == [-1, -2]
+        assert wait_for(lambda: records(d, b"le") == 3 * 7 - 2)   # no access to "h"
+        assert c.hlen("h") == len(LONG_ELEMS) - 2 and c.hget("h", EC) is None
+        assert c.execute_command("HPERSIST", "h", "FIELDS", "1", EB) == [1]
+        h, sm = c.hgetall("h"), c.smembers("s")
+        zr = c.zrange("z", 0, -1, withscores=True)
+        assert zr == sorted(((f.encode(), float(i % 3)) for i, f in enumerate(LONG_ELEMS)),
+                            key=lambda p: (p[1], p[0]))
+    finally:
+        s.stop()
+    s = start(d)
+    try:
+        c = s.client()
+        assert c.hgetall("h") == h and c.smembers("s") == sm
+        assert c.zrange("z", 0, -1, withscores=True) == zr
+        c.bgsave()
+        assert wait_for(lambda: c.info("persistence")["rdb_bgsave_in_progress"] == 0, 30)
+        assert c.info("persistence")["rdb_last_bgsave_status"] == "ok"
+        # big collections of long elements: DEL queues their records, the cron sweeps them
+        p = c.pipeline(transaction=False)
+        for i in range(1000):
+            p.hset("bh", f"{i}:" + "f" * 600, i)
+            p.sadd("bs", f"{i}:" + "s" * 600)
+            p.zadd("bz", {f"{i}:" + "z" * 600: i})
+        p.execute()
+        assert records(d, b"le") == 3 * 7 - 2 + 3000
+        assert c.delete("bh", "bs", "bz") == 3
+        assert c.exists("bh", "bs", "bz") == 0
+        assert wait_for(lambda: records(d, b"le") == 3 * 7 - 2, 60)
+        assert c.hgetall("h") == h
+        c.flushall()
+        assert wait_for(lambda: records(d, b"le") == 0, 60)
+        c.close()
+    finally:
+        s.stop()
+    ref = start_valkey("--dbfilename", "dump.rdb", workdir=d)
+    try:
+        c = ref.client()
+        assert c.hgetall("h") == h and c.smembers("s") == sm
+        assert c.zrange("z", 0, -1, withscores=True) == zr
+        c.close()
+    finally:
+        ref.stop()
 
 
 BIG = "v" * 300
