@@ -97,6 +97,7 @@ from .lmdb_hash import F_HT, LmdbHash, _fk
 from .lmdb_list import F_QL, LmdbList, read_list
 from .lmdb_set import ENC_NAMES as SET_ENC_NAMES, F_NEW, LmdbSet
 from .lmdb_set import enc_of as set_enc_of, flags_of as set_flags_of
+from .lmdb_stream import LmdbStream, read_stream
 from .lmdb_zset import F_SKIP, LmdbZSet
 from .mem_set import HT, INTSET, LISTPACK, NEW, MemorySet
 from .mem_zset import MemoryZSet
@@ -118,6 +119,7 @@ _p32 = _U32.pack
 _q = struct.Struct(">Q").pack
 _BIAS = 1 << 63
 _MASK64 = (1 << 64) - 1
+_HUGE = 1 << 62   # drop_records size of a stream: always queued for the sweep
 WRONGTYPE = ErrorReply(_WRONGTYPE_TEXT)
 DIRNAME = "valkeyd.lmdb"
 ATIME_MAX = 1_000_000   # read-access times remembered in memory (OBJECT IDLETIME/FREQ)
@@ -171,8 +173,9 @@ class LmdbKeyspace:
         t.delete(mk, db=e.meta_db)
         if m[0] == T_STRING:
             t.delete(p4 + key, db=e.str_db)
-        else:   # a collection: its element records
-            e.drop_records(p4 + _q(m[3]), m[4])
+        else:   # a collection: its element records (a stream's: always swept - tombstones
+            # and pending entries are not counted by its size)
+            e.drop_records(p4 + _q(m[3]), m[4] if m[0] != T_STREAM else _HUGE)
         cnt = e.counts[self.id]
         if m[1] & F_EXPIRE:
             t.delete(_ekey(p4, m[2], key), db=e.exp_db)
@@ -204,6 +207,8 @@ class LmdbKeyspace:
                 return LmdbZSet(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
             if m[0] == T_LIST:
                 return LmdbList(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
+            if m[0] == T_STREAM:
+                return LmdbStream(self, p4 + _p32(zlib.crc32(key)) + key, p4, m[3])
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         e = self.engine
         if e.live:
@@ -265,6 +270,8 @@ class LmdbKeyspace:
                 return self._set_zset(key, value, keep_ttl)
             elif getattr(value, "TYPE_NAME", None) == "list":
                 return self._set_list(key, value, keep_ttl)
+            elif getattr(value, "TYPE_NAME", None) == "stream":
+                return self._set_stream(key, value, keep_ttl)
             else:
                 raise unsupported(getattr(value, "TYPE_NAME", "this type of"))
         e = self.engine
@@ -291,7 +298,7 @@ class LmdbKeyspace:
         else:
             ver = old[3]
             if old[0] != T_STRING:   # another type is replaced: its records go, a new version
-                e.drop_records(p4 + _q(old[3]), old[4])
+                e.drop_records(p4 + _q(old[3]), old[4] if old[0] != T_STREAM else _HUGE)
                 ver = e.next_version()
             if old[1] & F_EXPIRE:
                 if keep_ttl:
@@ -344,6 +351,8 @@ class LmdbKeyspace:
                 return "skiplist" if m[1] & F_SKIP else "listpack"
             if m[0] == T_LIST:
                 return "quicklist" if m[1] & F_QL else "listpack"
+            if m[0] == T_STREAM:
+                return "stream"
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         if m[1] & F_RAW:
             return "raw"
@@ -384,6 +393,9 @@ class LmdbKeyspace:
             if tname == "list":
                 p4, mk, ver = self._new_meta(key, T_LIST)
                 return LmdbList(self, mk, p4, ver)
+            if tname == "stream":
+                p4, mk, ver = self._new_meta(key, T_STREAM)
+                return LmdbStream(self, mk, p4, ver)
             if tname != "hash":
                 raise unsupported(tname)
             return self._new_hash(key)
@@ -466,6 +478,16 @@ class LmdbKeyspace:
         p4, mk, ver = self._new_meta(key, T_LIST)
         LmdbList(self, mk, p4, ver)._write_all(
             items, lpb, None if nodes is None else [list(nd) for nd in nodes])
+        self._finish_overwrite(key, mk, when, word)
+
+    def _set_stream(self, key, value, keep_ttl):
+        if self._is_live_view(key, value, LmdbStream, keep_ttl):
+            return
+        from .mem_stream import MemoryStream
+        src = value if type(value) is MemoryStream else value.copy()
+        when, word = self._drop_for_overwrite(key, keep_ttl)
+        p4, mk, ver = self._new_meta(key, T_STREAM)
+        LmdbStream(self, mk, p4, ver)._load(src)
         self._finish_overwrite(key, mk, when, word)
 
     def _set_zset(self, key, value, keep_ttl):
@@ -769,8 +791,10 @@ class LmdbEngine:
         self.zs_db = self.env.open_db(b"zs")
         self.li_db = self.env.open_db(b"li")
         self.lh_db = self.env.open_db(b"lh")
+        self.xs_db = self.env.open_db(b"xs")
         self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db, self.sm_db,
-                            self.ss_db, self.zm_db, self.zs_db, self.li_db, self.lh_db)
+                            self.ss_db, self.zm_db, self.zs_db, self.li_db, self.lh_db,
+                            self.xs_db)
         self._txn = None
         self.dirty = False          # the open transaction wrote something
         self.struct_dirty = False   # dbmap/counts/next/ver/sweep changed
@@ -1068,6 +1092,10 @@ class LmdbEngine:
                                 continue
                             if m[0] == T_ZSET:
                                 yield dbid, key, self._snap_zset(t, p4 + _q(m[3]), m), when
+                                continue
+                            if m[0] == T_STREAM:
+                                yield dbid, key, read_stream(t, self.xs_db, p4 + _q(m[3]),
+                                                             m[4]), when
                                 continue
                             if m[0] == T_LIST:
                                 yield dbid, key, read_list(t, self.li_db, self.lh_db,
