@@ -27,8 +27,7 @@ sub-databases, Kvrocks-style:
 * ``meta``: one record per key. Key: ``pdb`` (u32 BE) + ``crc32(key)`` (u32 BE) + key.
   Value: ``>BBqQQI`` = type code, flags, expiry time (ms, signed), version, size, access word.
   - type codes (fixed, as Kvrocks numbers them): 1 string, 2 hash, 3 list, 4 set, 5 zset,
-    8 stream. Strings, hashes, lists, sets and sorted sets are stored by this version; the
-    others are reserved.
+    8 stream. All six are stored by this version; other codes are reserved.
   - flags: bit 0 the key has an expiry time (the field is then valid), bit 1 the string was
     last written from a ``bytearray`` (APPEND/SETRANGE: OBJECT ENCODING says "raw"), bit 2
     the collection is "hashtable"-encoded (one-way, as in Redis) - for a list: "quicklist"
@@ -58,10 +57,12 @@ sub-databases, Kvrocks-style:
   (:mod:`engines.lmdb_set`); ``zm``, ``zs``: sorted-set members -> score, and the score
   index ordered by (score, member) (:mod:`engines.lmdb_zset`); ``li``, ``lh``: list items by
   sequence number, and the per-list header (head/tail sequence numbers) with one record per
-  quicklist node (the encoding's layout model; :mod:`engines.lmdb_list`).
+  quicklist node (the encoding's layout model; :mod:`engines.lmdb_list`); ``xs``: streams
+  and their consumer groups, one record per header, entry, node, group, consumer and
+  pending entry, told apart by a tag byte after the prefix (:mod:`engines.lmdb_stream`).
 
-Format versions. Adding a sub-database and a type code is compatible, so lists and sorted
-sets did not bump ``FORMAT_VERSION`` (still 1): an environment written by this version opens
+Format versions. Adding a sub-database and a type code is compatible, so lists, sorted
+sets and streams did not bump ``FORMAT_VERSION`` (still 1): an environment written by this version opens
 in a build that predates them, which answers "does not support <type> values yet" for those
 keys only (and, not knowing their sub-databases, would leave the records of such a key it
 deletes or flushes unreclaimed - never mixed with another key's, as versions are unique).
@@ -71,11 +72,11 @@ Physical databases make FLUSHDB/FLUSHALL and SWAPDB O(1): a flush gives the logi
 a fresh ``pdb`` and queues the old one; SWAPDB swaps two ``dbmap`` entries. The cron reclaims
 queued ``pdb`` prefixes in steps of at most ~2 ms (``sweep_step``), each its own commit.
 
-Collections: hashes, lists, sets and sorted sets are stored natively
+Collections: hashes, lists, sets, sorted sets and streams are stored natively
 (:mod:`engines.lmdb_hash`, :mod:`engines.lmdb_list`, :mod:`engines.lmdb_set`,
-:mod:`engines.lmdb_zset`, one record per element). Streams are not yet
-streams are not yet (issue #7 continues): creating one replies
-"ERR the lmdb engine does not support <type> values yet". They will never be pickled blobs.
+:mod:`engines.lmdb_zset`, :mod:`engines.lmdb_stream`, one record per element - never a blob
+of a whole value). DEL of a stream always queues its prefix for the sweep (its size field
+counts live entries only, not tombstones or pending entries).
 """
 from __future__ import annotations
 
