@@ -1326,3 +1326,20 @@ def test_xadd_cost_does_not_grow_with_the_stream():
         assert len(s) == 20001 and s.last_entry() == (20001 << 64, [b"f", b"v"])
     finally:
         e.close()
+
+
+def test_stream_names_too_long_for_an_lmdb_key_and_memory_usage(lr):
+    lr.xadd("s", {"f": "v"}, id="1-1")
+    with pytest.raises(redis.ResponseError, match="consumer group names longer than 490"):
+        lr.xgroup_create("s", "g" * 600, "0")
+    assert lr.xinfo_stream("s")["groups"] == 0
+    lr.xgroup_create("s", "g", "0")
+    with pytest.raises(redis.ResponseError, match="consumer names longer than 490"):
+        lr.xreadgroup("g", "c" * 600, {"s": ">"})
+    assert lr.xpending("s", "g")["pending"] == 0
+    assert lr.xreadgroup("g", "c" * 490, {"s": ">"})[0][1][0][0] == b"1-1"
+    # MEMORY USAGE: an estimate that grows with the entries
+    small = lr.memory_usage("s")
+    _xfill(lr, "s", 2000, start=2)
+    big = lr.memory_usage("s")
+    assert 0 < small < big and 2000 * 10 < big < 2000 * 1000
