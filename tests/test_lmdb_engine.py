@@ -442,6 +442,7 @@ class _Writer(threading.Thread):
         self.sets = []
         self.tx = 0
         self.pushed = 0
+        self.xadded = 0
         self.inflight = None
 
     def run(self):
@@ -458,6 +459,10 @@ class _Writer(threading.Thread):
                     self.inflight = "rpush"
                     r.rpush(f"lst:{w}", self.pushed)
                     self.pushed += 1
+                elif op < 0.55:
+                    self.inflight = "xadd"
+                    r.xadd(f"xs:{w}", {"n": self.xadded})
+                    self.xadded += 1
                 elif op < 0.8:
                     i = len(self.sets)
                     self.inflight = "set"
@@ -495,7 +500,7 @@ def crash_rounds(rounds: int, seed: int, sabotage: bool = False) -> int:
             for t in writers:
                 t.join(15)
             s.stop()
-            assert sum(t.ctr + len(t.sets) + t.tx + t.pushed for t in writers) > 0
+            assert sum(t.ctr + len(t.sets) + t.tx + t.pushed + t.xadded for t in writers) > 0
             s = start(d, "--appendfsync", "always")
             try:
                 c = s.client()
@@ -511,6 +516,11 @@ def crash_rounds(rounds: int, seed: int, sabotage: bool = False) -> int:
                     assert items == list(range(len(items))), (w, items[:10])
                     assert len(items) <= t.pushed + (t.inflight == "rpush")
                     lost += max(0, t.pushed - len(items))
+                    # the stream likewise: 0, 1, 2, ... in ID order
+                    xs = [int(f[b"n"]) for _, f in c.xrange(f"xs:{w}")]
+                    assert xs == list(range(len(xs))), (w, xs[:10])
+                    assert len(xs) <= t.xadded + (t.inflight == "xadd")
+                    lost += max(0, t.xadded - len(xs))
                     tx = int(c.get(f"tx:{w}") or 0)
                     assert tx <= t.tx + (t.inflight == "tx")
                     lost += max(0, t.tx - tx)
