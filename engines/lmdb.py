@@ -75,8 +75,9 @@ queued ``pdb`` prefixes in steps of at most ~2 ms (``sweep_step``), each its own
 Collections: hashes, lists, sets, sorted sets and streams are stored natively
 (:mod:`engines.lmdb_hash`, :mod:`engines.lmdb_list`, :mod:`engines.lmdb_set`,
 :mod:`engines.lmdb_zset`, :mod:`engines.lmdb_stream`, one record per element - never a blob
-of a whole value). DEL of a stream always queues its prefix for the sweep (its size field
-counts live entries only, not tombstones or pending entries).
+of a whole value). DEL of a stream with more than one node or any consumer group queues its
+prefix for the sweep (its size field counts live entries only, not tombstones or pending
+entries).
 """
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ from .lmdb_hash import F_HT, LmdbHash, _fk
 from .lmdb_list import F_QL, LmdbList, read_list
 from .lmdb_set import ENC_NAMES as SET_ENC_NAMES, F_NEW, LmdbSet
 from .lmdb_set import enc_of as set_enc_of, flags_of as set_flags_of
-from .lmdb_stream import LmdbStream, read_stream
+from .lmdb_stream import LmdbStream, drop_size as stream_drop_size, read_stream
 from .lmdb_zset import F_SKIP, LmdbZSet
 from .mem_set import HT, INTSET, LISTPACK, NEW, MemorySet
 from .mem_zset import MemoryZSet
@@ -120,7 +121,6 @@ _p32 = _U32.pack
 _q = struct.Struct(">Q").pack
 _BIAS = 1 << 63
 _MASK64 = (1 << 64) - 1
-_HUGE = 1 << 62   # drop_records size of a stream: always queued for the sweep
 WRONGTYPE = ErrorReply(_WRONGTYPE_TEXT)
 DIRNAME = "valkeyd.lmdb"
 ATIME_MAX = 1_000_000   # read-access times remembered in memory (OBJECT IDLETIME/FREQ)
@@ -174,9 +174,10 @@ class LmdbKeyspace:
         t.delete(mk, db=e.meta_db)
         if m[0] == T_STRING:
             t.delete(p4 + key, db=e.str_db)
-        else:   # a collection: its element records (a stream's: always swept - tombstones
-            # and pending entries are not counted by its size)
-            e.drop_records(p4 + _q(m[3]), m[4] if m[0] != T_STREAM else _HUGE)
+        else:   # a collection: its element records (a stream's size does not count its
+            # tombstones and pending entries: see stream_drop_size)
+            e.drop_records(p4 + _q(m[3]), m[4] if m[0] != T_STREAM else
+                           stream_drop_size(t, e.xs_db, p4 + _q(m[3]), m[4]))
         cnt = e.counts[self.id]
         if m[1] & F_EXPIRE:
             t.delete(_ekey(p4, m[2], key), db=e.exp_db)
@@ -299,7 +300,8 @@ class LmdbKeyspace:
         else:
             ver = old[3]
             if old[0] != T_STRING:   # another type is replaced: its records go, a new version
-                e.drop_records(p4 + _q(old[3]), old[4] if old[0] != T_STREAM else _HUGE)
+                e.drop_records(p4 + _q(old[3]), old[4] if old[0] != T_STREAM else
+                               stream_drop_size(txn, e.xs_db, p4 + _q(old[3]), old[4]))
                 ver = e.next_version()
             if old[1] & F_EXPIRE:
                 if keep_ttl:

@@ -116,6 +116,18 @@ def _scan(t, dbi, lo: bytes, hi: bytes, limit: int = 0, reverse: bool = False):
     return out
 
 
+def drop_size(t, xs, pre: bytes, length: int) -> int:
+    """The record count ``drop_records`` should assume for the stream under ``pre``: its
+    length when it has at most one node and no groups (deleted at once, like a small
+    collection), else a huge number (its records are queued for the sweep: tombstones and
+    pending entries are not in the length)."""
+    raw = t.get(pre + b"H", db=xs)
+    if raw is None:
+        return 0
+    _, _, _, _, nodes, groups = _HDR.unpack(raw)
+    return length if nodes <= 1 and groups == 0 and length <= 64 else 1 << 62
+
+
 class LmdbStream(LmdbView):
     """A live view of the stream stored at one key (bound to its version)."""
 
@@ -581,6 +593,8 @@ class LmdbGroups(MutableMapping):
         sv = self.sv
         e = sv.e
         if len(name) > MAX_NAME:
+            if not len(sv) and sv._hdr() == [0, 0, 0, 0, 0, 0]:
+                sv.ks.delete(sv.mk[8:])   # created for this group (MKSTREAM): not left behind
             raise _too_long("consumer group names")
         if isinstance(g, LmdbConsumerGroup) and g.name == name and g.sv.pre == sv.pre:
             return

@@ -310,10 +310,18 @@ def test_debug_reload(lr):
     lr.set("t", "v", ex=500)
     lr.hset("h", mapping={"b": "1", "a": "2"})
     lr.execute_command("HEXPIRE", "h", "1000", "FIELDS", "1", "a")
+    _xfill(lr, "x", 250)
+    lr.xdel("x", "7-1")
+    lr.xgroup_create("x", "g", "0")
+    lr.xreadgroup("g", "c", {"x": ">"}, count=3)
+    before = (lr.xrange("x"), lr.xpending("x", "g"), lr.xinfo_stream("x"),
+              lr.execute_command("DEBUG", "DIGEST-VALUE", "x"))
     assert lr.execute_command("DEBUG", "RELOAD") in (b"OK", "OK", True)
     assert lr.get("k1") == b"X1" and lr.get("k99") == b"v99" and 0 < lr.ttl("t") <= 500
     assert lr.hgetall("h") == {b"b": b"1", b"a": b"2"}   # (RDB 11 has no field expiry)
-    assert lr.dbsize() == 102
+    assert (lr.xrange("x"), lr.xpending("x", "g"), lr.xinfo_stream("x"),
+            lr.execute_command("DEBUG", "DIGEST-VALUE", "x")) == before
+    assert lr.dbsize() == 103
 
 
 def test_bgsave_in_a_forked_child_sees_the_batch():
@@ -1298,6 +1306,9 @@ def test_del_of_a_big_stream_is_constant_time_and_swept():
         # the small stream's records: its entry, node and header
         assert wait_for(lambda: records(d, b"xs") == 3, 60)
         assert c.xrange("small") == [(b"1-1", {b"a": b"b"})]
+        # a one-node stream without groups goes with its DEL at once
+        assert c.delete("small") == 1 and records(d, b"xs") == 0
+        c.xadd("small", {"a": "b"}, id="1-1")
         c.flushall()
         assert wait_for(lambda: records(d, b"xs") == 0, 60)
         c.close()
@@ -1343,6 +1354,9 @@ def test_stream_names_too_long_for_an_lmdb_key_and_memory_usage(lr):
     with pytest.raises(redis.ResponseError, match="consumer group names longer than 490"):
         lr.xgroup_create("s", "g" * 600, "0")
     assert lr.xinfo_stream("s")["groups"] == 0
+    with pytest.raises(redis.ResponseError, match="consumer group names longer than 490"):
+        lr.xgroup_create("new", "g" * 600, "$", mkstream=True)
+    assert lr.exists("new") == 0   # the stream MKSTREAM created is not left behind
     lr.xgroup_create("s", "g", "0")
     with pytest.raises(redis.ResponseError, match="consumer names longer than 490"):
         lr.xreadgroup("g", "c" * 600, {"s": ">"})
