@@ -62,9 +62,9 @@ sub-databases, Kvrocks-style:
   pending entry, told apart by a tag byte after the prefix (:mod:`engines.lmdb_stream`).
 
 Format versions. Adding a sub-database and a type code is compatible, so lists, sorted
-sets and streams did not bump ``FORMAT_VERSION`` (still 1): an environment written by this version opens
-in a build that predates them, which answers "does not support <type> values yet" for those
-keys only (and, not knowing their sub-databases, would leave the records of such a key it
+sets and streams did not bump ``FORMAT_VERSION`` (still 1): an environment written by this
+version opens in a build that predates them, which answers "does not support <type> values
+yet" for those keys only (and, not knowing their sub-databases, would leave the records of such a key it
 deletes or flushes unreclaimed - never mixed with another key's, as versions are unique).
 The version is bumped only when an existing record's layout changes.
 
