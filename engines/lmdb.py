@@ -64,8 +64,9 @@ sub-databases, Kvrocks-style:
 Format versions. Adding a sub-database and a type code is compatible, so lists, sorted
 sets and streams did not bump ``FORMAT_VERSION`` (still 1): an environment written by this
 version opens in a build that predates them, which answers "does not support <type> values
-yet" for those keys only (and, not knowing their sub-databases, would leave the records of such a key it
-deletes or flushes unreclaimed - never mixed with another key's, as versions are unique).
+yet" for those keys only (and, not knowing their sub-databases, would leave the records of
+such a key it deletes or flushes unreclaimed - never mixed with another key's, as versions
+are unique).
 The version is bumped only when an existing record's layout changes.
 
 Physical databases make FLUSHDB/FLUSHALL and SWAPDB O(1): a flush gives the logical database
