@@ -299,7 +299,7 @@ class LmdbStream(LmdbView):
         else:
             master = node[0]
             mfields = bytes(node[1][_NODE.size:])
-            same = unpack_fields(mfields) == names
+            same = mfields == pack_fields(names)
             mdelta = (ident >> 64) - (master >> 64)
             sdelta = (ident & U64) - (master & U64)
         nb = 2 + _lp_int_size(mdelta) + _lp_int_size(sdelta)
