@@ -30,8 +30,7 @@ sub-databases, Kvrocks-style:
   then kept in ``lk`` (key ``pdb`` + name). ``str`` and ``exp`` use the name too.
   Value: ``>BBqQQI`` = type code, flags, expiry time (ms, signed), version, size, access word.
   - type codes (fixed, as Kvrocks numbers them): 1 string, 2 hash, 3 list, 4 set, 5 zset,
-    8 stream. Strings, hashes, lists, sets and sorted sets are stored by this version; the
-    others are reserved.
+    8 stream. All six are stored by this version; other codes are reserved.
   - flags: bit 0 the key has an expiry time (the field is then valid), bit 1 the string was
     last written from a ``bytearray`` (APPEND/SETRANGE: OBJECT ENCODING says "raw"), bit 2
     the collection is "hashtable"-encoded (one-way, as in Redis) - for a list: "quicklist"
@@ -66,7 +65,9 @@ sub-databases, Kvrocks-style:
   (:mod:`engines.lmdb_set`); ``zm``, ``zs``: sorted-set members -> score, and the score
   index ordered by (score, member) (:mod:`engines.lmdb_zset`); ``li``, ``lh``: list items by
   sequence number, and the per-list header (head/tail sequence numbers) with one record per
-  quicklist node (the encoding's layout model; :mod:`engines.lmdb_list`).
+  quicklist node (the encoding's layout model; :mod:`engines.lmdb_list`); ``xs``: streams
+  and their consumer groups, one record per header, entry, node, group, consumer and
+  pending entry, told apart by a tag byte after the prefix (:mod:`engines.lmdb_stream`).
 * ``le``: the full elements of long hash fields, set members and sorted-set members
   (``pdb`` + version + name -> element). Elements appear in record keys by *name*: the
   element itself if shorter than 459 bytes, else its first 459 bytes + its SHA-256 (491
@@ -74,22 +75,24 @@ sub-databases, Kvrocks-style:
   :mod:`engines.lmdb_view`. A sub-database added in format 1 (an older build reading such
   an element would see only its name).
 
-Format versions. Adding a sub-database and a type code is compatible, so lists and sorted
-sets did not bump ``FORMAT_VERSION`` (still 1): an environment written by this version opens
-in a build that predates them, which answers "does not support <type> values yet" for those
-keys only (and, not knowing their sub-databases, would leave the records of such a key it
-deletes or flushes unreclaimed - never mixed with another key's, as versions are unique).
+Format versions. Adding a sub-database and a type code is compatible, so lists, sorted
+sets and streams did not bump ``FORMAT_VERSION`` (still 1): an environment written by this
+version opens in a build that predates them, which answers "does not support <type> values
+yet" for those keys only (and, not knowing their sub-databases, would leave the records of
+such a key it deletes or flushes unreclaimed - never mixed with another key's, as versions
+are unique).
 The version is bumped only when an existing record's layout changes.
 
 Physical databases make FLUSHDB/FLUSHALL and SWAPDB O(1): a flush gives the logical database
 a fresh ``pdb`` and queues the old one; SWAPDB swaps two ``dbmap`` entries. The cron reclaims
 queued ``pdb`` prefixes in steps of at most ~2 ms (``sweep_step``), each its own commit.
 
-Collections: hashes, lists, sets and sorted sets are stored natively
+Collections: hashes, lists, sets, sorted sets and streams are stored natively
 (:mod:`engines.lmdb_hash`, :mod:`engines.lmdb_list`, :mod:`engines.lmdb_set`,
-:mod:`engines.lmdb_zset`, one record per element). Streams are not yet
-streams are not yet (issue #7 continues): creating one replies
-"ERR the lmdb engine does not support <type> values yet". They will never be pickled blobs.
+:mod:`engines.lmdb_zset`, :mod:`engines.lmdb_stream`, one record per element - never a blob
+of a whole value). DEL of a stream with more than one node or any consumer group queues its
+prefix for the sweep (its size field counts live entries only, not tombstones or pending
+entries).
 """
 from __future__ import annotations
 
@@ -113,6 +116,7 @@ from .lmdb_list import F_QL, LmdbList, read_list
 from .lmdb_view import ELONG_NAME
 from .lmdb_set import ENC_NAMES as SET_ENC_NAMES, F_NEW, LmdbSet
 from .lmdb_set import enc_of as set_enc_of, flags_of as set_flags_of
+from .lmdb_stream import LmdbStream, drop_size as stream_drop_size, read_stream
 from .lmdb_zset import F_SKIP, LmdbZSet
 from .mem_set import HT, INTSET, LISTPACK, NEW, MemorySet
 from .mem_zset import MemoryZSet
@@ -206,8 +210,10 @@ class LmdbKeyspace:
             t.delete(mk[:4] + mk[8:], db=e.lk_db)
         if m[0] == T_STRING:
             t.delete(mk[:4] + mk[8:], db=e.str_db)
-        else:   # a collection: its element records
-            e.drop_records(p4 + _q(m[3]), m[4])
+        else:   # a collection: its element records (a stream's size does not count its
+            # tombstones and pending entries: see stream_drop_size)
+            e.drop_records(p4 + _q(m[3]), m[4] if m[0] != T_STREAM else
+                           stream_drop_size(t, e.xs_db, p4 + _q(m[3]), m[4]))
         cnt = e.counts[self.id]
         if m[1] & F_EXPIRE:
             t.delete(_ekey(p4, m[2], key), db=e.exp_db)
@@ -239,6 +245,8 @@ class LmdbKeyspace:
                 return LmdbZSet(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
             if m[0] == T_LIST:
                 return LmdbList(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
+            if m[0] == T_STREAM:
+                return LmdbStream(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         e = self.engine
         if e.live:
@@ -300,6 +308,8 @@ class LmdbKeyspace:
                 return self._set_zset(key, value, keep_ttl)
             elif getattr(value, "TYPE_NAME", None) == "list":
                 return self._set_list(key, value, keep_ttl)
+            elif getattr(value, "TYPE_NAME", None) == "stream":
+                return self._set_stream(key, value, keep_ttl)
             else:
                 raise unsupported(getattr(value, "TYPE_NAME", "this type of"))
         e = self.engine
@@ -328,7 +338,8 @@ class LmdbKeyspace:
         else:
             ver = old[3]
             if old[0] != T_STRING:   # another type is replaced: its records go, a new version
-                e.drop_records(p4 + _q(old[3]), old[4])
+                e.drop_records(p4 + _q(old[3]), old[4] if old[0] != T_STREAM else
+                               stream_drop_size(txn, e.xs_db, p4 + _q(old[3]), old[4]))
                 ver = e.next_version()
             if old[1] & F_EXPIRE:
                 if keep_ttl:
@@ -381,6 +392,8 @@ class LmdbKeyspace:
                 return "skiplist" if m[1] & F_SKIP else "listpack"
             if m[0] == T_LIST:
                 return "quicklist" if m[1] & F_QL else "listpack"
+            if m[0] == T_STREAM:
+                return "stream"
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         if m[1] & F_RAW:
             return "raw"
@@ -421,6 +434,9 @@ class LmdbKeyspace:
             if tname == "list":
                 p4, mk, ver = self._new_meta(key, T_LIST)
                 return LmdbList(self, mk, p4, ver)
+            if tname == "stream":
+                p4, mk, ver = self._new_meta(key, T_STREAM)
+                return LmdbStream(self, mk, p4, ver)
             if tname != "hash":
                 raise unsupported(tname)
             return self._new_hash(key)
@@ -505,6 +521,16 @@ class LmdbKeyspace:
         p4, mk, ver = self._new_meta(key, T_LIST)
         LmdbList(self, mk, p4, ver)._write_all(
             items, lpb, None if nodes is None else [list(nd) for nd in nodes])
+        self._finish_overwrite(key, mk, when, word)
+
+    def _set_stream(self, key, value, keep_ttl):
+        if self._is_live_view(key, value, LmdbStream, keep_ttl):
+            return
+        from .mem_stream import MemoryStream
+        src = value if type(value) is MemoryStream else value.copy()
+        when, word = self._drop_for_overwrite(key, keep_ttl)
+        p4, mk, ver = self._new_meta(key, T_STREAM)
+        LmdbStream(self, mk, p4, ver)._load(src)
         self._finish_overwrite(key, mk, when, word)
 
     def _set_zset(self, key, value, keep_ttl):
@@ -829,9 +855,10 @@ class LmdbEngine:
         self.li_db = self.env.open_db(b"li")
         self.lh_db = self.env.open_db(b"lh")
         self.le_db = self.env.open_db(b"le")
+        self.xs_db = self.env.open_db(b"xs")
         self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db, self.hv_db,
                             self.sm_db, self.ss_db, self.zm_db, self.zs_db, self.li_db,
-                            self.lh_db, self.le_db)
+                            self.lh_db, self.le_db, self.xs_db)
         self._txn = None
         self.dirty = False          # the open transaction wrote something
         self.struct_dirty = False   # dbmap/counts/next/ver/sweep changed
@@ -1219,6 +1246,10 @@ class LmdbEngine:
                                 continue
                             if m[0] == T_ZSET:
                                 yield dbid, key, self._snap_zset(t, p4 + _q(m[3]), m), when
+                                continue
+                            if m[0] == T_STREAM:
+                                yield dbid, key, read_stream(t, self.xs_db, p4 + _q(m[3]),
+                                                             m[4]), when
                                 continue
                             if m[0] == T_LIST:
                                 yield dbid, key, read_list(t, self.li_db, self.lh_db,

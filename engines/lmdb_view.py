@@ -49,6 +49,12 @@ class LmdbView:
         self.mk = mk
         self.pre = p4 + _q(ver)
 
+    def key(self) -> bytes:
+        """The key this view belongs to (a long key's record name resolved)."""
+        from .lmdb import LONG_NAME
+        name = self.mk[8:]
+        return name if len(name) != LONG_NAME else self.e.full_key(self.mk[:4], name)
+
     def _meta(self):
         from .lmdb import _unpack
         return _unpack(self.e.txn().get(self.mk, db=self.e.meta_db))

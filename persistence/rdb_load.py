@@ -453,7 +453,11 @@ def _ms_time(r: Reader) -> int:
 
 
 def _stream_listpack(s, master: int, lp: bytes) -> None:
-    """Append the live entries of one stream node to ``s``."""
+    """Add one stream node to the memory stream ``s`` as it is in the RDB: its entries with
+    their tombstones (deleted flags), its master fields and its listpack size, so that the
+    node layout - and with it DUMP's bytes, XINFO's radix-tree counts and where the next XADD
+    or an approximate trim cuts - is the one saved, as Redis keeps the loaded listpacks."""
+    from engines.mem_stream import _Node
     el = listpack_entries(lp)
     if not el:
         raise RDBError("Empty listpack inside stream")
@@ -466,6 +470,13 @@ def _stream_listpack(s, master: int, lp: bytes) -> None:
         p += 1
         mms = master >> 64
         mseq = master & ((1 << 64) - 1)
+        node = _Node()
+        node.master = tuple(_s(f) for f in mfields)
+        if s.nodes:
+            last = s.nodes[-1]
+            prev = last.id_at(len(last.dead) - 1)
+        else:
+            prev = -1
         for _ in range(count + deleted):
             flags = el[p]
             ms = mms + el[p + 1]
@@ -488,13 +499,24 @@ def _stream_listpack(s, master: int, lp: bytes) -> None:
                     raise RDBError("Stream listpack integrity check failed.")
                 p += 2 * nf
             p += 1                       # lp-count
-            if not flags & 1:
-                ident = ms << 64 | seq
-                if s.length and ident <= s.last_id:
-                    raise RDBError("Stream listpack integrity check failed.")
-                s.append(ident, fv)
+            ident = ms << 64 | seq
+            if ident <= prev:
+                raise RDBError("Stream listpack integrity check failed.")
+            prev = ident
+            node.append(ident, fv)
+            if flags & 1:
+                node.dead[-1] = 1
+                node.live -= 1
         if p != len(el):
             raise RDBError("Stream listpack integrity check failed.")
+        if node.live != count:
+            raise RDBError("Stream listpack integrity check failed.")
+        node.nbytes = len(lp)
+        s.nodes.append(node)
+        s.keys.append(master)
+        if node.live and not s.length:
+            s.first_id = node.id_at(node.dead.find(0))
+        s.length += node.live
     except (IndexError, TypeError):
         raise RDBError("Stream listpack integrity check failed.") from None
 

@@ -203,6 +203,9 @@ def _ms_time(t: int) -> bytes:
 
 
 def _stream(s, compress: bool) -> bytes:
+    view = getattr(s, "rdb_view", None)   # a disk engine's stream: its node model in memory
+    if view is not None:
+        s = view()
     es = rdbp.encode_string
     out = [_enc_len(len(s.nodes))]
     for node in s.nodes:

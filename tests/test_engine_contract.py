@@ -37,7 +37,7 @@ ENGINES = {
 # The value types each engine stores (the lmdb engine is being written: issue #7).
 SUPPORTS = {
     "memory": {"string", "hash", "list", "set", "zset", "stream"},
-    "lmdb": {"string", "hash", "list", "set", "zset"},
+    "lmdb": {"string", "hash", "list", "set", "zset", "stream"},
 }
 
 

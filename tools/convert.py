@@ -12,9 +12,8 @@ Design
   (constructing it starts no network: only the event loop of ``serve`` does) and calls
   :func:`persistence.rdb_save.write_rdb`, the writer SAVE/BGSAVE use, into ``DST.tmp``;
   the file is fsynced and renamed over ``DST``.
-* Streams: the lmdb engine cannot store them yet. A stream key makes the conversion fail,
-  naming the key, before anything is committed to the target; ``--skip-unsupported`` skips
-  such keys and reports how many (and the first few) on standard error.
+* Every value type is stored natively, streams with their consumer groups included;
+  ``--skip-unsupported`` is still accepted (there is nothing left to skip).
 * Function libraries go with the data both ways: RDB -> LMDB stores their code in the
   environment (the server compiles them at startup, as it would when loading the RDB); LMDB ->
   RDB writes them as the RDB's FUNCTION2 records.
@@ -23,7 +22,7 @@ Design
   existing target (DST/valkeyd.lmdb, or the file DST) is refused without ``--force``.
 * A progress bar (tools/rdb_tool.py's) goes to standard error only when it is a terminal.
 * Exit codes: 0 done; 1 the source is corrupt/truncated or holds data the target cannot take
-  (a stream without ``--skip-unsupported``, a database index beyond ``--databases``); 2 usage
+  (a database index beyond ``--databases``); 2 usage
   errors (bad arguments, unreadable source, target exists without ``--force``).
 """
 from __future__ import annotations
@@ -103,16 +102,6 @@ def rdb_to_lmdb(src: str, dst: str, *, force=False, skip_unsupported=False, data
         n = 0
         try:
             for dbid, key, value, expire_ms, _idle, _freq in recs:
-                if getattr(value, "TYPE_NAME", None) == "stream":
-                    if not skip_unsupported:
-                        raise ConvertError(
-                            f"{src}: key {_show(key)} (db {dbid}) is a stream, which the lmdb "
-                            f"engine does not support yet (use --skip-unsupported to skip "
-                            f"such keys)")
-                    stats["skipped"] += 1
-                    if len(stats["skipped_keys"]) < 10:
-                        stats["skipped_keys"].append((dbid, key))
-                    continue
                 if expire_ms != -1 and expire_ms < now:
                     stats["expired"] += 1
                     continue
@@ -223,7 +212,7 @@ def _key_progress(prog):
               help="Target format (default: inferred from SRC).")
 @click.option("--force", is_flag=True, help="Replace an existing target.")
 @click.option("--skip-unsupported", is_flag=True,
-              help="Skip keys the lmdb engine cannot store yet (streams) instead of failing.")
+              help="Skip keys the lmdb engine cannot store (none now: every type is stored).")
 @click.option("--databases", type=int, default=16, show_default=True,
               help="Number of databases of the lmdb environment.")
 def convert(src, dst, to, force, skip_unsupported, databases):
