@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -26,7 +27,7 @@ import lmdb
 import pytest
 import redis
 
-from harness import same_reply, start_valkeyd
+from harness import same_reply, start_valkey, start_valkeyd
 
 LMDB_ERR = "the lmdb engine does not support {} values yet"
 
