@@ -797,25 +797,103 @@ class LmdbKeyspace:
 
     # -- RDB writer compatibility (persistence/rdb_save.py reads ``data``/``expires``) -------
     @property
-    def data(self) -> dict:
-        """Every live key and value, materialized (SAVE/BGSAVE with this engine; O(keys))."""
-        now = clock.ms()
-        out = {}
-        for k, m in self._iter_meta():
-            if m[1] & F_EXPIRE and m[2] < now:
-                continue
-            out[k] = self._value(self._p4(), k, m)
-        return out
+    def data(self) -> "_LiveKeys":
+        """Every live key and value, streamed from the current transaction one key at a time
+        (SAVE, and BGSAVE's child over its own read transaction): memory stays bounded
+        whatever the dataset's size."""
+        return _LiveKeys(self)
 
     @property
-    def expires(self) -> dict:
-        return {k: m[2] for k, m in self._iter_meta() if m[1] & F_EXPIRE}
+    def expires(self) -> "_Expires":
+        return _Expires(self)
+
+
+class _LiveKeys:
+    """``data`` for the RDB writer: ``len`` is the kept key count (a RESIZEDB hint, which may
+    include expired keys not reclaimed yet), ``items()`` walks the metadata records."""
+
+    __slots__ = ("ks",)
+
+    def __init__(self, ks):
+        self.ks = ks
+
+    def __len__(self) -> int:
+        return self.ks.size()
+
+    def __bool__(self) -> bool:
+        return self.ks.size() > 0
+
+    def get(self, key, default=None):
+        """The stored value even if logically expired (dictFind: DEBUG OBJECT, MEMORY USAGE)."""
+        p4, _, m = self.ks._raw_meta(key)
+        return default if m is None else self.ks._value(p4, key, m)
+
+    def items(self):
+        ks = self.ks
+        now = clock.ms()
+        p4 = ks._p4()
+        for k, m in ks._iter_meta():
+            if m[1] & F_EXPIRE and m[2] < now:
+                continue
+            yield k, ks._value(p4, k, m)
+
+
+class _Expires:
+    __slots__ = ("ks",)
+
+    def __init__(self, ks):
+        self.ks = ks
+
+    def __len__(self) -> int:
+        return self.ks.expires_count()
+
+    def __bool__(self) -> bool:
+        return self.ks.expires_count() > 0
+
+    def get(self, key, default=None):
+        w = self.ks.get_expire(key)
+        return default if w is None else w
+
+    def items(self):
+        return ((k, m[2]) for k, m in self.ks._iter_meta() if m[1] & F_EXPIRE)
 
 
 class LmdbEngine:
     """The keyspace in an LMDB environment under ``dir``/valkeyd.lmdb."""
 
     name = "lmdb"
+
+    # the sub-databases (attribute -> name; layouts in the module docstring)
+    DB_NAMES = {
+        "meta_db": b"meta",
+        "str_db": b"str",
+        "lk_db": b"lk",
+        "exp_db": b"exp",
+        "info_db": b"info",
+        "hf_db": b"hf",
+        "hs_db": b"hs",
+        "hx_db": b"hx",
+        "hxi_db": b"hxi",
+        "hv_db": b"hv",
+        "sm_db": b"sm",
+        "ss_db": b"ss",
+        "zm_db": b"zm",
+        "zs_db": b"zs",
+        "li_db": b"li",
+        "lh_db": b"lh",
+        "le_db": b"le",
+        "xs_db": b"xs",
+    }
+    # the sub-databases of collection elements, keyed by ``pdb`` + version (the sweep of a
+    # deleted collection visits these)
+    ELEMENT_DBS = ("hf_db", "hs_db", "hx_db", "hxi_db", "hv_db", "sm_db", "ss_db", "zm_db",
+                   "zs_db", "li_db", "lh_db", "le_db", "xs_db")
+
+    def _open_dbs(self, create: bool = True) -> None:
+        env = self.env
+        for attr, name in self.DB_NAMES.items():
+            setattr(self, attr, env.open_db(name, create=create))
+        self.element_dbs = tuple(getattr(self, a) for a in self.ELEMENT_DBS)
 
     def __init__(self, config=None, path: str | None = None, databases: int | None = None,
                  map_size: int | None = None):
@@ -838,27 +916,8 @@ class LmdbEngine:
         self.config = config
         self.env = lmdb.open(path, map_size=map_size, max_dbs=32, sync=False, metasync=True,
                              readahead=False, lock=True, max_readers=256)
-        self.meta_db = self.env.open_db(b"meta")
-        self.str_db = self.env.open_db(b"str")
-        self.lk_db = self.env.open_db(b"lk")
-        self.exp_db = self.env.open_db(b"exp")
-        self.info_db = self.env.open_db(b"info")
-        self.hf_db = self.env.open_db(b"hf")
-        self.hs_db = self.env.open_db(b"hs")
-        self.hx_db = self.env.open_db(b"hx")
-        self.hxi_db = self.env.open_db(b"hxi")
-        self.hv_db = self.env.open_db(b"hv")
-        self.sm_db = self.env.open_db(b"sm")
-        self.ss_db = self.env.open_db(b"ss")
-        self.zm_db = self.env.open_db(b"zm")
-        self.zs_db = self.env.open_db(b"zs")
-        self.li_db = self.env.open_db(b"li")
-        self.lh_db = self.env.open_db(b"lh")
-        self.le_db = self.env.open_db(b"le")
-        self.xs_db = self.env.open_db(b"xs")
-        self.element_dbs = (self.hf_db, self.hs_db, self.hx_db, self.hxi_db, self.hv_db,
-                            self.sm_db, self.ss_db, self.zm_db, self.zs_db, self.li_db,
-                            self.lh_db, self.le_db, self.xs_db)
+        self._open_dbs()
+        self._psize = self.env.stat()["psize"]
         self._txn = None
         self.dirty = False          # the open transaction wrote something
         self.struct_dirty = False   # dbmap/counts/next/ver/sweep changed
@@ -876,6 +935,7 @@ class LmdbEngine:
         self._closed = False
         self._child = False
         self._inherited = None
+        self._fork_sync = None      # BGSAVE's handshake pipe (prepare_fork)
         self._cron_ticks = 0
         self._held: dict = {}       # clients whose replies wait for the commit (hold)
         self._load(databases)
@@ -976,11 +1036,45 @@ class LmdbEngine:
 
     def _in_child(self) -> None:
         """In a forked child: never touch the parent's write transaction (not even to free
-        it: aborting would release the parent's writer lock); reads use a new read txn."""
+        it: aborting would release the parent's writer lock); reads use a new read txn. A
+        BGSAVE child (:meth:`prepare_fork`) opens an environment of its own, as LMDB wants
+        (an environment must not be used across fork), begins its read transaction and
+        only then lets the parent go on."""
         self._child = True
         self._inherited = self._txn
         self._txn = None
         self.live = dict(self.live)
+        sync, self._fork_sync = self._fork_sync, None
+        if sync is None:
+            return
+        r, w = sync
+        os.close(r)
+        try:
+            self._parent_env = self.env   # never closed here (the parent's)
+            self.env = lmdb.open(self.path, map_size=self.map_size, max_dbs=32, readonly=True,
+                                 lock=True, max_readers=256, readahead=False)
+            self._open_dbs(create=False)
+            self._txn = self.env.begin(write=False)
+        finally:
+            os.write(w, b"+")
+            os.close(w)
+
+    def prepare_fork(self) -> None:
+        """Before a BGSAVE fork: commit, and make the pipe the child reports on once its read
+        transaction has begun (:meth:`fork_parent_wait`), so the snapshot is the dataset at
+        the fork exactly: no commit of the parent's can come in between."""
+        self.commit()
+        self._fork_sync = os.pipe()
+
+    def fork_parent_wait(self) -> None:
+        sync, self._fork_sync = self._fork_sync, None
+        if sync is None:
+            return
+        import select
+        r, w = sync
+        os.close(w)
+        select.select([r], [], [], 10.0)   # (EOF at once if the fork failed)
+        os.close(r)
 
     def flush_live(self) -> None:
         """Write back the strings stored as bytearrays this batch (modified in place since)."""
@@ -1057,8 +1151,8 @@ class LmdbEngine:
         if self.fsync == "always":
             self.env.sync(True)
             self._synced = self.commits
-        if self._near:
-            self.check_full()
+        if self._near or (self.env.info()["last_pgno"] + 1) * self._psize * 2 > self.map_size:
+            self.check_full()   # (the high-water mark passed half the map: watch closely)
         return True
 
     # -- a full map (lmdb-map-size) ------------------------------------------------------------

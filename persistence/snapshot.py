@@ -480,15 +480,22 @@ class Snapshots:
             if info is not None:
                 info.send(CHILD_INFO_RDB_COW)
             return 0
+        prepare = getattr(srv.engine, "prepare_fork", None)   # the lmdb engine (engines/lmdb.py)
+        if prepare is not None:
+            prepare()
         try:
             pid = fork_child(work)
         except OSError as e:
+            if prepare is not None:
+                srv.engine.fork_parent_wait()
             if info is not None:
                 info.close()
                 reset_child_stats(srv)
             self._set_status(False)
             log.warning("Can't save in background: fork: %s" % e.strerror)
             return False
+        if prepare is not None:
+            srv.engine.fork_parent_wait()
         if info is not None:
             info.parent_side()
         self.child_info = info
