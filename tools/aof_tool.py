@@ -541,9 +541,12 @@ def _stdin_tty() -> bool:
 
 
 # -- dump ----------------------------------------------------------------------------------------
-def _repr_arg(b: bytes) -> str:
+def _repr_arg(b: bytes, limit: int = 0) -> str:
     """An argument as redis-cli shows it: bare when printable without spaces or quotes,
-    else double-quoted with escapes (sdscatrepr)."""
+    else double-quoted with escapes (sdscatrepr); longer than ``limit`` bytes (when not 0):
+    its first ``limit`` bytes then ``...(<n> bytes)``."""
+    if limit and len(b) > limit:
+        return _repr_arg(b[:limit]) + "...(%d bytes)" % len(b)
     if b and all(33 <= c <= 126 and c not in (34, 39, 92) for c in b):
         return b.decode("ascii")
     from valkeyd.sds import catrepr
@@ -551,7 +554,7 @@ def _repr_arg(b: bytes) -> str:
     return r if isinstance(r, str) else r.decode("latin-1")
 
 
-def dump(path: str, out, fmt: str, dbs=(), since=None, until=None) -> None:
+def dump(path: str, out, fmt: str, dbs=(), since=None, until=None, limit=0) -> None:
     from tools.rdb_tool import _escape_utf8
     inp = resolve(path)
     dbset = set(dbs) if dbs else None
@@ -585,7 +588,7 @@ def dump(path: str, out, fmt: str, dbs=(), since=None, until=None) -> None:
                 o["multi"] = True
             out.write(json.dumps(o, separators=(",", ":")).encode("utf-8") + b"\n")
         else:
-            cmd = " ".join(_repr_arg(bytes(a)) for a in argv)
+            cmd = " ".join(_repr_arg(bytes(a), limit) for a in argv)
             out.write(f"{cur['file']}:{offset} {_ts_str(ts)} db{db} {cmd}\n".encode(
                 "utf-8", "surrogateescape"))
     from tools.rdb_tool import Progress
@@ -734,7 +737,8 @@ def restore(path: str, to_ts: int, out: str, fmt: str) -> dict:
     # own AOF loader into an offline server, written by the server's RDB writer
     import asyncio
     import tempfile
-    tmp = tempfile.mkdtemp(prefix=".aof-restore-", dir=out)
+    tmp = tempfile.mkdtemp(prefix=".aof-restore-", dir=os.path.abspath(out))
+    cwd = os.getcwd()   # the Server chdirs to its ``dir``
     try:
         work = os.path.join(tmp, "appendonlydir")
         if inp.kind == "single":
@@ -753,6 +757,7 @@ def restore(path: str, to_ts: int, out: str, fmt: str) -> dict:
             with open(os.path.join(work, inp.manifest_name), "rb") as f:
                 manifest = Manifest.parse(f.read())
         srv = _offline_server(tmp)
+        os.chdir(cwd)
         from persistence.aof import AOF_EMPTY, AOF_NOT_EXIST, AOF_OK, AOF_TRUNCATED, load_dir
         from valkeyd.log import log
         old_level = log.level
@@ -761,6 +766,7 @@ def restore(path: str, to_ts: int, out: str, fmt: str) -> dict:
             ret, _tot, _b = asyncio.run(load_dir(srv, work, manifest))
         finally:
             log.level = old_level
+            os.chdir(cwd)
         if ret not in (AOF_OK, AOF_TRUNCATED, AOF_EMPTY, AOF_NOT_EXIST):
             raise AofToolError(f"{path}: the server's loader refused the AOF (status {ret})")
         from persistence.rdb_save import write_rdb
@@ -869,16 +875,18 @@ def truncate_cmd(ts, path, yes, backup_dir):
 @click.option("--db", "dbs", type=int, multiple=True, help="Only this database (repeatable).")
 @click.option("--since", default=None, help="Only commands annotated at or after this time.")
 @click.option("--until", default=None, help="Only commands annotated at or before this time.")
+@click.option("--max-arg", type=click.IntRange(0), default=200, show_default=True,
+              help="text: show at most this many bytes of an argument (0: all).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of standard output.")
-def dump_cmd(path, fmt, dbs, since, until, output):
+def dump_cmd(path, fmt, dbs, since, until, max_arg, output):
     """List the commands (file:offset, time, db, command), as text or JSON lines. An RDB
     base is summarized in one line (list its keys with `valkeyd rdb dump`)."""
     s = parse_time(since) if since else None
     u = parse_time(until) if until else None
     out = open(output, "wb") if output else sys.stdout.buffer
     try:
-        _guard(dump, path, out, fmt, dbs, s, u)
+        _guard(dump, path, out, fmt, dbs, s, u, max_arg)
     except BrokenPipeError:
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
