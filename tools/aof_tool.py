@@ -644,9 +644,9 @@ def plan_restore(inp: AofInput, to_ts: int):
     scans = _scan_all(inp, "aof restore", to_ts=to_ts)
     base = scans[0] if scans and scans[0].type in ("b", "s") else None
     if base is not None:
-        t0 = base.rdb.get("ctime") if base.rdb else base.first_ts
-        if base.rdb and base.first_ts is not None:
-            t0 = base.rdb.get("ctime") or base.first_ts
+        t0 = base.rdb.get("ctime") if base.rdb else None
+        if t0 is None and base.type == "b":   # an AOF base starts with its own #TS
+            t0 = base.cut_ts if base.cut == 0 else base.first_ts
         if t0 is not None and t0 > to_ts:
             raise AofToolError(f"nothing as of {to_ts} ({_ts_str(to_ts)}): the oldest state "
                                f"in the AOF is its base {base.name}, from {t0} "
