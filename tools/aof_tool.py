@@ -159,12 +159,14 @@ def _ts_str(ts) -> str:
 
 
 def scan_file(name, path, typ, *, to_ts=None, visit=None, progress=None, done=0, total=0,
-              cur_ts=None):
+              cur_ts=None, rdb_commands=None):
     """valkey-check-aof's checkSingleAof over one file, also counting for ``info``.
     ``to_ts``: stop at the first ``#TS:`` annotation later than it (``cut``; a cut inside a
     MULTI moves to the MULTI). ``visit(argv, offset, db, ts, in_multi)`` sees every command
     (``dump``); ``visit(None, offset, None, ts, info)`` sees an RDB base (``info`` its
-    summary). ``cur_ts``: the annotation time carried from the previous file."""
+    summary). ``cur_ts``: the annotation time carried from the previous file.
+    ``rdb_commands(argv)``: an RDB preamble's keys as rewrite commands (``dump --base
+    commands``)."""
     from persistence.aof import AofParseError, annotation_time, iter_aof
     from tools.rdb_tool import Source
     s = FileScan(name, path, typ)
@@ -181,7 +183,13 @@ def scan_file(name, path, typ, *, to_ts=None, visit=None, progress=None, done=0,
             return s
         pos = 0
         if n >= 8 and data[:5] == b"REDIS":   # valkey-check-aof's fileIsRDB
-            pos = _scan_rdb(s, data, name, visit, progress, done, total)
+            emit_rdb = None
+            if rdb_commands is not None:
+                base_ts = cur_ts if cur_ts is not None else _ctime(data)
+
+                def emit_rdb(argv):
+                    rdb_commands(argv, base_ts)
+            pos = _scan_rdb(s, data, name, visit, progress, done, total, emit_rdb)
             if s.problem is not None:
                 return s
             if s.rdb.get("ctime") is not None and cur_ts is None:
@@ -253,7 +261,42 @@ def scan_file(name, path, typ, *, to_ts=None, visit=None, progress=None, done=0,
         src.close()
 
 
-def _scan_rdb(s, data, name, visit, progress, done, total):
+def _rdb_as_commands(recs, emit) -> None:
+    """An RDB's records as the commands the AOF rewrite writes for them (``valkeyd rdb dump
+    --format resp``'s path: persistence.aof.rewrite_commands), read back with the AOF reader;
+    ``emit(argv)`` per command."""
+    from persistence.aof import AofParseError, iter_aof
+    from tools.rdb_tool import dump_resp
+    buf = bytearray()
+
+    def drain(final: bool) -> None:
+        pos = 0
+        data = bytes(buf)
+        try:
+            for argv, _start, stop in iter_aof(data):
+                emit(argv)
+                pos = stop
+        except AofParseError as e:
+            if final or not e.truncated:
+                raise
+            pos = e.start
+        del buf[:pos]
+
+    class _Out:
+        @staticmethod
+        def write(b):
+            buf.extend(b)
+            if len(buf) > (1 << 16):
+                drain(False)
+
+        @staticmethod
+        def flush():
+            pass
+    dump_resp(recs, _Out, recs.info)
+    drain(True)
+
+
+def _scan_rdb(s, data, name, visit, progress, done, total, rdb_commands=None):
     from persistence.rdb_load import RDBLoadError, iter_rdb
 
     def prog(pos, tot):
@@ -263,9 +306,25 @@ def _scan_rdb(s, data, name, visit, progress, done, total):
     dbs: dict = {}
     try:
         recs = iter_rdb(data, name=name, progress=prog)
-        for dbid, _k, _v, _e, _i, _f in recs:
-            keys += 1
-            dbs[dbid] = dbs.get(dbid, 0) + 1
+        if rdb_commands is not None:
+            def counted():
+                nonlocal keys
+                for rec in recs:
+                    keys += 1
+                    dbs[rec[0]] = dbs.get(rec[0], 0) + 1
+                    yield rec
+            counted_recs = counted()
+
+            class _Recs:   # what dump_resp reads: iteration and ``info``
+                info = recs.info
+
+                def __iter__(self):
+                    return counted_recs
+            _rdb_as_commands(_Recs(), rdb_commands)
+        else:
+            for dbid, _k, _v, _e, _i, _f in recs:
+                keys += 1
+                dbs[dbid] = dbs.get(dbid, 0) + 1
     except RDBLoadError as e:
         s.problem = (max(e.offset, 0), f"the RDB preamble is not sound: {e.reason}", False)
         s.rdb = {}
@@ -554,8 +613,25 @@ def _repr_arg(b: bytes, limit: int = 0) -> str:
     return r if isinstance(r, str) else r.decode("latin-1")
 
 
-def dump(path: str, out, fmt: str, dbs=(), since=None, until=None, limit=0) -> None:
-    from tools.rdb_tool import _escape_utf8
+def _ctime(data):
+    """An RDB's ctime AUX field, read by the loader (for dump --base commands' time column)."""
+    from persistence.rdb_load import RDBLoadError, iter_rdb
+    recs = iter_rdb(data)
+    try:
+        next(iter(recs), None)   # the AUX fields come before the first key
+    except RDBLoadError:
+        return None
+    v = recs.info.get("aux", {}).get(b"ctime")
+    try:
+        return int(v) if v is not None else None
+    except ValueError:
+        return None
+
+
+def dump(path: str, out, fmt: str, dbs=(), since=None, until=None, limit=0,
+         base="summary", escape="utf8") -> None:
+    from tools.rdb_tool import _escape_b64, _escape_utf8
+    esc = _escape_utf8 if escape == "utf8" else _escape_b64
     inp = resolve(path)
     dbset = set(dbs) if dbs else None
     cur = {"file": None}
@@ -566,6 +642,8 @@ def dump(path: str, out, fmt: str, dbs=(), since=None, until=None, limit=0) -> N
         if until is not None and ts is not None and ts > until:
             return
         if argv is None:    # an RDB base: summarized
+            if base == "commands":
+                return
             info = extra
             if fmt == "jsonl":
                 o = {"file": cur["file"], "offset": 0, "ts": ts, "rdb": {
@@ -583,14 +661,21 @@ def dump(path: str, out, fmt: str, dbs=(), since=None, until=None, limit=0) -> N
             return
         if fmt == "jsonl":
             o = {"file": cur["file"], "offset": offset, "ts": ts, "db": db,
-                 "argv": [_escape_utf8(bytes(a)) for a in argv]}
+                 "argv": [esc(bytes(a)) for a in argv]}
             if extra:
                 o["multi"] = True
             out.write(json.dumps(o, separators=(",", ":")).encode("utf-8") + b"\n")
         else:
             cmd = " ".join(_repr_arg(bytes(a), limit) for a in argv)
-            out.write(f"{cur['file']}:{offset} {_ts_str(ts)} db{db} {cmd}\n".encode(
+            where = "-" if offset is None else offset
+            out.write(f"{cur['file']}:{where} {_ts_str(ts)} db{db} {cmd}\n".encode(
                 "utf-8", "surrogateescape"))
+    rdb_db = [0]
+
+    def rdb_cmd(argv, ts):
+        if argv[0] == b"SELECT":
+            rdb_db[0] = int(argv[1])
+        visit(argv, None, rdb_db[0], ts, False)
     from tools.rdb_tool import Progress
     total = sum(os.path.getsize(p) for _n, p, _t in inp.files if os.path.exists(p))
     prog = Progress("aof dump")
@@ -599,8 +684,10 @@ def dump(path: str, out, fmt: str, dbs=(), since=None, until=None, limit=0) -> N
     try:
         for name, fpath, typ in inp.files:
             cur["file"] = name
+            rdb_db[0] = 0
             s = scan_file(name, fpath, typ, visit=visit, progress=prog, done=done,
-                          total=total, cur_ts=cur_ts)
+                          total=total, cur_ts=cur_ts,
+                          rdb_commands=rdb_cmd if base == "commands" else None)
             cur_ts = s.end_ts
             done += s.size
             if s.problem is not None:
@@ -875,18 +962,24 @@ def truncate_cmd(ts, path, yes, backup_dir):
 @click.option("--db", "dbs", type=int, multiple=True, help="Only this database (repeatable).")
 @click.option("--since", default=None, help="Only commands annotated at or after this time.")
 @click.option("--until", default=None, help="Only commands annotated at or before this time.")
+@click.option("--base", "base", type=click.Choice(["summary", "commands"]), default="summary",
+              show_default=True, help="An RDB base (preamble): one summary line, or its keys "
+                                      "as the commands an AOF rewrite writes (offset '-'/null).")
+@click.option("--escape", type=click.Choice(["utf8", "base64"]), default="utf8",
+              show_default=True, help="jsonl: arguments as UTF-8 with \\xNN for other bytes, "
+                                      "or base64 (binary-safe).")
 @click.option("--max-arg", type=click.IntRange(0), default=200, show_default=True,
               help="text: show at most this many bytes of an argument (0: all).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of standard output.")
-def dump_cmd(path, fmt, dbs, since, until, max_arg, output):
+def dump_cmd(path, fmt, dbs, since, until, base, escape, max_arg, output):
     """List the commands (file:offset, time, db, command), as text or JSON lines. An RDB
     base is summarized in one line (list its keys with `valkeyd rdb dump`)."""
     s = parse_time(since) if since else None
     u = parse_time(until) if until else None
     out = open(output, "wb") if output else sys.stdout.buffer
     try:
-        _guard(dump, path, out, fmt, dbs, s, u, max_arg)
+        _guard(dump, path, out, fmt, dbs, s, u, max_arg, base, escape)
     except BrokenPipeError:
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
