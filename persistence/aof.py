@@ -293,8 +293,11 @@ def iter_aof(data, pos: int = 0, end: int | None = None, *, strict: bool = False
     find = data.find
     while pos < n:
         start = pos
-        nl = find(b"\n", pos, min(n, pos + _LINE_MAX))
-        stop = nl + 1 if nl >= 0 else min(n, pos + _LINE_MAX)
+        lim = pos + _LINE_MAX
+        if lim > n:
+            lim = n
+        nl = find(b"\n", pos, lim)
+        stop = nl + 1 if nl >= 0 else lim
         head = data[pos]
         if head == 35:   # '#': an annotation
             yield data[pos:stop], start, stop
@@ -305,12 +308,16 @@ def iter_aof(data, pos: int = 0, end: int | None = None, *, strict: bool = False
                                 % bytes([head]), start, start, False)
         line = data[pos:stop]
         pos = stop
-        if len(line) == 1 or (strict and nl < 0):
-            raise AofParseError("the file ends inside a command", start, start, True)
-        if strict and not _NUM_STRICT.match(line, 1):
-            raise AofParseError("expected a count and \\r\\n, got %r" % line[:40], start, start,
-                                False)
-        argc = _strtol(line[1:])
+        body = line[1:-2]
+        if body.isdigit() and line[-2:] == b"\r\n":   # the usual "*<digits>\r\n"
+            argc = int(body)
+        else:
+            if len(line) == 1 or (strict and nl < 0):
+                raise AofParseError("the file ends inside a command", start, start, True)
+            if strict and not _NUM_STRICT.match(line, 1):
+                raise AofParseError("expected a count and \\r\\n, got %r" % line[:40], start,
+                                    start, False)
+            argc = _strtol(line[1:])
         if argc < 1:
             raise AofParseError("invalid argument count %r" % line[1:].strip()[:20], start,
                                 start, False)
@@ -319,32 +326,41 @@ def iter_aof(data, pos: int = 0, end: int | None = None, *, strict: bool = False
             lstart = pos
             if pos >= n:
                 raise AofParseError("the file ends inside a command", lstart, start, True)
-            nl = find(b"\n", pos, min(n, pos + _LINE_MAX))
-            stop = nl + 1 if nl >= 0 else min(n, pos + _LINE_MAX)
+            lim = pos + _LINE_MAX
+            if lim > n:
+                lim = n
+            nl = find(b"\n", pos, lim)
+            stop = nl + 1 if nl >= 0 else lim
             line = data[pos:stop]
             pos = stop
-            if line[:1] != b"$":
+            if line[0] != 36:   # not '$'
                 raise AofParseError("expected '$' (a bulk length), got %r" % line[:1], lstart,
                                     start, False)
-            if strict:
-                if nl < 0:
-                    raise AofParseError("the file ends inside a command", lstart, start, True)
-                if not _NUM_STRICT.match(line, 1):
-                    raise AofParseError("expected a bulk length and \\r\\n, got %r" % line[:40],
-                                        lstart, start, False)
-            ln = _strtol(line[1:])
-            if ln < 0:
+            body = line[1:-2]
+            if body.isdigit() and line[-2:] == b"\r\n":
+                ln = int(body)
+            else:
                 if strict:
-                    raise AofParseError("negative bulk length %d" % ln, lstart, start, False)
-                ln = 0
-            if pos + ln + 2 > n:
+                    if nl < 0:
+                        raise AofParseError("the file ends inside a command", lstart, start,
+                                            True)
+                    if not _NUM_STRICT.match(line, 1):
+                        raise AofParseError("expected a bulk length and \\r\\n, got %r"
+                                            % line[:40], lstart, start, False)
+                ln = _strtol(line[1:])
+                if ln < 0:
+                    if strict:
+                        raise AofParseError("negative bulk length %d" % ln, lstart, start,
+                                            False)
+                    ln = 0
+            e = pos + ln
+            if e + 2 > n:
                 raise AofParseError("the file ends inside a command", lstart, start, True)
-            argv.append(data[pos:pos + ln])
-            pos += ln
-            if strict and data[pos:pos + 2] != b"\r\n":
+            argv.append(data[pos:e])
+            if strict and data[e:e + 2] != b"\r\n":
                 raise AofParseError("expected \\r\\n after a bulk of %d bytes, got %r"
-                                    % (ln, data[pos:pos + 2]), pos, start, False)
-            pos += 2
+                                    % (ln, data[e:e + 2]), e, start, False)
+            pos = e + 2
         yield argv, start, pos
 
 
