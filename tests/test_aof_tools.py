@@ -536,3 +536,95 @@ def test_dump_base_commands_replay(sources, which):
     finally:
         srv.stop()
     assert replayed == load_in_valkey(datadir_with(d), True)
+
+
+def split_at_phase(d: Path, ts: int) -> Path:
+    """A copy of ``d`` whose incr file is split in two at the ``#TS:<ts>`` annotation: two
+    incr files in the manifest, as after a rewrite started at that moment."""
+    c = copy(d)
+    m = manifest_of(c)
+    name, seq, _t = m.incr[-1]
+    data = (c / name).read_bytes()
+    cut = data.index(b"#TS:%d\r\n" % ts)
+    second = name.replace(f".{seq}.incr", f".{seq + 1}.incr")
+    (c / name).write_bytes(data[:cut])
+    (c / second).write_bytes(data[cut:])
+    m.incr.append((second, seq + 1, "i"))
+    m.incr_seq = seq + 1
+    (c / "appendonly.aof.manifest").write_bytes(m.format())
+    return c
+
+
+def test_two_incr_files(sources):
+    d, phases = sources["valkey"]
+    c = split_at_phase(d, phases[2][0])
+    assert check_aof(c / "appendonly.aof.manifest")[0] == 0
+    rc, out, _ = aof("check", c)
+    assert rc == 0 and out.count(": OK,") == 3
+    # the cut falls in the first incr file: valkey-check-aof refuses, so does ours
+    ours, ref = copy(c), copy(c)
+    rc_ref, ref_out = check_aof("--truncate-to-timestamp", phases[0][0],
+                                ref / "appendonly.aof.manifest")
+    rc, out, _ = aof("truncate-to-timestamp", phases[0][0], ours)
+    assert rc == rc_ref == 1 and "not the last file" in out and "not the last file" in ref_out
+    assert digest(ours) == digest(ref) == digest(c)
+    # restore drops the second file and cuts the first
+    for ts, expected in phases:
+        out_dir = Path(tempfile.mkdtemp(prefix="aoftools-2i-"))
+        rc, o, err = aof("restore", c, "--to", ts, "--out", out_dir, "--format", "aof")
+        assert rc == 0, (o, err)
+        kept = manifest_of(out_dir / "appendonlydir").incr
+        assert len(kept) == (2 if ts == phases[2][0] else 1)
+        assert load_in_valkey(out_dir, True) == expected
+
+
+def test_single_file_restore_and_info():
+    s = Path(tempfile.mkdtemp(prefix="aoftools-single-"))
+    (s / "appendonly.aof").write_bytes(
+        b"#TS:1000\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n"
+        b"#TS:1002\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n2\r\n")
+    rc, out, _ = aof("info", "--json", s / "appendonly.aof")
+    r = json.loads(out)
+    assert rc == 0 and r["kind"] == "single" and (r["first_ts"], r["last_ts"]) == (1000, 1002)
+    out_dir = Path(tempfile.mkdtemp(prefix="aoftools-s-")) / "n"
+    assert aof("restore", s / "appendonly.aof", "--to", 1001, "--out", out_dir)[0] == 0
+    assert load_in_valkey(out_dir, False) == {(0, b"k"): ("string", b"1", False)}
+    out2 = Path(tempfile.mkdtemp(prefix="aoftools-s-")) / "n"
+    assert aof("restore", s / "appendonly.aof", "--to", 1001, "--out", out2,
+               "--format", "aof")[0] == 0
+    # an old-style single file: the server upgrades it into a directory when it starts
+    assert load_in_valkey(out2, True) == {(0, b"k"): ("string", b"1", False)}
+    # info exits 1 on a damaged AOF, after its report
+    (s / "appendonly.aof").write_bytes((s / "appendonly.aof").read_bytes()[:-3])
+    rc, out, _ = aof("info", s / "appendonly.aof")
+    assert rc == 1 and "TRUNCATED" in out and "NOT valid" in out
+
+
+def test_progress_bar_only_on_a_terminal(sources):
+    import pty
+    d, _p = sources["valkey"]
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([sys.executable, "-m", "valkeyd", "aof", "check", str(d)],
+                           stdout=subprocess.PIPE, stderr=slave, env=ENV, timeout=60)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 4096)
+            except OSError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    err = b"".join(chunks)
+    assert p.returncode == 0
+    assert b"100%" in err and b"aof check [" in err
+    assert b"100%" not in p.stdout
+    rc, _out, err = aof("check", d)
+    assert rc == 0 and err == ""

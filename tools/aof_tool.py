@@ -497,6 +497,8 @@ def run_check(path: str, mode: str = "check", to_ts=None, yes=False, backup_dir=
             _echo(_problem_text(s))
             if s.problem[1].startswith("cannot open") or (s.rdb is not None and not s.rdb) \
                     or s.problem[1].startswith("invalid timestamp annotation"):
+                if mode != "check":
+                    _echo("Nothing was changed: this cannot be repaired by truncating")
                 return EXIT_BAD     # nothing can be truncated
             if mode == "check":
                 _echo(f"The AOF is NOT valid: the first problem is in {s.name} at offset "
@@ -917,9 +919,11 @@ _PATH = click.Path(exists=False)
 @click.argument("path", metavar="DIR_OR_FILE", type=_PATH)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
 def info_cmd(path, as_json):
-    """Manifest, files (sizes, format, command counts, timestamps), base format."""
+    """Manifest, files (sizes, format, command counts, timestamps), base format. Exit 1
+    when the AOF is not valid (the report says where)."""
     r = _guard(collect_info, path)
     click.echo(json.dumps(r, indent=1) if as_json else format_info(r))
+    sys.exit(EXIT_OK if r["valid"] else EXIT_BAD)
 
 
 @aof.command("check")
