@@ -515,6 +515,12 @@ def test_restore_fixtures_equal_direct_load():
         assert rc == 0, (o, err)
         direct = load_in_valkey(datadir_with(FIXTURES / name), True)
         assert direct and load_in_valkey(out, False) == direct
+        # --format aof: NEWDIR/appendonlydir whatever the source directory's name
+        out2 = Path(tempfile.mkdtemp(prefix="aoftools-fx-"))
+        rc, o, err = aof("restore", FIXTURES / name, "--to", "2100-01-01", "--out", out2,
+                         "--format", "aof")
+        assert rc == 0, (o, err)
+        assert load_in_valkey(out2, True) == direct
 
 
 @pytest.mark.parametrize("which", ["fixture", "valkey"])

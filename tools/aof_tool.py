@@ -772,7 +772,7 @@ def _write_aof_copy(inp, scans, cut_idx, cut_at, dest_dir, link=False):
                     left -= len(chunk)
                 fo.flush()
                 os.fsync(fo.fileno())
-        elif link:
+        elif link and i < len(keep) - 1:   # never the last: a load may truncate that one
             try:
                 os.link(s.path, dst)
             except OSError:
@@ -804,18 +804,15 @@ def restore(path: str, to_ts: int, out: str, fmt: str) -> dict:
         raise AofToolError(f"{out}: exists and is not an empty directory", EXIT_USAGE)
     scans, cut_idx, cut_at, truncated = plan_restore(inp, to_ts)
     os.makedirs(out, exist_ok=True)
-    kept_cmds = sum(s.commands for s in scans)   # the cut file counts only what is kept
-    if cut_idx is not None and truncated:
-        kept_cmds = sum(s.commands for s in scans)   # scan stopped at the problem
+    kept_cmds = sum(s.commands for s in scans)   # the scans stopped at the cut
     result = {"to": to_ts, "cut": None if cut_idx is None else
               {"file": scans[cut_idx].name, "offset": cut_at}, "commands": kept_cmds,
               "truncated_tail": truncated}
     last_ts = next((s.last_ts for s in reversed(scans) if s.last_ts is not None), None)
     result["last_ts_kept"] = last_ts
     if fmt == "aof":
-        if inp.kind == "multi":
-            dname = os.path.basename(os.path.abspath(inp.dir).rstrip("/")) or "appendonlydir"
-            dest = os.path.join(out, dname)
+        if inp.kind == "multi":   # the default appenddirname, whatever the source's name
+            dest = os.path.join(out, "appendonlydir")
         else:
             dest = out
             os.rmdir(out)
