@@ -48,6 +48,7 @@ Design
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import shutil
 import sys
@@ -200,12 +201,15 @@ def scan_file(name, path, typ, *, to_ts=None, visit=None, progress=None, done=0,
         db = 0
         in_multi = False
         multi_start = 0
-        last_prog = pos
+        last_prog = dropped = pos
         try:
             for argv, start, stop in iter_aof(data, pos, strict=True):
-                if stop - last_prog > (1 << 20) and progress is not None:
-                    progress(done + stop, total)
+                if stop - last_prog > (1 << 20):
+                    if progress is not None:
+                        progress(done + stop, total)
                     last_prog = stop
+                    if stop - dropped > _DROP and src.map is not None:
+                        dropped = _drop_pages(src.map, dropped, stop)
                 if type(argv) is not list:
                     s.annotations += 1
                     try:
@@ -294,6 +298,22 @@ def _rdb_as_commands(recs, emit) -> None:
             pass
     dump_resp(recs, _Out, recs.info)
     drain(True)
+
+
+_DROP = 16 << 20
+
+
+def _drop_pages(m, start: int, upto: int) -> int:
+    """Tell the kernel the mapped pages already read are not needed any more (the resident
+    set of a scan of a multi-GB file then stays flat); returns the new start."""
+    a = start - start % mmap.PAGESIZE
+    b = upto - upto % mmap.PAGESIZE
+    if b > a and hasattr(m, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            m.madvise(mmap.MADV_DONTNEED, a, b - a)
+        except (OSError, ValueError):
+            pass
+    return b
 
 
 def _scan_rdb(s, data, name, visit, progress, done, total, rdb_commands=None):
