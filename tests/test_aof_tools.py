@@ -74,10 +74,10 @@ def dataset(r: redis.Redis) -> dict:
 
 
 def wait_second_start():
-    """Sleep until 0.15 s into the next wall-clock second (servers cache the time at hz 10,
-    so a phase written in the next 0.4 s carries this second's annotation)."""
+    """Sleep until 0.2 s into the next wall-clock second (the servers cache the time, at
+    hz 100, so a phase written in the rest of the second carries this second's annotation)."""
     now = time.time()
-    time.sleep(int(now) + 1.15 - now)
+    time.sleep(int(now) + 1.2 - now)
 
 
 PHASES = [
@@ -130,7 +130,9 @@ def run_phases(srv, rewrite_after_first=False):
 def make_source(kind: str):
     """(AOF directory copy, [(ts, dataset)]) for "valkey", "valkey-plain" or "valkeyd"."""
     work = tempfile.mkdtemp(prefix="aoftools-src-")
-    args = ["--appendonly", "yes", "--aof-timestamp-enabled", "yes", "--appendfsync", "always"]
+    # hz 100: the servers refresh their cached clock (the annotations' time) every 10 ms
+    args = ["--appendonly", "yes", "--aof-timestamp-enabled", "yes", "--appendfsync", "always",
+            "--hz", "100"]
     if kind == "valkey-plain":
         args += ["--aof-use-rdb-preamble", "no"]
     srv = start_valkeyd(*args, workdir=work) if kind == "valkeyd" else \
