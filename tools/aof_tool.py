@@ -187,9 +187,7 @@ def scan_file(name, path, typ, *, to_ts=None, visit=None, progress=None, done=0,
             emit_rdb = None
             if rdb_commands is not None:
                 base_ts = cur_ts if cur_ts is not None else _ctime(data)
-
-                def emit_rdb(argv):
-                    rdb_commands(argv, base_ts)
+                emit_rdb = (lambda argv: rdb_commands(argv, base_ts))
             pos = _scan_rdb(s, data, name, visit, progress, done, total, emit_rdb)
             if s.problem is not None:
                 return s
