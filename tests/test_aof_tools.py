@@ -639,3 +639,20 @@ def test_progress_bar_only_on_a_terminal(sources):
     assert b"100%" not in p.stdout
     rc, _out, err = aof("check", d)
     assert rc == 0 and err == ""
+
+
+def test_multi_block_never_split():
+    """An annotation inside a MULTI block (writers do not produce one, a hand-made file can):
+    restore and truncate-to-timestamp leave the whole transaction out."""
+    s = Path(tempfile.mkdtemp(prefix="aoftools-multi-"))
+    head = (b"#TS:1000\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n")
+    tail = (b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n"
+            b"#TS:1002\r\n*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n1\r\n*1\r\n$4\r\nEXEC\r\n")
+    (s / "appendonly.aof").write_bytes(head + tail)
+    out = Path(tempfile.mkdtemp(prefix="aoftools-m-")) / "n"
+    rc, o, err = aof("restore", s / "appendonly.aof", "--to", 1001, "--out", out)
+    assert rc == 0 and f"offset {len(head)}" in o, (o, err)
+    assert load_in_valkey(out, False) == {(0, b"a"): ("string", b"1", False)}
+    rc, o, _ = aof("truncate-to-timestamp", 1001, s / "appendonly.aof")
+    assert rc == 0 and (s / "appendonly.aof").read_bytes() == head
+    assert check_aof(s / "appendonly.aof")[0] == 0
