@@ -605,6 +605,9 @@ def test_single_file_restore_and_info():
                "--format", "aof")[0] == 0
     # an old-style single file: the server upgrades it into a directory when it starts
     assert load_in_valkey(out2, True) == {(0, b"k"): ("string", b"1", False)}
+    rc, _o, err = aof("restore", s / "appendonly.aof", "--to", 999, "--out",
+                      Path(tempfile.mkdtemp()) / "n")
+    assert rc == 1 and "nothing as of 999" in err
     # info exits 1 on a damaged AOF, after its report
     (s / "appendonly.aof").write_bytes((s / "appendonly.aof").read_bytes()[:-3])
     rc, out, _ = aof("info", s / "appendonly.aof")

@@ -759,6 +759,9 @@ def plan_restore(inp: AofInput, to_ts: int):
                                f"in the AOF is its base {base.name}, from {t0} "
                                f"({_ts_str(t0)})")
     last = scans[-1]
+    if last.cut == 0 and len(scans) == 1:
+        raise AofToolError(f"nothing as of {to_ts} ({_ts_str(to_ts)}): the first annotation "
+                           f"of {last.name} is #TS:{last.cut_ts}")
     if last.problem is not None:
         is_last = len(scans) == len(inp.files)
         if not (last.problem[2] and is_last):
@@ -779,26 +782,14 @@ def _write_aof_copy(inp, scans, cut_idx, cut_at, dest_dir, link=False):
         cut_idx = None
     for i, s in enumerate(keep):
         dst = os.path.join(dest_dir, os.path.basename(s.name))
-        if cut_idx is not None and i == cut_idx:
-            with open(s.path, "rb") as fi, open(dst, "wb") as fo:
-                left = cut_at
-                while left > 0:
-                    chunk = fi.read(min(left, 1 << 20))
-                    if not chunk:
-                        break
-                    fo.write(chunk)
-                    left -= len(chunk)
-                fo.flush()
-                os.fsync(fo.fileno())
-        elif link and i < len(keep) - 1:   # never the last: a load may truncate that one
-            try:
+        if link and i < len(keep) - 1 and (cut_idx is None or i != cut_idx):
+            try:        # never the last file: a load may truncate that one
                 os.link(s.path, dst)
+                continue
             except OSError:
-                shutil.copyfile(s.path, dst)
-        else:
-            shutil.copyfile(s.path, dst)
-            with open(dst, "rb+") as fo:
-                os.fsync(fo.fileno())
+                pass
+        # the bytes that were checked (a live server may have appended since)
+        _copy_prefix(s.path, dst, cut_at if cut_idx is not None and i == cut_idx else s.size)
     if inp.kind == "multi":
         m = Manifest()
         names = {s.name for s in keep}
@@ -887,6 +878,7 @@ def restore(path: str, to_ts: int, out: str, fmt: str) -> dict:
 
 
 def _copy_prefix(src, dst, n):
+    """Copy the first ``n`` bytes of ``src`` into a new file ``dst``, fsynced."""
     with open(src, "rb") as fi, open(dst, "wb") as fo:
         while n > 0:
             chunk = fi.read(min(n, 1 << 20))
@@ -894,6 +886,8 @@ def _copy_prefix(src, dst, n):
                 break
             fo.write(chunk)
             n -= len(chunk)
+        fo.flush()
+        os.fsync(fo.fileno())
 
 
 def _offline_server(workdir):
