@@ -48,7 +48,10 @@ Commands run through the normal table and ``Client.call`` on a fake client with
 the end is reverted like a truncated tail. ``aof-load-truncated yes``: a truncated last file is
 cut at the end of the last whole command (the file is truncated on disk, as Redis does);
 ``no``, or a truncated file that is not the last one, or a format error anywhere: the server
-refuses to start, logging the file name and the offset.
+refuses to start, logging the file name and the offset. The parse itself is
+:func:`iter_aof`, a generator over the file's bytes (or an mmap) that the loader iterates and
+the ``valkeyd aof`` tools (tools/aof_tool.py) run too, with ``strict=True`` for
+valkey-check-aof's extra checks.
 """
 from __future__ import annotations
 
