@@ -34,6 +34,17 @@ pytestmark = pytest.mark.skipif(not IN_CI and (valkey_server_path() is None or s
     "valkey-check-aof") is None), reason="valkey-server / valkey-check-aof not installed")
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+_TMP = tempfile.mkdtemp(prefix="aoftools-")   # every directory the tests make, removed at the end
+
+
+def _mkdtemp(prefix="t-"):
+    return tempfile.mkdtemp(prefix=prefix, dir=_TMP)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cleanup():
+    yield
+    shutil.rmtree(_TMP, ignore_errors=True)
 
 
 def aof(*args, input=None, cwd=None):
@@ -130,7 +141,7 @@ def run_phases(srv, rewrite_after_first=False):
 
 def make_source(kind: str):
     """(AOF directory copy, [(ts, dataset)]) for "valkey", "valkey-plain" or "valkeyd"."""
-    work = tempfile.mkdtemp(prefix="aoftools-src-")
+    work = _mkdtemp(prefix="aoftools-src-")
     # hz 100: the servers refresh their cached clock (the annotations' time) every 10 ms
     args = ["--appendonly", "yes", "--aof-timestamp-enabled", "yes", "--appendfsync", "always",
             "--hz", "100"]
@@ -142,7 +153,7 @@ def make_source(kind: str):
         phases = run_phases(srv, rewrite_after_first=(kind == "valkey-plain"))
     finally:
         srv.stop()
-    src = Path(tempfile.mkdtemp(prefix="aoftools-")) / "appendonlydir"
+    src = Path(_mkdtemp(prefix="aoftools-")) / "appendonlydir"
     _plain_copy(Path(work) / "appendonlydir", src)
     shutil.rmtree(work, ignore_errors=True)
     return src, phases
@@ -168,7 +179,7 @@ def _plain_copy(src: Path, dst: Path) -> None:
 
 
 def copy(src: Path) -> Path:
-    dst = Path(tempfile.mkdtemp(prefix="aoftools-cp-")) / "appendonlydir"
+    dst = Path(_mkdtemp(prefix="aoftools-cp-")) / "appendonlydir"
     _plain_copy(src, dst)
     return dst
 
@@ -201,7 +212,7 @@ def load_in_valkeyd(workdir: Path) -> dict:
 
 def datadir_with(aofdir: Path) -> Path:
     """A fresh data directory holding a copy of ``aofdir`` as appendonlydir/."""
-    w = Path(tempfile.mkdtemp(prefix="aoftools-load-"))
+    w = Path(_mkdtemp(prefix="aoftools-load-"))
     _plain_copy(aofdir, w / "appendonlydir")
     return w
 
@@ -317,7 +328,7 @@ def _variants(d: Path):
                   b"*3\r\n$3\r\nSET\r\n$1\r\nq\r\n$1\r\n1\r\n")
     out.append(("unclosed-multi", u, False))
     # single files: the incr file alone (plain), and an old-style file with an RDB preamble
-    s = Path(tempfile.mkdtemp(prefix="aoftools-single-"))
+    s = Path(_mkdtemp(prefix="aoftools-single-"))
     shutil.copy(last_incr(d), s / "plain.aof")
     out.append(("single-plain", s / "plain.aof", True))
     base = d / manifest_of(d).base[0]
@@ -369,7 +380,7 @@ def test_check_fixtures():
 def test_usage_errors():
     rc, _o, err = aof("check", "/nonexistent/path")
     assert rc == 2 and "no such file" in err
-    empty = tempfile.mkdtemp()
+    empty = _mkdtemp()
     rc, _o, err = aof("info", empty)
     assert rc == 2 and "no AOF manifest" in err
     rc, _o, err = aof("truncate-to-timestamp", "notatime", empty)
@@ -432,7 +443,7 @@ def test_fix_refuses_what_redis_refuses(sources):
 
 
 def test_fix_single_file():
-    s = Path(tempfile.mkdtemp(prefix="aoftools-single-"))
+    s = Path(_mkdtemp(prefix="aoftools-single-"))
     body = (b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
             b"*3\r\n$3\r\nSET\r\n$1\r\nj\r\n$")
     (s / "a.aof").write_bytes(body)
@@ -470,13 +481,13 @@ def test_restore_point_in_time(sources, kind):
     snap = digest(d)
     points = phases[1:] if kind == "valkey-plain" else phases
     for i, (ts, expected) in enumerate(points):
-        out = Path(tempfile.mkdtemp(prefix="aoftools-rdb-")) / "new"
+        out = Path(_mkdtemp(prefix="aoftools-rdb-")) / "new"
         rc, o, err = aof("restore", d, "--to", ts, "--out", out)
         assert rc == 0, (o, err)
         assert (out / "dump.rdb").exists()
         assert load_in_valkey(out, False) == expected, (kind, i)
         if i == 1 or len(points) == 2:
-            out2 = Path(tempfile.mkdtemp(prefix="aoftools-aof-"))
+            out2 = Path(_mkdtemp(prefix="aoftools-aof-"))
             rc, o, err = aof("restore", d, "--to", ts, "--out", out2, "--format", "aof")
             assert rc == 0, (o, err)
             assert aof("check", out2)[0] == 0
@@ -485,7 +496,7 @@ def test_restore_point_in_time(sources, kind):
     assert digest(d) == snap    # the source is only read
     # ISO 8601 works as well as unix seconds
     iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(phases[-1][0]))
-    out = Path(tempfile.mkdtemp(prefix="aoftools-iso-")) / "n"
+    out = Path(_mkdtemp(prefix="aoftools-iso-")) / "n"
     assert aof("restore", d, "--to", iso, "--out", out)[0] == 0
     assert load_in_valkey(out, False) == phases[-1][1]
 
@@ -493,11 +504,11 @@ def test_restore_point_in_time(sources, kind):
 def test_restore_refusals(sources):
     d, phases = sources["valkey-plain"]
     # before the base: the older state is gone
-    out = Path(tempfile.mkdtemp()) / "x"
+    out = Path(_mkdtemp()) / "x"
     rc, _o, err = aof("restore", d, "--to", phases[0][0] - 50, "--out", out)
     assert rc == 1 and "oldest state" in err
     # a non-empty output directory
-    busy = Path(tempfile.mkdtemp())
+    busy = Path(_mkdtemp())
     (busy / "f").write_text("x")
     rc, _o, err = aof("restore", d, "--to", phases[-1][0], "--out", busy)
     assert rc == 2 and "not an empty directory" in err
@@ -509,19 +520,19 @@ def test_restore_refusals(sources):
     data[i + 1] = ord("X")
     f.write_bytes(bytes(data))
     rc, _o, err = aof("restore", c, "--to", phases[-1][0] + 10,
-                      "--out", Path(tempfile.mkdtemp()) / "y")
+                      "--out", Path(_mkdtemp()) / "y")
     assert rc == 1 and "valid up to offset" in err
 
 
 def test_restore_fixtures_equal_direct_load():
     for name in ("aof-plain", "aof-preamble"):
-        out = Path(tempfile.mkdtemp(prefix="aoftools-fx-")) / "n"
+        out = Path(_mkdtemp(prefix="aoftools-fx-")) / "n"
         rc, o, err = aof("restore", FIXTURES / name, "--to", "2100-01-01T00:00:00", "--out", out)
         assert rc == 0, (o, err)
         direct = load_in_valkey(datadir_with(FIXTURES / name), True)
         assert direct and load_in_valkey(out, False) == direct
         # --format aof: NEWDIR/appendonlydir whatever the source directory's name
-        out2 = Path(tempfile.mkdtemp(prefix="aoftools-fx-"))
+        out2 = Path(_mkdtemp(prefix="aoftools-fx-"))
         rc, o, err = aof("restore", FIXTURES / name, "--to", "2100-01-01", "--out", out2,
                          "--format", "aof")
         assert rc == 0, (o, err)
@@ -538,7 +549,7 @@ def test_dump_base_commands_replay(sources, which):
     assert rc == 0, err
     rows = [json.loads(x) for x in out.splitlines()]
     assert any(x["offset"] is None for x in rows) == (which == "fixture")
-    srv = start_valkey()
+    srv = start_valkey(workdir=_mkdtemp())
     try:
         r = redis.Redis(port=srv.port, single_connection_client=True)
         for x in rows:
@@ -581,7 +592,7 @@ def test_two_incr_files(sources):
     assert digest(ours) == digest(ref) == digest(c)
     # restore drops the second file and cuts the first
     for ts, expected in phases:
-        out_dir = Path(tempfile.mkdtemp(prefix="aoftools-2i-"))
+        out_dir = Path(_mkdtemp(prefix="aoftools-2i-"))
         rc, o, err = aof("restore", c, "--to", ts, "--out", out_dir, "--format", "aof")
         assert rc == 0, (o, err)
         kept = manifest_of(out_dir / "appendonlydir").incr
@@ -590,23 +601,23 @@ def test_two_incr_files(sources):
 
 
 def test_single_file_restore_and_info():
-    s = Path(tempfile.mkdtemp(prefix="aoftools-single-"))
+    s = Path(_mkdtemp(prefix="aoftools-single-"))
     (s / "appendonly.aof").write_bytes(
         b"#TS:1000\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n"
         b"#TS:1002\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n2\r\n")
     rc, out, _ = aof("info", "--json", s / "appendonly.aof")
     r = json.loads(out)
     assert rc == 0 and r["kind"] == "single" and (r["first_ts"], r["last_ts"]) == (1000, 1002)
-    out_dir = Path(tempfile.mkdtemp(prefix="aoftools-s-")) / "n"
+    out_dir = Path(_mkdtemp(prefix="aoftools-s-")) / "n"
     assert aof("restore", s / "appendonly.aof", "--to", 1001, "--out", out_dir)[0] == 0
     assert load_in_valkey(out_dir, False) == {(0, b"k"): ("string", b"1", False)}
-    out2 = Path(tempfile.mkdtemp(prefix="aoftools-s-")) / "n"
+    out2 = Path(_mkdtemp(prefix="aoftools-s-")) / "n"
     assert aof("restore", s / "appendonly.aof", "--to", 1001, "--out", out2,
                "--format", "aof")[0] == 0
     # an old-style single file: the server upgrades it into a directory when it starts
     assert load_in_valkey(out2, True) == {(0, b"k"): ("string", b"1", False)}
     rc, _o, err = aof("restore", s / "appendonly.aof", "--to", 999, "--out",
-                      Path(tempfile.mkdtemp()) / "n")
+                      Path(_mkdtemp()) / "n")
     assert rc == 1 and "nothing as of 999" in err
     # info exits 1 on a damaged AOF, after its report
     (s / "appendonly.aof").write_bytes((s / "appendonly.aof").read_bytes()[:-3])
@@ -647,12 +658,12 @@ def test_progress_bar_only_on_a_terminal(sources):
 def test_multi_block_never_split():
     """An annotation inside a MULTI block (writers do not produce one, a hand-made file can):
     restore and truncate-to-timestamp leave the whole transaction out."""
-    s = Path(tempfile.mkdtemp(prefix="aoftools-multi-"))
+    s = Path(_mkdtemp(prefix="aoftools-multi-"))
     head = (b"#TS:1000\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n")
     tail = (b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n"
             b"#TS:1002\r\n*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n1\r\n*1\r\n$4\r\nEXEC\r\n")
     (s / "appendonly.aof").write_bytes(head + tail)
-    out = Path(tempfile.mkdtemp(prefix="aoftools-m-")) / "n"
+    out = Path(_mkdtemp(prefix="aoftools-m-")) / "n"
     rc, o, err = aof("restore", s / "appendonly.aof", "--to", 1001, "--out", out)
     assert rc == 0 and f"offset {len(head)}" in o, (o, err)
     assert load_in_valkey(out, False) == {(0, b"a"): ("string", b"1", False)}
