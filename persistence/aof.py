@@ -48,13 +48,17 @@ Commands run through the normal table and ``Client.call`` on a fake client with
 the end is reverted like a truncated tail. ``aof-load-truncated yes``: a truncated last file is
 cut at the end of the last whole command (the file is truncated on disk, as Redis does);
 ``no``, or a truncated file that is not the last one, or a format error anywhere: the server
-refuses to start, logging the file name and the offset.
+refuses to start, logging the file name and the offset. The parse itself is
+:func:`iter_aof`, a generator over the file's bytes (or an mmap) that the loader iterates and
+the ``valkeyd aof`` tools (tools/aof_tool.py) run too, with ``strict=True`` for
+valkey-check-aof's extra checks.
 """
 from __future__ import annotations
 
 import asyncio
 import importlib
 import os
+import re
 import signal
 import threading
 import time
@@ -246,22 +250,22 @@ def _fsync_dir(path: str) -> None:
 AOF_OK, AOF_NOT_EXIST, AOF_EMPTY, AOF_OPEN_ERR, AOF_FAILED, AOF_TRUNCATED = range(6)
 
 
-class _Fmt(Exception):
-    pass
+class AofParseError(Exception):
+    """Where :func:`iter_aof` stops in a file. ``truncated``: the data ends inside a command
+    (a server with ``aof-load-truncated yes`` cuts the file at ``start``); otherwise a format
+    error. ``offset``: the line or byte that is wrong; ``start``: the start of the command
+    holding it (the end of the last whole command)."""
+
+    def __init__(self, reason: str, offset: int, start: int, truncated: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.offset = offset
+        self.start = start
+        self.truncated = truncated
 
 
-class _Eof(Exception):
-    pass
-
-
-def _fgets(data, pos, limit=1023):
-    """fgets over bytes: up to and including '\\n', at most ``limit`` bytes; None at EOF."""
-    n = len(data)
-    if pos >= n:
-        return None, pos
-    nl = data.find(b"\n", pos, pos + limit)
-    end = nl + 1 if nl >= 0 else min(n, pos + limit)
-    return data[pos:end], end
+_LINE_MAX = 1023   # fgets into Redis's 1024-byte buffers (AOF_ANNOTATION_LINE_MAX_LEN too)
+_NUM_STRICT = re.compile(rb"[ \t\n\v\f\r]*[+-]?[0-9]*\r\n\Z")
 
 
 def _strtol(b: bytes) -> int:
@@ -275,6 +279,103 @@ def _strtol(b: bytes) -> int:
         return int(s[:j])
     except ValueError:
         return 0
+
+
+def iter_aof(data, pos: int = 0, end: int | None = None, *, strict: bool = False):
+    """The AOF reader: the records of ``data`` (bytes or an ``mmap``, read in place) from
+    ``pos`` to ``end``, as ``(argv, start, stop)`` byte ranges. ``argv`` is a list of bytes
+    for a command, or the whole line (bytes, line end included) for a ``#`` annotation
+    (``#TS:<unix>``, see :func:`annotation_time`). Lines are read as Redis's fgets into a
+    1024-byte buffer does. Raises :class:`AofParseError` at the first problem.
+
+    ``strict=False`` is the server's loader (loadSingleAppendOnlyFile): numbers are read as
+    strtol reads them and the two bytes after a bulk are skipped. ``strict=True`` adds the
+    checks of valkey-check-aof: ``\\r\\n`` right after every count and every bulk, no
+    negative bulk length. Both refuse a count below 1 (a server refuses such a file)."""
+    n = len(data) if end is None else end
+    find = data.find
+    while pos < n:
+        start = pos
+        lim = pos + _LINE_MAX
+        if lim > n:
+            lim = n
+        nl = find(b"\n", pos, lim)
+        stop = nl + 1 if nl >= 0 else lim
+        head = data[pos]
+        if head == 35:   # '#': an annotation
+            yield data[pos:stop], start, stop
+            pos = stop
+            continue
+        if head != 42:   # not '*'
+            raise AofParseError("expected '*' or '#' at the start of a command, got %r"
+                                % bytes([head]), start, start, False)
+        line = data[pos:stop]
+        pos = stop
+        body = line[1:-2]
+        if body.isdigit() and line[-2:] == b"\r\n":   # the usual "*<digits>\r\n"
+            argc = int(body)
+        else:
+            if len(line) == 1 or (strict and nl < 0):
+                raise AofParseError("the file ends inside a command", start, start, True)
+            if strict and not _NUM_STRICT.match(line, 1):
+                raise AofParseError("expected a count and \\r\\n, got %r" % line[:40], start,
+                                    start, False)
+            argc = _strtol(line[1:])
+        if argc < 1:
+            raise AofParseError("invalid argument count %r" % line[1:].strip()[:20], start,
+                                start, False)
+        argv = []
+        for _ in range(argc):
+            lstart = pos
+            if pos >= n:
+                raise AofParseError("the file ends inside a command", lstart, start, True)
+            lim = pos + _LINE_MAX
+            if lim > n:
+                lim = n
+            nl = find(b"\n", pos, lim)
+            stop = nl + 1 if nl >= 0 else lim
+            line = data[pos:stop]
+            pos = stop
+            if line[0] != 36:   # not '$'
+                raise AofParseError("expected '$' (a bulk length), got %r" % line[:1], lstart,
+                                    start, False)
+            body = line[1:-2]
+            if body.isdigit() and line[-2:] == b"\r\n":
+                ln = int(body)
+            else:
+                if strict:
+                    if nl < 0:
+                        raise AofParseError("the file ends inside a command", lstart, start,
+                                            True)
+                    if not _NUM_STRICT.match(line, 1):
+                        raise AofParseError("expected a bulk length and \\r\\n, got %r"
+                                            % line[:40], lstart, start, False)
+                ln = _strtol(line[1:])
+                if ln < 0:
+                    if strict:
+                        raise AofParseError("negative bulk length %d" % ln, lstart, start,
+                                            False)
+                    ln = 0
+            e = pos + ln
+            if e + 2 > n:
+                raise AofParseError("the file ends inside a command", lstart, start, True)
+            argv.append(data[pos:e])
+            if strict and data[e:e + 2] != b"\r\n":
+                raise AofParseError("expected \\r\\n after a bulk of %d bytes, got %r"
+                                    % (ln, data[e:e + 2]), e, start, False)
+            pos = e + 2
+        yield argv, start, pos
+
+
+def annotation_time(line) -> int | None:
+    """The time of a ``#TS:<unix>`` annotation line (valkey-check-aof's reading: digits then
+    ``\\r``), or None for another annotation; ValueError when it is malformed."""
+    if line[:4] != b"#TS:":
+        return None
+    m = re.match(rb"[ \t]*([+-]?[0-9]+)\r", line[4:])
+    if m is None:
+        raise ValueError("invalid timestamp annotation %r" % bytes(line[:40]))
+    return int(m.group(1))
 
 
 def _resolve(argv):
@@ -356,43 +457,15 @@ class Loader:
         multi = None
         loops = 0
         try:
-            while True:
+            for argv, _start, stop in iter_aof(data, pos):
+                if type(argv) is not list:   # an annotation
+                    continue
                 loops += 1
                 if not loops & 1023 and srv.loop is not None:
                     prog = getattr(srv, "loading_progress", None)
                     if prog is not None:   # INFO's loading_loaded_bytes
-                        prog[2] = self.done + pos
+                        prog[2] = self.done + stop
                     await asyncio.sleep(0)   # serve clients (-LOADING) now and then
-                line, pos = _fgets(data, pos)
-                if line is None:
-                    break
-                if line[:1] == b"#":
-                    continue
-                if line[:1] != b"*":
-                    raise _Fmt(pos - len(line))
-                if len(line) == 1:
-                    raise _Eof
-                argc = _strtol(line[1:])
-                if argc < 1:
-                    raise _Fmt(pos - len(line))
-                argv = []
-                for _ in range(argc):
-                    start = pos
-                    line, pos = _fgets(data, pos)
-                    if line is None:
-                        raise _Eof
-                    if line[:1] != b"$":
-                        raise _Fmt(start)
-                    ln = _strtol(line[1:])
-                    if ln < 0:
-                        ln = 0
-                    if pos + ln > len(data):
-                        raise _Eof
-                    argv.append(data[pos:pos + ln])
-                    pos += ln
-                    if pos + 2 > len(data):
-                        raise _Eof
-                    pos += 2
                 cmd = _resolve(argv)
                 if cmd is None:
                     log.warning(f"Unknown command '{argv[0].decode('utf-8', 'replace')}' "
@@ -415,21 +488,21 @@ class Loader:
                 else:
                     c.call(cmd, argv)
                     c.out.clear()
-                valid_up_to = pos
+                valid_up_to = stop
             if multi is not None:
                 log.warning(f"Revert incomplete MULTI/EXEC transaction in AOF file {name}")
                 valid_up_to = valid_before_multi
-                raise _Eof
-            return AOF_OK
-        except _Fmt as e:
-            log.warning(f"Bad file format reading the append only file {name}: make a backup "
-                        f"of your AOF file, then use ./redis-check-aof --fix "
-                        f"<filename.manifest>")
-            log.warning(f"The format error is at offset {e.args[0]} of {name} "
-                        f"(last valid command ends at offset {valid_up_to})")
-            return AOF_FAILED
-        except _Eof:
-            pass
+            else:
+                return AOF_OK
+        except AofParseError as e:
+            if not e.truncated:
+                log.warning(f"Bad file format reading the append only file {name}: make a "
+                            f"backup of your AOF file, then use ./redis-check-aof --fix "
+                            f"<filename.manifest>")
+                log.warning(f"The format error is at offset {e.offset} of {name} "
+                            f"(last valid command ends at offset {valid_up_to})")
+                return AOF_FAILED
+            # a short read: cut after the last whole command, even inside a MULTI (as Redis)
         finally:
             c.out.clear()
         if truncated_ok and srv.config.get("aof-load-truncated") == "yes":

@@ -10,6 +10,8 @@ configuration (so it overrides the file). Bad configuration exits with status 1 
 options are redis-cli's, parsed there (so ``-h`` is the host, not help).
 
 ``valkeyd rdb info|check|dump|diff|memory`` are the RDB tools (tools/rdb_tool.py, loaded lazily).
+``valkeyd aof info|check|fix|dump|truncate-to-timestamp|restore``: the AOF tools
+(tools/aof_tool.py, loaded lazily).
 
 ``valkeyd convert SRC DST [--to lmdb|rdb]``: RDB file <-> lmdb data directory, offline
 (tools/convert.py, loaded lazily).
@@ -69,6 +71,21 @@ class _LazyRdb(click.Group):
 main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump, diff, memory "
                                       "(exit codes: 0 ok, 1 corrupt/truncated file or diff "
                                       "found differences, 2 usage/unreadable).",
+                          context_settings={"help_option_names": ["-h", "--help"]}))
+
+
+class _LazyAof(_LazyRdb):
+    """``valkeyd aof ...`` (tools/aof_tool.py), imported only when used."""
+
+    def _real(self):
+        from tools.aof_tool import aof
+        return aof
+
+
+main.add_command(_LazyAof("aof", help="AOF tools: info, check, fix, dump, "
+                                      "truncate-to-timestamp, restore (exit codes: 0 ok, 1 "
+                                      "invalid/corrupt AOF or cannot be done, 2 "
+                                      "usage/unreadable).",
                           context_settings={"help_option_names": ["-h", "--help"]}))
 
 
