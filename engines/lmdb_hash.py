@@ -36,7 +36,7 @@ import struct
 import zlib
 
 from .limits import limits
-from .lmdb_view import ELONG, ELONG_NAME, LmdbView, elong
+from .lmdb_view import SAMPLE_MIN, ELONG, ELONG_NAME, LmdbView, elong
 
 _Q = struct.Struct(">Q")
 _q = _Q.pack
@@ -253,6 +253,14 @@ class LmdbHash(LmdbView):
         return iter([v for _, v in self.items()])
 
     def random_items(self, count: int, distinct: bool) -> list:
+        m = self._meta()
+        if m[4] > SAMPLE_MIN and m[1] & F_HT and not (distinct and count * 3 > m[4]):
+            fields = self._sample(self.e.hs_db, count, distinct)
+            if fields is not None:   # uniform draws without reading every field
+                t = self.e.txn()
+                hf = self.e.hf_db
+                pre = self.pre
+                return [(f, t.get(_fk(pre, f), db=hf)[8:]) for f in fields]
         items = list(self.items())
         if not distinct:
             return random.choices(items, k=count)

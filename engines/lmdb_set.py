@@ -17,7 +17,9 @@ empty, the first add decides) and changes exactly as the memory engine's
 (:mod:`engines.mem_set`, Redis 7.2.4's t_set.c rules). SSCAN of a hashtable walks ``sm`` in
 crc32 order (the cursor is the crc32 to resume from).
 
-Random draws (SRANDMEMBER, SPOP) read the member list (O(members)) in this version.
+Random draws (SRANDMEMBER, SPOP) of a hashtable set of more than 512 members sample ``ss``
+(:meth:`engines.lmdb_view.LmdbView._sample`: uniform, O(log n) per draw); smaller sets, and
+draws of a large share of the set, read the member list.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import struct
 from valkeyd.protocol import string2ll
 
 from .limits import limits
-from .lmdb_view import LmdbView
+from .lmdb_view import SAMPLE_MIN, LmdbView
 from .lmdb_hash import FK_LONG, _fk, hash_order_scan
 from .mem_set import HT, INTSET, INTSET_HARD_MAX, LISTPACK, NEW, SPOP_MOVE_STRATEGY_MUL, MemorySet
 
@@ -236,24 +238,42 @@ class LmdbSet(LmdbView):
         return sum(1 for x in members if self._drop(x))
 
     # -- random --------------------------------------------------------------------------------
+    def _sampled(self, count: int, distinct: bool):
+        """Members drawn by sampling ``ss`` (big hashtable sets only), or None."""
+        m = self._meta()
+        if m[4] <= SAMPLE_MIN or enc_of(m[1]) != HT or (distinct and count * 3 > m[4]):
+            return None
+        return self._sample(self.e.ss_db, count, distinct)
+
     def random_member(self):
-        return random.choice(self._seq_order())
+        got = self._sampled(1, False)
+        return got[0] if got else random.choice(self._seq_order())
 
     def random_members(self, count: int) -> list:
-        return random.choices(self._seq_order(), k=count)
+        got = self._sampled(count, False)
+        return got if got is not None else random.choices(self._seq_order(), k=count)
 
     def random_distinct(self, count: int) -> list:
+        got = self._sampled(count, True)
+        if got is not None:
+            return got
         order = self._seq_order()
         if self._enc() == LISTPACK:   # Redis walks the listpack once: listpack order
             return [order[i] for i in sorted(random.sample(range(len(order)), count))]
         return random.sample(order, count)
 
     def pop_random(self):
-        x = random.choice(self._seq_order())
+        got = self._sampled(1, False)
+        x = got[0] if got else random.choice(self._seq_order())
         self._drop(x)
         return x
 
     def pop_random_n(self, count: int) -> list:
+        got = self._sampled(count, True)
+        if got is not None:   # (count * 3 <= size: never the few-survivors case)
+            for x in got:
+                self._drop(x)
+            return got
         order = self._seq_order()
         size = len(order)
         remaining = size - count

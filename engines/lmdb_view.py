@@ -13,13 +13,26 @@ collide). The full long element is kept in the ``le`` sub-database under prefix 
 (written when the element is added, deleted when it is removed, swept with the collection's
 other records), and every read of an element out of a record key resolves a 491-byte name
 through it (:meth:`LmdbView._full`). Elements are unlimited in length, as in Redis.
+
+Random draws. Hashes and sets number their elements in insertion order (``hs``/``ss``:
+prefix + seq -> element). :meth:`LmdbView._sample` draws a seq uniformly from the range in
+use and keeps it if its record exists (rejection sampling), so every element is equally
+likely and a draw costs O(log n) per try, not O(n): HRANDFIELD, SRANDMEMBER and SPOP on a
+big collection. When deletions have left fewer than 1 seq in 8 live it gives up and the
+caller reads the whole order instead.
 """
 from __future__ import annotations
 
 import hashlib
+import random
 import struct
 
-_q = struct.Struct(">Q").pack
+_Q = struct.Struct(">Q")
+_q = _Q.pack
+
+# Random draws from a hash or set bigger than this sample its insertion-order records
+# (LmdbView._sample) instead of reading every element.
+SAMPLE_MIN = 512
 
 ELONG = 459
 ELONG_NAME = ELONG + 32
@@ -79,3 +92,41 @@ class LmdbView:
 
     def _drop_long(self, name) -> None:
         self.e.txn().delete(self.pre + name, db=self.e.le_db)
+
+    def _sample(self, dbi, count: int, distinct: bool):
+        """``count`` elements drawn uniformly from the insertion-order records in ``dbi``
+        (prefix + seq -> element), distinct ones (as seqs) if ``distinct``; None when the
+        seq range is too sparse for rejection sampling (see the module docstring). With
+        ``distinct``, ``count`` must be well below the element count."""
+        pre = self.pre
+        n = len(pre)
+        t = self.e.txn()
+        with t.cursor(db=dbi) as cur:
+            if not cur.set_range(pre) or cur.key()[:n] != pre:
+                return None
+            lo = _Q.unpack(cur.key()[n:n + 8])[0]
+            ok = cur.prev() if cur.set_range(pre + b"\xff" * 8) else cur.last()
+            if not ok or cur.key()[:n] != pre:
+                return None
+            hi = _Q.unpack(cur.key()[n:n + 8])[0]
+        if self._meta()[4] * 8 < hi - lo + 1:
+            return None
+        get = t.get
+        draw = random.randrange
+        out = []
+        seen = set()
+        misses = 0
+        while len(out) < count:
+            r = draw(lo, hi + 1)
+            if distinct and r in seen:
+                continue
+            v = get(pre + _q(r), db=dbi)
+            if v is None:
+                misses += 1
+                if misses > 64 + 16 * count:
+                    return None
+                continue
+            if distinct:
+                seen.add(r)
+            out.append(v)
+        return out

@@ -3,6 +3,7 @@ every engine of ``tests/test_engine_contract.py``'s ENGINES (in-process)."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
@@ -236,3 +237,23 @@ def test_fields_of_any_length(db):
     assert h.delete(LONG_FIELDS[2]) is True and h.delete(LONG_FIELDS[2]) is False
     assert [f for f, _ in h.copy().items()] == [LONG_FIELDS[i] for i in (1, 3, 4, 5, 7)]
     assert len(h) == 5
+
+
+def test_random_items_of_a_big_hash_stay_uniform_after_deletions(db):
+    """HRANDFIELD's draws from a 2,000-field hash with 900 of its first 1,000 fields deleted: uniform
+    over the live fields, with their values (the lmdb engine samples the field order)."""
+    h = new(db)
+    for i in range(2000):
+        h.set(b"f%d" % i, b"v%d" % i)
+    for i in range(1000):
+        if i % 10:
+            h.delete(b"f%d" % i)
+    live = {(b"f%d" % i, b"v%d" % i) for i in range(2000) if i >= 1000 or i % 10 == 0}
+    assert h.encoding() == "hashtable"
+    random.seed(3)
+    counts = Counter(h.random_items(110_000, False))
+    assert set(counts) == live
+    assert min(counts.values()) > 50 and max(counts.values()) < 160
+    for _ in range(20):
+        got = h.random_items(100, True)
+        assert len(set(got)) == 100 and set(got) <= live

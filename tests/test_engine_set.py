@@ -266,3 +266,23 @@ def test_members_of_any_length(db):
     assert len(popped) == 6 and sorted(popped + list(t)) == sorted(LONG_MEMBERS)
     assert all(x not in t for x in popped) and all(x in t for x in list(t))
     assert sorted(s.copy()) == sorted(LONG_MEMBERS[:2] + LONG_MEMBERS[3:])
+
+
+def test_random_draws_of_a_big_set_stay_uniform_after_deletions(db):
+    """A hashtable set of 2,000 members with 900 of its first 1,000 removed: each draw path
+    (SRANDMEMBER with repeats, distinct, SPOP) stays uniform over the live members only (the
+    lmdb engine samples its insertion-order records instead of reading the set)."""
+    s = new(db, members=[f"m{i}" for i in range(2000)])
+    s.remove(b(*[f"m{i}" for i in range(1000) if i % 10]))   # gaps of different sizes
+    live = set(s)
+    assert len(live) == 1100 and s.encoding() == "hashtable"
+    random.seed(7)
+    counts = Counter(s.random_members(110_000))
+    assert set(counts) == live                         # every live member, nothing else
+    assert min(counts.values()) > 50 and max(counts.values()) < 160   # expected 100 each
+    counts = Counter(x for _ in range(400) for x in s.random_distinct(50))
+    assert set(counts) <= live and len(counts) > 1080
+    assert max(counts.values()) < 50                   # expected about 18 each
+    popped = [s.pop_random() for _ in range(100)] + s.pop_random_n(200)
+    assert len(set(popped)) == 300 and set(popped) <= live
+    assert set(s) == live - set(popped) and len(s) == 800
