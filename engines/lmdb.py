@@ -96,7 +96,6 @@ entries).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import struct
@@ -113,7 +112,7 @@ from valkeyd.protocol import string2ll
 from .base import clock
 from .lmdb_hash import F_HT, LmdbHash, _fk
 from .lmdb_list import F_QL, LmdbList, read_list
-from .lmdb_view import ELONG_NAME
+from .lmdb_view import hashed_name, ELONG_NAME
 from .lmdb_set import ENC_NAMES as SET_ENC_NAMES, F_NEW, LmdbSet
 from .lmdb_set import enc_of as set_enc_of, flags_of as set_flags_of
 from .lmdb_stream import LmdbStream, drop_size as stream_drop_size, read_stream
@@ -161,8 +160,7 @@ LONG_NAME = LONG + 32
 
 
 def _long(key) -> bytes:
-    key = bytes(key)
-    return key[:LONG] + hashlib.sha256(key).digest()
+    return hashed_name(key, LONG)
 
 
 def _name(key) -> bytes:

@@ -38,10 +38,16 @@ ELONG = 459
 ELONG_NAME = ELONG + 32
 
 
+def hashed_name(x, keep: int) -> bytes:
+    """The record-key name of a long key or element: its first ``keep`` bytes + its SHA-256
+    (``keep`` + 32 bytes, a length no short one's name has)."""
+    x = bytes(x)
+    return x[:keep] + hashlib.sha256(x).digest()
+
+
 def elong(x) -> bytes:
     """The name of an element of ELONG bytes or more."""
-    x = bytes(x)
-    return x[:ELONG] + hashlib.sha256(x).digest()
+    return hashed_name(x, ELONG)
 
 
 def ename(x) -> bytes:

@@ -187,23 +187,34 @@ class LmdbZSet(LmdbView):
         """(member, score) in index order (or reversed), read lazily: callers that write
         while walking must materialize first."""
         pre = self.pre
-        n = len(pre)
         with self.e.txn().cursor(db=self.e.zs_db) as cur:
             if reverse:
                 ok = self._seek_last(cur, _succ(pre))
             else:
                 ok = cur.set_range(pre)
-            while ok:
-                k = cur.key()
-                if k[:n] != pre:
+            yield from self._index_run(cur, ok, reverse)
+
+    def _index_run(self, cur, ok: bool, reverse: bool, lo8=None, hi8=None):
+        """(member, score) from the cursor's position to the end of this zset's index (or
+        of the score range ``lo8``..``hi8``); a run of long members with the same score and
+        prefix comes out in member order (:meth:`_gather`)."""
+        pre = self.pre
+        n = len(pre)
+        while ok:
+            k = cur.key()
+            if k[:n] != pre:
+                return
+            if lo8 is not None:
+                o = k[n:n + 8]
+                if (o < lo8) if reverse else (o > hi8):
                     return
-                if len(k) != ZS_LONG:
-                    yield k[n + 8:], _ud(cur.value())[0]
-                    ok = cur.prev() if reverse else cur.next()
-                else:
-                    run, ok = self._gather(cur, k, reverse)
-                    for mb, v in run:
-                        yield mb, _ud(v)[0]
+            if len(k) != ZS_LONG:
+                yield k[n + 8:], _ud(cur.value())[0]
+                ok = cur.prev() if reverse else cur.next()
+            else:
+                run, ok = self._gather(cur, k, reverse)
+                for mb, v in run:
+                    yield mb, _ud(v)[0]
 
     def _gather(self, cur, k, reverse: bool):
         """At the index record ``k`` of a long name: its run (the records sharing its score
@@ -380,7 +391,6 @@ class LmdbZSet(LmdbView):
     def _score_walk(self, lo, loex, hi, hiex, reverse=False):
         """(member, score) with the score in range, from the lower (upper) bound."""
         pre = self.pre
-        n = len(pre)
         lo_o = ordkey(lo) + (1 if loex else 0)
         hi_o = ordkey(hi) - (1 if hiex else 0)
         if lo_o > hi_o or lo_o > _ALL or hi_o < 0:
@@ -391,20 +401,7 @@ class LmdbZSet(LmdbView):
                 ok = self._seek_last(cur, pre + _q(hi_o + 1))
             else:
                 ok = cur.set_range(pre + lo8)
-            while ok:
-                k = cur.key()
-                if k[:n] != pre:
-                    return
-                o = k[n:n + 8]
-                if (o < lo8) if reverse else (o > hi8):
-                    return
-                if len(k) != ZS_LONG:
-                    yield k[n + 8:], _ud(cur.value())[0]
-                    ok = cur.prev() if reverse else cur.next()
-                else:
-                    run, ok = self._gather(cur, k, reverse)
-                    for mb, v in run:
-                        yield mb, _ud(v)[0]
+            yield from self._index_run(cur, ok, reverse, lo8, hi8)
 
     def count_by_score(self, lo, loex, hi, hiex) -> int:
         return sum(1 for _ in self._score_walk(lo, loex, hi, hiex))
