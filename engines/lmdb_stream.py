@@ -35,8 +35,8 @@ import struct
 from collections.abc import MutableMapping
 
 from .lmdb_view import LmdbView
-from .mem_stream import STREAM_LISTPACK_MAX_SIZE, MemoryStream, _lp_int_size, _lp_str_size, \
-    _Node
+from .mem_stream import (STREAM_LISTPACK_MAX_SIZE, MemoryStream, _lp_int_size, _lp_str_size,
+                         _Node, entry_lp_bytes)
 from .mem_stream_groups import MemoryConsumerGroup
 from .limits import limits
 
@@ -83,20 +83,17 @@ def _too_long(what: str):
                       f"bytes")
 
 
-def _scan(t, dbi, lo: bytes, hi: bytes, limit: int = 0, reverse: bool = False):
+def _walk(t, dbi, lo: bytes, hi: bytes, reverse: bool = False):
     """(key, value) of the records with lo <= key <= hi (``hi`` inclusive), in order (or
-    reversed), at most ``limit`` (0: all); read into a list (callers may write after)."""
-    out = []
+    reversed), lazily."""
     with t.cursor(db=dbi) as cur:
         if not reverse:
             ok = cur.set_range(lo)
             while ok:
                 k = cur.key()
                 if k > hi:
-                    break
-                out.append((k, cur.value()))
-                if limit and len(out) >= limit:
-                    break
+                    return
+                yield k, cur.value()
                 ok = cur.next()
         else:
             ok = cur.set_range(hi)
@@ -108,11 +105,19 @@ def _scan(t, dbi, lo: bytes, hi: bytes, limit: int = 0, reverse: bool = False):
             while ok:
                 k = cur.key()
                 if k < lo:
-                    break
-                out.append((k, cur.value()))
-                if limit and len(out) >= limit:
-                    break
+                    return
+                yield k, cur.value()
                 ok = cur.prev()
+
+
+def _scan(t, dbi, lo: bytes, hi: bytes, limit: int = 0, reverse: bool = False):
+    """:func:`_walk` read into a list (callers may write after), at most ``limit`` records
+    (0: all)."""
+    out = []
+    for kv in _walk(t, dbi, lo, hi, reverse):
+        out.append(kv)
+        if limit and len(out) >= limit:
+            break
     return out
 
 
@@ -302,17 +307,7 @@ class LmdbStream(LmdbView):
             same = mfields == pack_fields(names)
             mdelta = (ident >> 64) - (master >> 64)
             sdelta = (ident & U64) - (master & U64)
-        nb = 2 + _lp_int_size(mdelta) + _lp_int_size(sdelta)
-        if same:
-            for x in fv[1::2]:
-                nb += _lp_str_size(x)
-            nb += _lp_int_size(nfields + 3)
-        else:
-            nb += _lp_int_size(nfields)
-            for x in fv:
-                nb += _lp_str_size(x)
-            nb += _lp_int_size(nfields * 2 + 4)
-        nbytes += nb
+        nbytes += entry_lp_bytes(same, mdelta, sdelta, fv, nfields)
         t.put(pre + b"E" + id16(ident), b"\x00" + pack_fields(fv), db=xs)
         t.put(pre + b"N" + id16(master), _NODE.pack(cnt + 1, live + 1, nbytes, id16(ident))
               + mfields, db=xs)
@@ -482,36 +477,11 @@ class LmdbStream(LmdbView):
         pre = self.pre + b"E"
         lo = pre + id16(start)
         hi = pre + id16(end)
-        with self.e.txn().cursor(db=self.e.xs_db) as cur:
-            if not reverse:
-                ok = cur.set_range(lo)
-                while ok:
-                    k = cur.key()
-                    if k > hi:
-                        break
-                    v = cur.value()
-                    if v[:1] == b"\x00":
-                        out.append((_int(k[13:]), unpack_fields(v, 1)))
-                        if count and len(out) >= count:
-                            break
-                    ok = cur.next()
-            else:
-                ok = cur.set_range(hi)
-                if ok:
-                    if cur.key() != hi:
-                        ok = cur.prev()
-                else:
-                    ok = cur.last()
-                while ok:
-                    k = cur.key()
-                    if k < lo:
-                        break
-                    v = cur.value()
-                    if v[:1] == b"\x00":
-                        out.append((_int(k[13:]), unpack_fields(v, 1)))
-                        if count and len(out) >= count:
-                            break
-                    ok = cur.prev()
+        for k, v in _walk(self.e.txn(), self.e.xs_db, lo, hi, reverse):
+            if v[:1] == b"\x00":
+                out.append((_int(k[13:]), unpack_fields(v, 1)))
+                if count and len(out) >= count:
+                    break
         return out
 
     def entries(self):

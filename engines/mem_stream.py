@@ -73,6 +73,21 @@ def _lp_str_size(s: bytes) -> int:
     return enc + 5
 
 
+def entry_lp_bytes(same: bool, mdelta: int, sdelta: int, fv, nfields: int) -> int:
+    """The bytes streamAppendItem adds to a node's listpack for one entry (its flags, ID
+    deltas, values - or fields and values when they differ from the master entry's - and
+    the trailing lp-count), as Redis estimates it for stream-node-max-bytes."""
+    nb = 2 + _lp_int_size(mdelta) + _lp_int_size(sdelta)
+    if same:
+        for x in fv[1::2]:
+            nb += _lp_str_size(x)
+        return nb + _lp_int_size(nfields + 3)
+    nb += _lp_int_size(nfields)
+    for x in fv:
+        nb += _lp_str_size(x)
+    return nb + _lp_int_size(nfields * 2 + 4)
+
+
 class _Node:
     __slots__ = ("ms", "seq", "buf", "eo", "en", "dead", "live", "nbytes", "master")
 
@@ -230,17 +245,7 @@ class MemoryStream:
             same = node.master == tuple(fv[0::2])
             mdelta = (ident >> 64) - node.ms[0]
             sdelta = (ident & U64) - node.seq[0]
-        nb = 2 + _lp_int_size(mdelta) + _lp_int_size(sdelta)
-        if same:
-            for x in fv[1::2]:
-                nb += _lp_str_size(x)
-            nb += _lp_int_size(nfields + 3)
-        else:
-            nb += _lp_int_size(nfields)
-            for x in fv:
-                nb += _lp_str_size(x)
-            nb += _lp_int_size(nfields * 2 + 4)
-        node.nbytes += nb
+        node.nbytes += entry_lp_bytes(same, mdelta, sdelta, fv, nfields)
         node.append(ident, fv)
         if self.length == 0:
             self.first_id = ident
