@@ -143,6 +143,10 @@ ATIME_MAX = 1_000_000   # read-access times remembered in memory (OBJECT IDLETIM
 DEFAULT_MAP_SIZE = 1 << 40   # address space only: the file grows as data is written
 
 
+_VIEWS = {T_HASH: LmdbHash, T_SET: LmdbSet, T_ZSET: LmdbZSet, T_LIST: LmdbList,
+          T_STREAM: LmdbStream}
+
+
 def unsupported(tname: str) -> ErrorReply:
     return ErrorReply(f"ERR the lmdb engine does not support {tname} values yet")
 
@@ -233,18 +237,13 @@ class LmdbKeyspace:
         else:
             e.atime[(p4, key)] = lfu_touch(e.atime.get((p4, key), m[5]), lfu[0], lfu[1])
 
-    def _value(self, p4, key, m):
+    def _value(self, p4, key, m, mk=None):
         if m[0] != T_STRING:
-            if m[0] == T_HASH:
-                return LmdbHash(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
-            if m[0] == T_SET:
-                return LmdbSet(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
-            if m[0] == T_ZSET:
-                return LmdbZSet(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
-            if m[0] == T_LIST:
-                return LmdbList(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
-            if m[0] == T_STREAM:
-                return LmdbStream(self, p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key)), p4, m[3])
+            cls = _VIEWS.get(m[0])
+            if cls is not None:
+                if mk is None:
+                    mk = p4 + _p32(zlib.crc32(key)) + (key if len(key) < LONG else _long(key))
+                return cls(self, mk, p4, m[3])
             raise unsupported(TYPE_NAMES.get(m[0], "unknown"))
         e = self.engine
         if e.live:
@@ -258,13 +257,13 @@ class LmdbKeyspace:
         f = self._find(key)
         if f is None:
             return None
-        v = self._value(f[0], key, f[2])
+        v = self._value(f[0], key, f[2], f[1])
         self._touch(f[0], key, f[2])
         return v
 
     def peek(self, key):
         f = self._find(key)
-        return None if f is None else self._value(f[0], key, f[2])
+        return None if f is None else self._value(f[0], key, f[2], f[1])
 
     def get_string(self, key):
         f = self._find(key)
@@ -272,7 +271,7 @@ class LmdbKeyspace:
             return None
         if f[2][0] != T_STRING:
             raise WRONGTYPE
-        v = self._value(f[0], key, f[2])
+        v = self._value(f[0], key, f[2], f[1])
         self._touch(f[0], key, f[2])
         return v
 
@@ -280,7 +279,7 @@ class LmdbKeyspace:
         f = self._find(key)
         if f is None:
             return None
-        v = self._value(f[0], key, f[2])
+        v = self._value(f[0], key, f[2], f[1])
         if type(v) is not cls:
             raise WRONGTYPE
         self._touch(f[0], key, f[2])
@@ -442,7 +441,7 @@ class LmdbKeyspace:
         if m[0] == T_STRING or TYPE_NAMES.get(m[0]) != tname:
             raise WRONGTYPE
         self._touch(f[0], key, m)
-        return self._value(f[0], key, m)
+        return self._value(f[0], key, m, f[1])
 
     def _new_meta(self, key, tcode, flags=0):
         """Metadata of a new, empty collection at a key known to be missing."""

@@ -156,12 +156,13 @@ class LmdbHash(LmdbView):
                 return _Q.unpack(cur.key()[len(self.pre):])[0] + 1
         return 1
 
-    def _write(self, pairs, convert: bool, keep_ttl: bool = False) -> int:
+    def _write(self, pairs, convert: bool, keep_ttl: bool = False, m=None) -> int:
         """Set each (field, value) (removing its expiry time unless ``keep_ttl``); returns
-        how many fields were new."""
+        how many fields were new. ``m``: the metadata, if the caller has just read it."""
         e = self.e
         t = e.txn()
-        m = self._meta()
+        if m is None:
+            m = self._meta()
         flags = m[1] | (F_HT if convert else 0)
         size = m[4]
         pre = self.pre
@@ -195,7 +196,9 @@ class LmdbHash(LmdbView):
             created += 1
             if not flags & F_HT and size > lim.hash_max_listpack_entries:
                 flags |= F_HT
-        self._put_meta(m, size, flags)
+        e.dirty = True
+        if size != m[4] or flags != m[1]:   # (overwrites alone leave the metadata as is)
+            self._put_meta(m, size, flags)
         return created
 
     def set(self, field, value, keep_ttl: bool = False) -> bool:
@@ -203,14 +206,15 @@ class LmdbHash(LmdbView):
 
     def set_many(self, argv, start: int) -> int:
         convert = False
-        if not self._meta()[1] & F_HT:
+        m = self._meta()
+        if not m[1] & F_HT:
             if (len(argv) - start) // 2 > limits.hash_max_listpack_entries:
                 convert = True
             else:
                 mv = limits.hash_max_listpack_value
                 convert = any(len(argv[i]) > mv for i in range(start, len(argv)))
         return self._write([(argv[i], argv[i + 1]) for i in range(start, len(argv), 2)],
-                           convert)
+                           convert, False, m)
 
     def delete(self, field) -> bool:
         e = self.e

@@ -29,6 +29,11 @@ import struct
 
 _Q = struct.Struct(">Q")
 _q = _Q.pack
+# the metadata record's layout (engines/lmdb.py META; tests/test_lmdb_engine.py checks that
+# they agree): a copy, as engines.lmdb imports this module
+_META = struct.Struct(">BBqQQI")
+_munpack = _META.unpack
+_mpack = _META.pack
 
 # Random draws from a hash or set bigger than this sample its insertion-order records
 # (LmdbView._sample) instead of reading every element.
@@ -75,15 +80,15 @@ class LmdbView:
         return name if len(name) != LONG_NAME else self.e.full_key(self.mk[:4], name)
 
     def _meta(self):
-        from .lmdb import _unpack
-        return _unpack(self.e.txn().get(self.mk, db=self.e.meta_db))
+        e = self.e
+        return _munpack(e.txn().get(self.mk, db=e.meta_db))
 
     def _put_meta(self, m, size=None, flags=None):
-        from .lmdb import _pack
-        self.e.txn().put(self.mk, _pack(m[0], m[1] if flags is None else flags, m[2], m[3],
-                                        m[4] if size is None else size, m[5]),
-                         db=self.e.meta_db)
-        self.e.dirty = True
+        e = self.e
+        e.txn().put(self.mk, _mpack(m[0], m[1] if flags is None else flags, m[2], m[3],
+                                    m[4] if size is None else size, m[5]),
+                    db=e.meta_db)
+        e.dirty = True
 
     def _full(self, name) -> bytes:
         """The element named ``name`` (read out of a record key): a 491-byte name is a long

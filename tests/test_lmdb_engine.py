@@ -1050,6 +1050,8 @@ def test_list_module_reads_the_metadata_format_of_the_engine():
     """engines/lmdb_list.py keeps its own copy of the metadata struct (no import cycle)."""
     from engines import lmdb as lm, lmdb_list
     assert lmdb_list._META.format == lm.META.format
+    from engines import lmdb_view
+    assert lmdb_view._META.format == lm.META.format
     assert lmdb_list.F_QL not in (lm.F_EXPIRE, lm.F_RAW)
 
 
