@@ -19,11 +19,19 @@ Design
   element, sorted sets after the whole set is read); a quicklist keeps its node layout and
   becomes a listpack only when it is one node that fits (listTypeTryConversion AUTO); a
   version-1 ziplist list stays a quicklist.
-* Formats: RDB versions 1..11 (Redis 7.2 and Valkey 8.0 both write 11). Types 0-5, 9-21;
+* Formats: RDB versions 1..11 (Redis 7.2 and Valkey 8.0 both write 11), 12 (Redis 7.4, magic
+  ``REDIS0012``) and 80 (Valkey 9, magic ``VALKEY080``), each with its hash-field-expiry types
+  (see REDIS74_EXT below): fields with a TTL get it in the hash's per-field expiry (the server
+  load registers the key for the field expiry cycle). Types 0-5, 9-21;
   module types (6, 7) are refused naming the module (the 9-character name packed in the
   module id). Opcodes SELECTDB, RESIZEDB, AUX, FUNCTION2 (FUNCTION pre-GA refused as Redis
   does), MODULE_AUX (refused), IDLE, FREQ, EXPIRETIME, EXPIRETIME_MS, EOF, then the CRC-64
-  (version >= 5; a stored 0 means "saved with rdbchecksum no": not checked).
+  (version >= 5; a stored 0 means "saved with rdbchecksum no": not checked); in version 12 and
+  80 files also SLOT_INFO (skipped; a size hint); Valkey 9's SLOT_IMPORT is refused.
+* ``iter_rdb`` (the tools) can also start in the middle of a file (``start``, ``dbid``), give
+  each record's byte span and skip the CRC check: ``valkeyd rdb salvage`` resumes there after
+  a corrupt record. :func:`probe_record` decodes one item at an offset with the same decoders
+  (the salvage's resynchronisation test).
 """
 from __future__ import annotations
 
@@ -49,6 +57,21 @@ T_LIST_QUICKLIST, T_STREAM_LISTPACKS, T_HASH_LISTPACK, T_ZSET_LISTPACK = 14, 15,
 T_LIST_QUICKLIST_2, T_STREAM_LISTPACKS_2, T_SET_LISTPACK, T_STREAM_LISTPACKS_3 = 18, 19, 20, 21
 VALUE_TYPES = frozenset((0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
                          20, 21))
+# Hash field expiry (HFE) types, whose numbers depend on the file's flavour. Redis 7.4 (RDB 12,
+# "REDIS0012"): 22 HASH_METADATA_PRE_GA, 23 HASH_LISTPACK_EX_PRE_GA (7.4 release candidates:
+# absolute TTLs), 24 HASH_METADATA, 25 HASH_LISTPACK_EX (a minimum expire time first, TTLs
+# relative to it). Valkey 9 (RDB 80, "VALKEY080"): 22 HASH_2. Inside the decoder they are
+# told apart by an offset added to the type byte: REDIS74_EXT + t, VALKEY80_EXT + t.
+REDIS74_EXT, VALKEY80_EXT = 100, 200
+T_R_HASH_METADATA_PRE_GA, T_R_HASH_LISTPACK_EX_PRE_GA = 122, 123
+T_R_HASH_METADATA, T_R_HASH_LISTPACK_EX = 124, 125
+T_V_HASH_2 = 222
+VALUE_TYPES_RDB12 = VALUE_TYPES | frozenset((22, 23, 24, 25))
+VALUE_TYPES_RDB80 = VALUE_TYPES | frozenset((22,))
+OPCODE_SLOT_IMPORT, OPCODE_SLOT_INFO = 243, 244   # Valkey 9 / Redis 7.4 (cluster) opcodes
+EB_EXPIRE_TIME_MAX = (1 << 48) - 1                   # Redis 7.4's largest field expire time
+RDB_VERSION_REDIS_MAX = 12                           # REDIS0001 .. REDIS0012 are read
+RDB_VERSIONS_VALKEY = (80,)                          # VALKEY080 is read
 
 MODULE_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 LISTPACK_MAX_SAFETY_SIZE = 1 << 30
@@ -659,6 +682,8 @@ def decode_value(t: int, r: Reader):
         return _build_hash(elems, True)
     if t in (T_STREAM_LISTPACKS, T_STREAM_LISTPACKS_2, T_STREAM_LISTPACKS_3):
         return _load_stream(t, r)
+    if t >= REDIS74_EXT:
+        return _decode_hfe(t, r)
     if t == T_MODULE_PRE_GA:
         raise RDBError("Pre-release module format not supported")
     if t == T_MODULE_2:
@@ -666,6 +691,63 @@ def decode_value(t: int, r: Reader):
         raise RDBError("The RDB file contains module data I can't load: no matching module "
                        f"type '{module_name(mid)}'")
     raise RDBError(f"Unknown RDB encoding type {t}")
+
+
+def _with_ttls(h, ttls: list):
+    for f, when in ttls:
+        h.set_expire(_s(f), when)
+    return h
+
+
+def _decode_hfe(t: int, r: Reader):
+    """The hash-field-expiry types (``t`` with its flavour offset, see REDIS74_EXT)."""
+    pairs: list = []
+    ttls: list = []
+    if t == T_V_HASH_2:                      # Valkey 9: n x (field, value, int64 ms; -1 none)
+        for _ in range(r.length()):
+            f = r.string()
+            v = r.string()
+            when = _ms_time(r)
+            if when < -1:
+                raise RDBError(f"invalid hash field expire time {when}")
+            pairs.append(f)
+            pairs.append(v)
+            if when != -1:
+                ttls.append((f, when))
+        return _with_ttls(_build_hash(pairs, False), ttls)
+    if t == T_R_HASH_METADATA or t == T_R_HASH_METADATA_PRE_GA:
+        base = None
+        if t == T_R_HASH_METADATA:           # the minimum expire time; TTLs are relative
+            base = int.from_bytes(r.read(8), "little")
+            if base > EB_EXPIRE_TIME_MAX + 1:
+                raise RDBError("Hash read invalid minExpire value")
+        for _ in range(r.length()):
+            ttl = r.length()                 # 0: no TTL
+            when = ttl + base - 1 if (base is not None and ttl) else ttl
+            if when > EB_EXPIRE_TIME_MAX:
+                raise RDBError(f"invalid expireAt time: {when}")
+            f = r.string()
+            pairs.append(f)
+            pairs.append(r.string())
+            if when:
+                ttls.append((f, when))
+        return _with_ttls(_build_hash(pairs, False), ttls)
+    if t == T_R_HASH_LISTPACK_EX or t == T_R_HASH_LISTPACK_EX_PRE_GA:
+        if t == T_R_HASH_LISTPACK_EX:
+            r.read(8)                        # the minimum expire time (informative)
+        el = listpack_entries(r.string())
+        if len(el) % 3:
+            raise RDBError("Hash listpack integrity check failed.")
+        for i in range(0, len(el), 3):
+            when = el[i + 2]                 # an integer; 0: no TTL
+            if type(when) is not int or when < 0 or when > EB_EXPIRE_TIME_MAX:
+                raise RDBError("Hash listpack integrity check failed.")
+            pairs.append(el[i])
+            pairs.append(el[i + 1])
+            if when:
+                ttls.append((el[i], when))
+        return _with_ttls(_build_hash(pairs, True), ttls)
+    raise RDBError(f"Unknown RDB encoding type {t % 100}")
 
 
 def decode_value_safe(t: int, r: Reader):
@@ -737,7 +819,8 @@ class _load_steps:
     """The load as an iterator: yields the byte offset reached every ``chunk`` bytes (never
     when ``chunk`` is 0); ``info`` holds the result once exhausted."""
 
-    def __init__(self, server, source, name, aof_preamble, allow_dup, log, chunk, visit=None):
+    def __init__(self, server, source, name, aof_preamble, allow_dup, log, chunk, visit=None,
+                 **at):
         data, src_name, fh, start = _read_source(source)
         self.data = data
         self.name = name or src_name
@@ -749,7 +832,7 @@ class _load_steps:
                              aux={}, repl_id=None, repl_offset=None, repl_stream_db=None,
                              aof_base=False, functions=0, end=0, checksum="none")
         self.gen = _load(server, LoadReader(data), self.info, aof_preamble, allow_dup, log,
-                         chunk or (1 << 62), visit)
+                         chunk or (1 << 62), visit, **at)
 
     def __iter__(self):
         try:
@@ -777,7 +860,8 @@ def _key_at(data, offset: int):
     return None
 
 
-def iter_rdb(source, *, name: str | None = None, chunk: int = 1 << 20, progress=None):
+def iter_rdb(source, *, name: str | None = None, chunk: int = 1 << 20, progress=None,
+             start: int = 0, dbid: int = 0, spans: bool = False, check_crc: bool = True):
     """The records of a whole RDB without a server (the ``valkeyd rdb`` tools): yields
     ``(dbid, key, value, expire_ms, idle, freq)`` per key, the value built by the same decoder
     as a load (an engine value object; -1 for an absent expire/idle/freq), expired keys
@@ -786,11 +870,18 @@ def iter_rdb(source, *, name: str | None = None, chunk: int = 1 << 20, progress=
     (a :class:`LoadInfo`, also with ``function_codes``, ``resizedb`` and ``first_empty_key``
     = (offset, key) when a collection had no elements) is filled as the
     file is read and final when it ends; ``progress(offset, total)`` is called every
-    ``chunk`` bytes. Raises :class:`RDBLoadError` (with ``key`` when known)."""
+    ``chunk`` bytes. Raises :class:`RDBLoadError` (with ``key`` when known).
+
+    For ``valkeyd rdb salvage``: ``start`` (an offset after the header) and ``dbid`` resume
+    the opcode loop in the middle of a file (the header is still read for the version);
+    ``spans`` adds each record's ``(start, end)`` offsets (start = its first opcode) to the
+    tuples; ``check_crc=False`` skips the checksum (``info["checksum"]`` "not checked");
+    ``info["dbid"]`` follows SELECTDB."""
     pending: list = []
     add = pending.append
     steps = _load_steps(None, source, name, False, True, None, chunk,
-                        lambda *rec: add(rec))
+                        lambda *rec: add(rec), start=start, dbid=dbid, spans=spans,
+                        check_crc=check_crc)
     total = len(steps.data)
     return _RdbRecords(steps, pending, progress, total)
 
@@ -828,21 +919,40 @@ def _fail(r: Reader, at: int, msg: str):
     raise RDBLoadError(msg, "", at)
 
 
+def read_header(data) -> tuple:
+    """(version, value types, HFE type offset) of an RDB's 9-byte header ``REDIS0001`` ..
+    ``REDIS0012`` or ``VALKEY080``; RDBLoadError when it is none of them."""
+    if len(data) < 9:
+        raise RDBLoadError(SHORT_READ, "", 0)
+    if data[:5] == b"REDIS":
+        digits, vmin, vmax = data[5:9], 1, RDB_VERSION_REDIS_MAX
+    elif data[:6] == b"VALKEY":
+        digits, vmin, vmax = data[6:9], RDB_VERSIONS_VALKEY[0], RDB_VERSIONS_VALKEY[-1]
+    else:
+        raise RDBLoadError("Wrong signature trying to load DB from file", "", 0)
+    try:
+        ver = int(digits)
+    except ValueError:
+        ver = 0
+    if ver < vmin or ver > vmax:
+        raise RDBLoadError(f"Can't handle RDB format version {ver}", "", 5)
+    if ver >= 80:
+        return ver, VALUE_TYPES_RDB80, VALKEY80_EXT
+    if ver == 12:
+        return ver, VALUE_TYPES_RDB12, REDIS74_EXT
+    return ver, VALUE_TYPES, 0
+
+
 def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool, log,
-          chunk: int, visit=None):
+          chunk: int, visit=None, start: int = 0, dbid: int = 0, spans: bool = False,
+          check_crc: bool = True):
     data = r.data
     if len(data) < 9:
         _fail(r, 0, SHORT_READ)
-    if data[:5] != b"REDIS":
-        _fail(r, 0, "Wrong signature trying to load DB from file")
-    try:
-        ver = int(data[5:9])
-    except ValueError:
-        ver = 0
-    if ver < 1 or ver > rdbp.RDB_VERSION:
-        _fail(r, 5, f"Can't handle RDB format version {ver}")
+    ver, vtypes, ext = read_header(data)
     info["version"] = ver
-    r.pos = 9
+    info["magic"] = bytes(data[:9]).decode("latin-1")
+    r.pos = start or 9
     if server is None:
         # the tools (iter_rdb): every record goes to ``visit``, nothing is built into a server
         engine = ks = lfu = None
@@ -855,12 +965,13 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         ks = engine.db(0)
         primary = getattr(server, "replica_of", None) is None
         lfu = getattr(engine, "lfu", None)
-    dbid = 0
     now = clock.ms()
     expire = idle = freq = -1
+    rstart = -1          # ``spans``: where the current record's first opcode is
+    hfe_keys = []        # keys of hashes with field TTLs (the server registers them)
     fctx = None
     funcs = None
-    item = 9
+    item = r.pos
     loaded = 0
     crc_job = None
     # startLoading: the INFO counters of this load start at 0 and follow it (every
@@ -868,13 +979,14 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
     if server is not None:
         server.rdb_last_load_keys_loaded = server.rdb_last_load_keys_expired = 0
         server.loading_rdb_used_mem = 0
-    if len(data) >= _CRC_FORK_MIN and ver >= 5 and (server is None or _checksum_on(server)):
+    if (check_crc and len(data) >= _CRC_FORK_MIN and ver >= 5
+            and (server is None or _checksum_on(server))):
         crc_job = _CrcJob(data)
     try:
         n = len(data)
         fast_put, atime0 = _fast_put_ok(engine, lfu) if engine is not None else (False, 0)
         kdata, scan_added, katime = _fast_put_db(ks, fast_put)
-        next_yield = chunk
+        next_yield = r.pos + chunk
         key_delay = 0    # key-load-delay (microseconds per key; a testing aid, as in Redis)
         if server is not None and chunk < (1 << 62):
             try:
@@ -924,7 +1036,15 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
             t = data[p]
             r.pos = p = p + 1
             if t < 0xF5:                                  # a key/value pair: the hot path
-                if t not in VALUE_TYPES:
+                if t not in vtypes:
+                    if t == OPCODE_SLOT_INFO and ver >= 12:  # slot, keys, expires: a hint
+                        r.length()
+                        r.length()
+                        r.length()
+                        continue
+                    if t == OPCODE_SLOT_IMPORT and ver >= 80:
+                        _fail(r, item, "The RDB file contains Valkey slot import state "
+                                       "(opcode 243), which valkeyd cannot load")
                     _fail(r, item, f"Unknown RDB encoding type {t}")
                 b = data[p] if p < n else 0xFF
                 if b < 0x40:                              # a short plain key
@@ -947,8 +1067,12 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                             r.pos = e
                         else:
                             val = r.string()
-                    else:
+                    elif t < 22:
                         val = decode_value_safe(t, r)
+                    else:                                 # hash field expiry types
+                        val = decode_value_safe(t + ext, r)
+                        if val.volatile_count():
+                            hfe_keys.append((dbid, key))
                 except EmptyKey:
                     info["empty_keys_skipped"] += 1
                     if log is not None and info["empty_keys_skipped"] <= 10:
@@ -956,9 +1080,15 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     if visit is not None and "first_empty_key" not in info:
                         info["first_empty_key"] = (item, key)    # for `rdb check`
                     expire = idle = freq = -1
+                    rstart = -1
                     continue
                 if visit is not None:                     # the tools: no server
-                    visit(dbid, key, val, expire, idle, freq)
+                    if spans:
+                        visit(dbid, key, val, expire, idle, freq,
+                              item if rstart < 0 else rstart, r.pos)
+                        rstart = -1
+                    else:
+                        visit(dbid, key, val, expire, idle, freq)
                     loaded += 1
                     expire = idle = freq = -1
                     continue
@@ -994,6 +1124,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 if key_delay:
                     time.sleep(key_delay / 1e6)
                 continue
+            if rstart < 0:
+                rstart = item
             if t == rdbp.RDB_OPCODE_EXPIRETIME:
                 expire = int.from_bytes(r.read(4), "little", signed=True) * 1000
                 continue
@@ -1006,6 +1138,7 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
             if t == rdbp.RDB_OPCODE_IDLE:
                 idle = r.length()
                 continue
+            rstart = -1
             if t == rdbp.RDB_OPCODE_EOF:
                 break
             if t == rdbp.RDB_OPCODE_SELECTDB:
@@ -1014,6 +1147,7 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     _fail(r, item, "FATAL: Data file was created with a Redis server "
                                    f"configured to handle more than {ndb} databases.")
                 if engine is None:
+                    info["dbid"] = dbid
                     continue
                 ks = engine.db(dbid)
                 kdata, scan_added, katime = _fast_put_db(ks, fast_put)
@@ -1086,8 +1220,14 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         if fast_put:
             for i in range(ndb):
                 engine.db(i).version += 1     # RANDOMKEY's pool is stale
+        if hfe_keys and server is not None:
+            _track_hfe(server, hfe_keys)
         item = r.pos
-        if ver >= 5:
+        if not check_crc:
+            info["checksum"] = "not checked"
+            if ver >= 5 and r.pos + 8 <= n:
+                r.pos += 8
+        elif ver >= 5:
             end = r.pos
             stored = int.from_bytes(r.read(8), "little")
             if stored == 0:
@@ -1121,6 +1261,15 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         if fctx is not None:
             fctx.clear()
             funcs.sync_info()
+
+
+def _track_hfe(server, keys) -> None:
+    """Register the loaded hashes that have field TTLs with the field expiry cycle."""
+    from valkeyd.commands.hashes import track_volatile
+    for dbid, key in keys:
+        v = server.engine.db(dbid).peek(key)
+        if v is not None and getattr(v, "TYPE_NAME", None) == "hash" and v.volatile_count():
+            track_volatile(server, dbid, key)
 
 
 def _fast_put_ok(engine, lfu):
