@@ -903,12 +903,19 @@ class _RdbRecords:
 
     @staticmethod
     def _run(steps, pending, progress, total):
-        for pos in steps:
-            if pending:
-                yield from pending
-                pending.clear()
-            if progress is not None:
-                progress(pos, total)
+        try:
+            for pos in steps:
+                if pending:
+                    yield from pending
+                    pending.clear()
+                if progress is not None:
+                    progress(pos, total)
+        except RDBLoadError:
+            # the records read before the error come out first (the salvage keeps them)
+            records = list(pending)
+            pending.clear()
+            yield from records
+            raise
         yield from pending
         pending.clear()
         if progress is not None:
@@ -1430,3 +1437,166 @@ async def startup_load(server, path: str) -> LoadInfo:
     server.rdb_last_load_keys_loaded = info["keys_loaded"]
     server.rdb_last_load_keys_expired = info["keys_expired"]
     return info
+
+
+# -- resynchronisation (``valkeyd rdb salvage``) --------------------------------------------
+_PROBE_OPCODES = frozenset((rdbp.RDB_OPCODE_FUNCTION2, rdbp.RDB_OPCODE_IDLE,
+                            rdbp.RDB_OPCODE_FREQ, rdbp.RDB_OPCODE_AUX,
+                            rdbp.RDB_OPCODE_RESIZEDB, rdbp.RDB_OPCODE_EXPIRETIME_MS,
+                            rdbp.RDB_OPCODE_EXPIRETIME, rdbp.RDB_OPCODE_SELECTDB,
+                            rdbp.RDB_OPCODE_EOF))
+_PROBE_MAX_STRING = 1 << 16      # keys, AUX fields: longer ones are not taken as plausible
+_PROBE_MAX_MS = 1 << 45          # an expire time after the year 3084 is not plausible
+
+
+def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = None):
+    """Decode the one item (a key/value record with its EXPIRETIME/IDLE/FREQ opcodes, or an
+    opcode: SELECTDB, RESIZEDB, AUX, FUNCTION2, SLOT_INFO, EOF) at ``pos`` of ``data`` with
+    the loader's own decoders, more strictly than a load (no module types, keys and AUX
+    strings up to 64 KB, plausible expire times and db numbers, EOF only where the file ends,
+    not the empty-key-and-value record a run of zero bytes decodes as). Returns
+    ``(kind, next offset)``; raises RDBError (or EmptyKey) when the bytes there do not make
+    a plausible item. ``end``: where the data really ends (``data`` may be a window)."""
+    n = len(data)
+    if end is None:
+        end = n
+    r = LoadReader(data, pos)
+    t = r.byte()
+    opened = False
+    while t in (rdbp.RDB_OPCODE_EXPIRETIME_MS, rdbp.RDB_OPCODE_EXPIRETIME,
+                rdbp.RDB_OPCODE_IDLE, rdbp.RDB_OPCODE_FREQ):
+        if t == rdbp.RDB_OPCODE_EXPIRETIME_MS:
+            ms = _ms_time(r)
+            if not 0 <= ms < _PROBE_MAX_MS:
+                raise RDBError("implausible expire time")
+        elif t == rdbp.RDB_OPCODE_EXPIRETIME:
+            if int.from_bytes(r.read(4), "little", signed=True) < 0:
+                raise RDBError("implausible expire time")
+        elif t == rdbp.RDB_OPCODE_IDLE:
+            if r.length() >= 1 << 40:
+                raise RDBError("implausible idle time")
+        else:
+            r.byte()
+        opened = True
+        t = r.byte()
+    if t in vtypes and t not in (T_MODULE_PRE_GA, T_MODULE_2):
+        klen, enc = LoadReader(data, r.pos).length_ex()
+        if not enc and klen > _PROBE_MAX_STRING:
+            raise RDBError("implausible key length")
+        key = r.string()
+        val = decode_value_safe(t + ext if t >= 22 else t, r)
+        if not key and type(val) is bytes and not val:
+            raise RDBError("an empty key with an empty value (zeroed bytes?)")
+        return "record", r.pos
+    if opened:
+        raise RDBError("an expire/idle/freq opcode not followed by a key")
+    if t == rdbp.RDB_OPCODE_EOF:
+        tail = 8 if ver >= 5 else 0
+        if r.pos + tail != end:
+            raise RDBError("EOF opcode not at the end of the file")
+        return "eof", r.pos
+    if t == rdbp.RDB_OPCODE_SELECTDB:
+        if r.length() >= 1 << 16:
+            raise RDBError("implausible db number")
+        return "select", r.pos
+    if t == rdbp.RDB_OPCODE_RESIZEDB:
+        if r.length() >= 1 << 40 or r.length() >= 1 << 40:
+            raise RDBError("implausible RESIZEDB sizes")
+        return "resizedb", r.pos
+    if t == rdbp.RDB_OPCODE_AUX:
+        for _ in range(2):
+            slen, enc = LoadReader(data, r.pos).length_ex()
+            if not enc and slen > _PROBE_MAX_STRING:
+                raise RDBError("implausible AUX field")
+            r.string()
+        return "aux", r.pos
+    if t == rdbp.RDB_OPCODE_FUNCTION2:
+        if r.string()[:2] != b"#!":
+            raise RDBError("a function library without its #! line")
+        return "function", r.pos
+    if t == OPCODE_SLOT_INFO and ver >= 12:
+        for _ in range(3):
+            if r.length() >= 1 << 40:
+                raise RDBError("implausible SLOT_INFO")
+        return "slotinfo", r.pos
+    raise RDBError(f"Unknown RDB encoding type {t}")
+
+
+def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: int = -1,
+           window: int = 1 << 20):
+    """The first offset at or after ``origin`` where a load can plausibly resume after a
+    corrupt record, or None. A candidate must start a plausible item followed by another
+    plausible item (or be the EOF opcode where the file ends, or a record that ends exactly
+    where the file does); a candidate at or before ``reach`` (the offset where the failed
+    parse stopped: the salvage looks back into the records read just before it) must start
+    a run of plausible items that goes past ``reach`` — a parse that re-joined the failed
+    one would fail there again — and then for three more items, so that one bogus item
+    that happens to jump over ``reach`` is not enough. ``accept(offset)`` may reject
+    offsets.
+
+    Bounded work: a candidate is decoded inside a window of about ``window`` bytes copied
+    from the file (the window slides along, so copying costs O(file)); only a candidate
+    that runs past the window's end is decoded again on the whole file. Bytes that cannot
+    start an item (most of them) cost one set lookup."""
+    n = len(data)
+    starts = vtypes | _PROBE_OPCODES
+    if ver >= 12:
+        starts = starts | {OPCODE_SLOT_INFO}
+    base = -1
+    buf = b""
+    c = origin
+    while c < n:
+        if data[c] not in starts or (accept is not None and not accept(c)):
+            c += 1
+            continue
+        if base < 0 or c - base > window:
+            base = c
+            buf = bytes(data[base:base + 2 * window])
+        goal = reach if c <= reach else -1
+        try:
+            ok = _chain(buf, c - base, ver, vtypes, ext, n - base,
+                        goal - base if goal >= 0 else -1)
+        except _PastWindow:
+            try:
+                ok = _chain(data, c, ver, vtypes, ext, n, goal)
+            except _PastWindow:
+                ok = False
+        if ok:
+            return c
+        c += 1
+    return None
+
+
+class _PastWindow(Exception):
+    pass
+
+
+_CHAIN_MAX_ITEMS = 10000
+
+
+def _chain(buf, p: int, ver, vtypes, ext, end: int, reach: int) -> bool:
+    """Whether the items from ``p`` on are plausible: two of them, or (``reach`` >= 0) as
+    many as it takes to end past ``reach`` (offsets relative to ``buf``; ``end``: the
+    file's end). Raises _PastWindow when ``buf`` ended before the file did."""
+    items = 0
+    after = 0                 # items that start past ``reach``
+    while items < _CHAIN_MAX_ITEMS:
+        try:
+            kind, q = probe_item(buf, p, ver, vtypes, ext, end)
+        except EmptyKey:
+            return False
+        except RDBError as e:
+            if str(e) == "unexpected end of data" and len(buf) < end:
+                raise _PastWindow() from None
+            return False
+        items += 1
+        if p > reach:
+            after += 1
+        if kind == "eof":
+            return True
+        if q >= end:
+            return kind == "record"        # a record that ends exactly where the file does
+        if items >= 2 and (reach < 0 or after >= 3):
+            return True
+        p = q
+    return False

@@ -832,3 +832,279 @@ def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, html_out, ou
     finally:
         if output:
             out.close()
+
+
+# -- salvage ------------------------------------------------------------------------------------
+# ``rdb salvage FILE OUT``: every record the loader can read goes to OUT (an RDB 11 file written
+# by persistence.rdb_save.RecordWriter); where the loader fails, the bytes up to the next
+# plausible record boundary are skipped and reported. Still no parser of its own:
+#
+# * The records come from ``iter_rdb(start=, dbid=, spans=True, check_crc=False)``: a
+#   "segment" of the opcode loop that ends at EOF or at the first error (RDBLoadError, with
+#   the failing item's offset and, when readable, its key).
+# * Resynchronisation is ``rdb_load.resync``: scan forward for an offset where the loader's
+#   own decoders read a plausible item (a key/value record, whose value is built and checked
+#   exactly as a load checks it: listpack/ziplist/intset integrity, duplicates, stream
+#   consistency...) followed by another plausible item. Bytes that cannot start an item cost
+#   one set lookup; candidates are decoded in a sliding window (bounded work per candidate).
+# * A corrupt length can make a record swallow its successors and "succeed" with a wrong
+#   value, so that the error shows up one or more records later. The last HOLD records are
+#   therefore held back; after an error the scan starts just after the first held record's
+#   start (at most BACKSCAN bytes back). A held record that the resynchronised parse finds
+#   another record inside is dropped as corrupt; held records entirely before the new start
+#   are written; those after it are read again. Offsets the failed parse went through (the
+#   starts of its records, its opcodes) are not accepted as new starts, and a failure at or
+#   before an earlier one makes the scan start after it, so every round moves forward.
+# * A key seen twice in a database keeps its first record (later ones are reported), the
+#   empty-key-and-empty-value record (what a run of zero bytes reads as) counts as corrupt,
+#   and a function library is kept once.
+# * Exit codes: 0 nothing lost (the whole file read and its CRC-64 right, or not stored),
+#   1 something lost or suspect (OUT was written with everything readable), 2 the input is
+#   unusable (not an RDB of a version this reads, unreadable) or OUT cannot be written.
+EXIT_LOST, EXIT_UNUSABLE = 1, 2
+HOLD = 4
+BACKSCAN = 1 << 20
+
+
+def _short(b: bytes, limit: int = 60) -> str:
+    return _show(b[:limit]) + (f"... ({len(b)} bytes)" if len(b) > limit else "")
+
+
+def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
+    """Salvage ``path`` into ``out_path``; returns the summary (see ``salvage_cmd``).
+    ``report``: a callable given one dict per event (a skipped range, a dropped record).
+    Raises RDBLoadError for an unusable header, OSError for unreadable/unwritable files."""
+    from collections import deque
+    from persistence import rdb_load
+    from persistence.crc64 import crc64_lanes
+    from persistence.rdb_save import RecordWriter
+    from persistence.rdb_primitives import RDBError
+
+    src = Source(path)
+    data = src.data
+    n = src.size
+    try:
+        ver, vtypes, ext = rdb_load.read_header(data)
+    except rdb_load.RDBLoadError as e:
+        src.close()
+        raise rdb_load.RDBLoadError(e.reason, path, e.offset) from None
+    summary = {"file": path, "out": out_path, "size": n, "rdb_version": ver,
+               "keys_written": 0, "keys_per_db": {}, "resizedb_hint": {}, "lost_ranges": 0,
+               "lost_bytes": 0, "records_dropped": 0, "duplicates_dropped": 0,
+               "functions": 0, "hash_field_ttls_dropped": 0, "eof_found": False,
+               "checksum": None}
+    events = []
+
+    def emit(ev):
+        events.append(ev)
+        if report is not None:
+            report(ev)
+
+    seen: dict = {}
+    codes: set = set()
+    fout = open(out_path, "wb")
+    try:
+        w = RecordWriter(fout)
+
+        def commit(rec):
+            dbid, key, val, exp, idle, freq = rec[:6]
+            keys = seen.setdefault(dbid, set())
+            if key in keys:
+                summary["duplicates_dropped"] += 1
+                emit({"event": "duplicate", "db": dbid, "key": _short(key),
+                      "offset": rec[6], "end": rec[7]})
+                return
+            keys.add(key)
+            if getattr(val, "TYPE_NAME", None) == "hash" and val.volatile_count():
+                summary["hash_field_ttls_dropped"] += val.volatile_count()
+            w.add(dbid, key, val, exp, idle, freq)
+            summary["keys_per_db"][dbid] = summary["keys_per_db"].get(dbid, 0) + 1
+
+        def functions(info):
+            for code in info.get("function_codes", ()):
+                if code not in codes:
+                    codes.add(code)
+                    w.function(code)
+                    summary["functions"] += 1
+
+        pos, dbid = 9, 0
+        held: deque = deque()
+        floor = -1               # the furthest failure so far
+        while True:
+            recs = rdb_load.iter_rdb(data, name=path, start=pos, dbid=dbid, spans=True,
+                                     check_crc=False, progress=progress)
+            failed = None
+            try:
+                for rec in recs:
+                    if not rec[1] and type(rec[2]) is bytes and not rec[2]:
+                        failed = (rec[6], "an empty key with an empty value (zeroed bytes?)",
+                                  None)
+                        break
+                    functions(recs.info)
+                    held.append(rec)
+                    if len(held) > HOLD:
+                        commit(held.popleft())
+            except rdb_load.RDBLoadError as e:
+                failed = (e.offset, e.reason, e.key)
+            functions(recs.info)
+            for d, hint in recs.info.get("resizedb", {}).items():
+                summary["resizedb_hint"].setdefault(d, hint[0])
+            if failed is None:                    # EOF reached
+                while held:
+                    commit(held.popleft())
+                summary["eof_found"] = True
+                end = recs.info["end"]
+                if ver >= 5 and not summary["lost_ranges"]:
+                    stored = int.from_bytes(bytes(data[end - 8:end]), "little")
+                    if stored == 0:
+                        summary["checksum"] = "disabled"
+                    else:
+                        ok = crc64_lanes(0, memoryview(data)[:end - 8]) == stored
+                        summary["checksum"] = "ok" if ok else "mismatch"
+                if end < n:
+                    summary["trailing_bytes"] = n - end
+                break
+            fail_at, reason, fkey = failed
+            cur_db = recs.info.get("dbid", dbid)
+            chain = {r[6] for r in held}
+            if fail_at <= floor:                  # the same ground again: go past it
+                origin = floor + 1
+            elif held:
+                origin = max(held[0][6] + 1, fail_at - BACKSCAN)
+            else:
+                origin = fail_at + 1
+            floor = max(floor, fail_at)
+            spans = [(r[6], r[7]) for r in held]
+
+            def accept(c, chain=chain, spans=spans, fail_at=fail_at):
+                if c > fail_at:
+                    return True
+                if c in chain:
+                    return False
+                return any(a < c < b for a, b in spans)
+            try:
+                c = rdb_load.resync(data, origin, ver, vtypes, ext, accept, fail_at)
+            except RDBError:
+                c = None
+            resume = c if c is not None else n
+            lost_from = fail_at
+            next_db = None
+            kept_db = None
+            while held:
+                r = held.popleft()
+                if r[7] <= resume:
+                    commit(r)
+                    kept_db = r[0]
+                elif r[6] < resume:
+                    summary["records_dropped"] += 1
+                    lost_from = min(lost_from, r[6])
+                    emit({"event": "dropped", "db": r[0], "key": _short(r[1]),
+                          "offset": r[6], "end": r[7],
+                          "reason": "a record found inside it: its length was corrupt"})
+                else:
+                    if next_db is None:
+                        next_db = r[0]
+                    lost_from = min(lost_from, r[6])
+            if next_db is None:
+                next_db = cur_db if resume > fail_at or kept_db is None else kept_db
+            lost_from = min(lost_from, resume)
+            summary["lost_ranges"] += 1
+            summary["lost_bytes"] += max(0, resume - lost_from)
+            emit({"event": "skipped", "db": cur_db, "offset": lost_from, "end": resume,
+                  "bytes": max(0, resume - lost_from), "error_offset": fail_at,
+                  "reason": reason, "key": _short(fkey) if fkey is not None else None})
+            if c is None:
+                break
+            pos, dbid = c, next_db
+        summary["keys_written"] = w.close()
+    finally:
+        fout.close()
+        src.close()
+    summary["keys_per_db"] = {str(k): v for k, v in sorted(summary["keys_per_db"].items())}
+    summary["resizedb_hint"] = {str(k): v for k, v in sorted(summary["resizedb_hint"].items())}
+    summary["events"] = events
+    summary["lost"] = bool(summary["lost_ranges"] or summary["records_dropped"]
+                           or summary["duplicates_dropped"] or not summary["eof_found"]
+                           or summary["checksum"] == "mismatch")
+    return summary
+
+
+def format_salvage(s: dict) -> str:
+    out = [f"{s['file']}: RDB version {s['rdb_version']}, {s['size']} bytes"]
+    for ev in s["events"]:
+        if ev["event"] == "skipped":
+            key = f" (key {ev['key']})" if ev.get("key") else ""
+            out.append(f"  skipped bytes {ev['offset']}..{ev['end']} ({ev['bytes']} bytes, "
+                       f"db {ev['db']}): {ev['reason']} at offset {ev['error_offset']}{key}")
+        elif ev["event"] == "dropped":
+            out.append(f"  dropped key {ev['key']} (db {ev['db']}, bytes {ev['offset']}.."
+                       f"{ev['end']}): {ev['reason']}")
+        else:
+            out.append(f"  dropped a second record of key {ev['key']} (db {ev['db']}, "
+                       f"offset {ev['offset']})")
+    for db, n in s["keys_per_db"].items():
+        hint = s["resizedb_hint"].get(db)
+        h = f" (the file announced {hint})" if hint is not None else ""
+        out.append(f"  db{db}: {n} keys written{h}")
+    for db, hint in s["resizedb_hint"].items():
+        if db not in s["keys_per_db"]:
+            out.append(f"  db{db}: 0 keys written (the file announced {hint})")
+    if s["functions"]:
+        out.append(f"  {s['functions']} function librar{'y' if s['functions'] == 1 else 'ies'}"
+                   " written")
+    if s["hash_field_ttls_dropped"]:
+        out.append(f"  {s['hash_field_ttls_dropped']} hash field TTLs not kept (RDB 11 has "
+                   "no format for them)")
+    if not s["eof_found"]:
+        out.append("  no end-of-file marker found: the file is truncated or its end is lost")
+    if s["checksum"] == "mismatch":
+        out.append("  CRC-64 mismatch: some bytes changed where the format cannot tell "
+                   "(inside string values?)")
+    verdict = ("nothing lost" if not s["lost"] else
+               f"{s['lost_ranges']} range(s), {s['lost_bytes']} bytes skipped, "
+               f"{s['records_dropped'] + s['duplicates_dropped']} record(s) dropped")
+    out.append(f"{s['out']}: {s['keys_written']} keys written; {verdict}")
+    return "\n".join(out)
+
+
+@rdb.command("salvage")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write every skipped range and dropped record, then the summary, "
+                   "as JSON lines to this file.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on standard error.")
+def salvage_cmd(file, out, report_path, quiet):
+    """Copy every record that can be read from a damaged FILE into a new, valid RDB file
+    OUT (RDB 11), skipping corrupt records, and report what was lost on standard error.
+    Exit codes: 0 nothing lost, 1 something lost (OUT written with all that could be read),
+    2 FILE unusable (not an RDB this reads, unreadable) or OUT not writable."""
+    from persistence.rdb_load import RDBLoadError
+    if os.path.abspath(file) == os.path.abspath(out):
+        click.echo("rdb salvage: OUT must be another file than FILE", err=True)
+        sys.exit(EXIT_UNUSABLE)
+    rfh = open(report_path, "w") if report_path else None
+
+    def report(ev):
+        if rfh is not None:
+            rfh.write(json.dumps(ev) + "\n")
+    prog = Progress("rdb salvage")
+    try:
+        s = salvage(file, out, report, prog)
+    except RDBLoadError as e:
+        prog.done()
+        click.echo(f"{file}: unusable: {e.reason}", err=True)
+        sys.exit(EXIT_UNUSABLE)
+    except OSError as e:
+        prog.done()
+        click.echo(f"rdb salvage: {e.filename or file}: {e.strerror or e}", err=True)
+        sys.exit(EXIT_UNUSABLE)
+    finally:
+        prog.done()
+    if rfh is not None:
+        rfh.write(json.dumps({k: v for k, v in s.items() if k != "events"}
+                             | {"event": "summary"}) + "\n")
+        rfh.close()
+    if not quiet:
+        click.echo(format_salvage(s), err=True)
+    sys.exit(EXIT_LOST if s["lost"] else EXIT_OK)
