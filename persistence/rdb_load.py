@@ -1232,6 +1232,7 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         item = r.pos
         if not check_crc:
             info["checksum"] = "not checked"
+            info["eof_end"] = r.pos
             if ver >= 5 and r.pos + 8 <= n:
                 r.pos += 8
         elif ver >= 5:
@@ -1449,6 +1450,24 @@ _PROBE_MAX_STRING = 1 << 16      # keys, AUX fields: longer ones are not taken a
 _PROBE_MAX_MS = 1 << 45          # an expire time after the year 3084 is not plausible
 
 
+def written_types(ver: int, vtypes) -> frozenset:
+    """The value types a server writing RDB ``ver`` produces (a loader accepts more): what a
+    resynchronisation takes as a record start. Old plain and ziplist encodings are left out
+    of newer versions: a plain list of strings (type 1) decodes from almost any run of
+    strings, so it would make bogus records that swallow good ones."""
+    if ver >= 80:
+        return frozenset((0, 2, 4, 5, 7, 11, 16, 17, 18, 20, 21, 22))
+    if ver == 12:
+        return frozenset((0, 2, 4, 5, 7, 11, 16, 17, 18, 20, 21, 24, 25))
+    if ver == 11:
+        return frozenset((0, 2, 4, 5, 7, 11, 16, 17, 18, 20, 21))
+    if ver == 10:
+        return frozenset((0, 2, 4, 5, 7, 11, 16, 17, 18, 19))
+    if ver >= 8:
+        return frozenset((0, 2, 4, 5, 7, 11, 12, 13, 14, 15))
+    return vtypes
+
+
 def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = None):
     """Decode the one item (a key/value record with its EXPIRETIME/IDLE/FREQ opcodes, or an
     opcode: SELECTDB, RESIZEDB, AUX, FUNCTION2, SLOT_INFO, EOF) at ``pos`` of ``data`` with
@@ -1525,9 +1544,9 @@ def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = Non
 def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: int = -1,
            window: int = 1 << 20):
     """The first offset at or after ``origin`` where a load can plausibly resume after a
-    corrupt record, or None. A candidate must start a plausible item followed by another
-    plausible item (or be the EOF opcode where the file ends, or a record that ends exactly
-    where the file does); a candidate at or before ``reach`` (the offset where the failed
+    corrupt record, or None. A candidate must start a run of four plausible items (or a
+    shorter run that ends with the EOF opcode where the file ends, or with a record that ends
+    exactly where the file does); a candidate at or before ``reach`` (the offset where the failed
     parse stopped: the salvage looks back into the records read just before it) must start
     a run of plausible items that goes past ``reach`` — a parse that re-joined the failed
     one would fail there again — and then for three more items, so that one bogus item
@@ -1539,6 +1558,7 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
     that runs past the window's end is decoded again on the whole file. Bytes that cannot
     start an item (most of them) cost one set lookup."""
     n = len(data)
+    vtypes = written_types(ver, vtypes)
     starts = vtypes | _PROBE_OPCODES
     if ver >= 12:
         starts = starts | {OPCODE_SLOT_INFO}
@@ -1552,19 +1572,34 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
         if base < 0 or c - base > window:
             base = c
             buf = bytes(data[base:base + 2 * window])
-        goal = reach if c <= reach else -1
-        try:
-            ok = _chain(buf, c - base, ver, vtypes, ext, n - base,
-                        goal - base if goal >= 0 else -1)
-        except _PastWindow:
-            try:
-                ok = _chain(data, c, ver, vtypes, ext, n, goal)
-            except _PastWindow:
-                ok = False
-        if ok:
-            return c
-        c += 1
+        first = _chain_at(data, buf, base, c, reach if c <= reach else -1, ver, vtypes, ext)
+        if first is None:
+            c += 1
+            continue
+        # a bogus first item can swallow real records and land on a real boundary: when a
+        # later start inside the first item begins a run that meets the first item's end
+        # exactly and goes on past it, that finer-grained parse is taken instead
+        d = c + 1
+        while d < first:
+            if data[d] in starts and (accept is None or accept(d)):
+                f2 = _chain_at(data, buf, base, d, first - 1, ver, vtypes, ext, first)
+                if f2 is not None:
+                    c, first = d, f2
+            d += 1
+        return c
     return None
+
+
+def _chain_at(data, buf, base, c, goal, ver, vtypes, ext, meet=-1):
+    n = len(data)
+    try:
+        return _chain(buf, c - base, ver, vtypes, ext, n - base,
+                      goal - base if goal >= 0 else -1, base, meet)
+    except _PastWindow:
+        try:
+            return _chain(data, c, ver, vtypes, ext, n, goal, 0, meet)
+        except _PastWindow:
+            return None
 
 
 class _PastWindow(Exception):
@@ -1572,31 +1607,39 @@ class _PastWindow(Exception):
 
 
 _CHAIN_MAX_ITEMS = 10000
+_CHAIN_MIN_ITEMS = 4
 
 
-def _chain(buf, p: int, ver, vtypes, ext, end: int, reach: int) -> bool:
-    """Whether the items from ``p`` on are plausible: two of them, or (``reach`` >= 0) as
+def _chain(buf, p: int, ver, vtypes, ext, end: int, reach: int, base: int = 0,
+           meet: int = -1):
+    """Whether the items from ``p`` on are plausible: four of them, or (``reach`` >= 0) as
     many as it takes to end past ``reach`` (offsets relative to ``buf``; ``end``: the
-    file's end). Raises _PastWindow when ``buf`` ended before the file did."""
+    file's end). Returns the (absolute, ``base`` added) end of the first item when they are,
+    else None. Raises _PastWindow when ``buf`` ended before the file did."""
     items = 0
+    first = None
     after = 0                 # items that start past ``reach``
     while items < _CHAIN_MAX_ITEMS:
         try:
             kind, q = probe_item(buf, p, ver, vtypes, ext, end)
         except EmptyKey:
-            return False
+            return None
         except RDBError as e:
             if str(e) == "unexpected end of data" and len(buf) < end:
                 raise _PastWindow() from None
-            return False
+            return None
         items += 1
+        if first is None:
+            first = q + base
+        if q + base == meet:
+            meet = -1                      # an item ended exactly there
         if p > reach:
             after += 1
         if kind == "eof":
-            return True
-        if q >= end:
-            return kind == "record"        # a record that ends exactly where the file does
-        if items >= 2 and (reach < 0 or after >= 3):
-            return True
+            return first if meet < 0 else None
+        if q >= end:                       # a record that ends exactly where the file does
+            return first if kind == "record" and meet < 0 else None
+        if items >= _CHAIN_MIN_ITEMS and (reach < 0 or after >= 3) and meet < 0:
+            return first
         p = q
-    return False
+    return None

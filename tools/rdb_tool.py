@@ -954,12 +954,15 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                     commit(held.popleft())
                 summary["eof_found"] = True
                 end = recs.info["end"]
-                if ver >= 5 and not summary["lost_ranges"]:
-                    stored = int.from_bytes(bytes(data[end - 8:end]), "little")
+                eof_end = recs.info["eof_end"]
+                if ver >= 5 and eof_end + 8 > n:
+                    summary["checksum"] = "truncated"
+                elif ver >= 5 and not summary["lost_ranges"]:
+                    stored = int.from_bytes(bytes(data[eof_end:eof_end + 8]), "little")
                     if stored == 0:
                         summary["checksum"] = "disabled"
                     else:
-                        ok = crc64_lanes(0, memoryview(data)[:end - 8]) == stored
+                        ok = crc64_lanes(0, memoryview(data)[:eof_end]) == stored
                         summary["checksum"] = "ok" if ok else "mismatch"
                 if end < n:
                     summary["trailing_bytes"] = n - end
@@ -1025,7 +1028,7 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
     summary["events"] = events
     summary["lost"] = bool(summary["lost_ranges"] or summary["records_dropped"]
                            or summary["duplicates_dropped"] or not summary["eof_found"]
-                           or summary["checksum"] == "mismatch")
+                           or summary["checksum"] in ("mismatch", "truncated"))
     return summary
 
 
@@ -1057,6 +1060,8 @@ def format_salvage(s: dict) -> str:
                    "no format for them)")
     if not s["eof_found"]:
         out.append("  no end-of-file marker found: the file is truncated or its end is lost")
+    if s["checksum"] == "truncated":
+        out.append("  the CRC-64 after the end-of-file marker is cut short")
     if s["checksum"] == "mismatch":
         out.append("  CRC-64 mismatch: some bytes changed where the format cannot tell "
                    "(inside string values?)")
