@@ -1542,16 +1542,25 @@ def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = Non
 
 
 def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: int = -1,
-           window: int = 1 << 20):
-    """The first offset at or after ``origin`` where a load can plausibly resume after a
-    corrupt record, or None. A candidate must start a run of four plausible items (or a
+           window: int = 1 << 20, refine: int = 1 << 20):
+    """Where a load can plausibly resume after a corrupt record: ``(starts, meets)`` or None.
+
+    The first offset at or after ``origin`` that starts a run of four plausible items (or a
     shorter run that ends with the EOF opcode where the file ends, or with a record that ends
-    exactly where the file does); a candidate at or before ``reach`` (the offset where the failed
-    parse stopped: the salvage looks back into the records read just before it) must start
-    a run of plausible items that goes past ``reach`` — a parse that re-joined the failed
-    one would fail there again — and then for three more items, so that one bogus item
-    that happens to jump over ``reach`` is not enough. ``accept(offset)`` may reject
-    offsets.
+    exactly where the file does). A candidate at or before ``reach`` (where the failed parse
+    stopped: the salvage looks back into the records read just before it) must start a run
+    that goes past ``reach`` — a parse that re-joined the failed one would fail there again —
+    and then for three more items, so that one bogus item that jumps over ``reach`` is not
+    enough. ``accept(offset)`` may reject offsets.
+
+    Two readings of the same bytes can both be plausible: a bogus item can swallow real
+    records and end on a real boundary, and a real record can end with bytes that read as a
+    shorter record (a suffix) ending at the same place. So, within the first ``refine`` bytes
+    of the chosen start's first item, a later start whose run meets one of the first run's
+    item boundaries exactly is looked for, and again inside that one's first item.
+    ``starts`` lists the chosen start then each finer one; ``meets[i]`` is where the reading
+    from ``starts[i]`` joins the next one (a caller resumes at ``starts[-1]`` and may keep
+    the records of the other readings up to their meeting points).
 
     Bounded work: a candidate is decoded inside a window of about ``window`` bytes copied
     from the file (the window slides along, so copying costs O(file)); only a candidate
@@ -1562,44 +1571,52 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
     starts = vtypes | _PROBE_OPCODES
     if ver >= 12:
         starts = starts | {OPCODE_SLOT_INFO}
-    base = -1
-    buf = b""
+    win = [-1, b""]
+
+    def chain_at(c, goal, meet=None):
+        if win[0] < 0 or c - win[0] > window or c < win[0]:
+            win[0] = c
+            win[1] = bytes(data[c:c + 2 * window])
+        base, buf = win
+        try:
+            return _chain(buf, c - base, ver, vtypes, ext, n - base,
+                          goal - base if goal >= 0 else -1, base, meet)
+        except _PastWindow:
+            try:
+                return _chain(data, c, ver, vtypes, ext, n, goal, 0, meet)
+            except _PastWindow:
+                return None
+
     c = origin
     while c < n:
         if data[c] not in starts or (accept is not None and not accept(c)):
             c += 1
             continue
-        if base < 0 or c - base > window:
-            base = c
-            buf = bytes(data[base:base + 2 * window])
-        first = _chain_at(data, buf, base, c, reach if c <= reach else -1, ver, vtypes, ext)
-        if first is None:
+        ends = chain_at(c, reach if c <= reach else -1)
+        if ends is None:
             c += 1
             continue
-        # a bogus first item can swallow real records and land on a real boundary: when a
-        # later start inside the first item begins a run that meets the first item's end
-        # exactly and goes on past it, that finer-grained parse is taken instead
-        d = c + 1
-        while d < first:
-            if data[d] in starts and (accept is None or accept(d)):
-                f2 = _chain_at(data, buf, base, d, first - 1, ver, vtypes, ext, first)
-                if f2 is not None:
-                    c, first = d, f2
-            d += 1
-        return c
+        found = [c]
+        meets = []
+        while True:
+            bounds = set(ends)
+            d = found[-1] + 1
+            stop = min(ends[0], found[-1] + refine)
+            finer = None
+            while d < stop:
+                if data[d] in starts and (accept is None or accept(d)):
+                    e2 = chain_at(d, -1, bounds)
+                    if e2 is not None:
+                        finer = (d, e2)
+                        break
+                d += 1
+            if finer is None:
+                return found, meets
+            d, e2 = finer
+            meets.append(next(x for x in e2 if x in bounds))
+            found.append(d)
+            ends = e2
     return None
-
-
-def _chain_at(data, buf, base, c, goal, ver, vtypes, ext, meet=-1):
-    n = len(data)
-    try:
-        return _chain(buf, c - base, ver, vtypes, ext, n - base,
-                      goal - base if goal >= 0 else -1, base, meet)
-    except _PastWindow:
-        try:
-            return _chain(data, c, ver, vtypes, ext, n, goal, 0, meet)
-        except _PastWindow:
-            return None
 
 
 class _PastWindow(Exception):
@@ -1611,15 +1628,16 @@ _CHAIN_MIN_ITEMS = 4
 
 
 def _chain(buf, p: int, ver, vtypes, ext, end: int, reach: int, base: int = 0,
-           meet: int = -1):
+           meet=None):
     """Whether the items from ``p`` on are plausible: four of them, or (``reach`` >= 0) as
-    many as it takes to end past ``reach`` (offsets relative to ``buf``; ``end``: the
-    file's end). Returns the (absolute, ``base`` added) end of the first item when they are,
-    else None. Raises _PastWindow when ``buf`` ended before the file did."""
-    items = 0
-    first = None
+    many as it takes to end past ``reach`` and three more (offsets relative to ``buf``;
+    ``end``: the file's end); with ``meet`` (a set of absolute offsets), one of the items
+    must also end exactly at one of them. Returns the absolute (``base`` added) ends of the
+    items read, or None. Raises _PastWindow when ``buf`` ended before the file did."""
+    ends = []
     after = 0                 # items that start past ``reach``
-    while items < _CHAIN_MAX_ITEMS:
+    met = meet is None
+    while len(ends) < _CHAIN_MAX_ITEMS:
         try:
             kind, q = probe_item(buf, p, ver, vtypes, ext, end)
         except EmptyKey:
@@ -1628,18 +1646,18 @@ def _chain(buf, p: int, ver, vtypes, ext, end: int, reach: int, base: int = 0,
             if str(e) == "unexpected end of data" and len(buf) < end:
                 raise _PastWindow() from None
             return None
-        items += 1
-        if first is None:
-            first = q + base
-        if q + base == meet:
-            meet = -1                      # an item ended exactly there
+        ends.append(q + base)
+        if not met and q + base in meet:
+            met = True
         if p > reach:
             after += 1
         if kind == "eof":
-            return first if meet < 0 else None
+            return ends if met else None
         if q >= end:                       # a record that ends exactly where the file does
-            return first if kind == "record" and meet < 0 else None
-        if items >= _CHAIN_MIN_ITEMS and (reach < 0 or after >= 3) and meet < 0:
-            return first
+            return ends if kind == "record" and met else None
+        if len(ends) >= _CHAIN_MIN_ITEMS and (reach < 0 or after >= 3) and met:
+            return ends
+        if meet is not None and not met and q + base > max(meet):
+            return None
         p = q
     return None

@@ -855,6 +855,11 @@ def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, html_out, ou
 #   are written; those after it are read again. Offsets the failed parse went through (the
 #   starts of its records, its opcodes) are not accepted as new starts, and a failure at or
 #   before an earlier one makes the scan start after it, so every round moves forward.
+# * Two readings of the same bytes can both be plausible (resync's ``starts``): the load
+#   resumes with the finest (last) one, which is the likeliest to see a SELECTDB; the
+#   records every reading finds before the point where they meet are pooled, and per key
+#   the one with the longest span is written (a late start can miss an EXPIRETIME opcode);
+#   keys only a second reading found are reported as ambiguous (they may be bogus).
 # * A key seen twice in a database keeps its first record (later ones are reported), the
 #   empty-key-and-empty-value record (what a run of zero bytes reads as) counts as corrupt,
 #   and a function library is kept once.
@@ -890,7 +895,7 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
         raise rdb_load.RDBLoadError(e.reason, path, e.offset) from None
     summary = {"file": path, "out": out_path, "size": n, "rdb_version": ver,
                "keys_written": 0, "keys_per_db": {}, "resizedb_hint": {}, "lost_ranges": 0,
-               "lost_bytes": 0, "records_dropped": 0, "duplicates_dropped": 0,
+               "lost_bytes": 0, "records_dropped": 0, "duplicates_dropped": 0, "ambiguous_kept": 0,
                "functions": 0, "hash_field_ttls_dropped": 0, "eof_found": False,
                "checksum": None}
     events = []
@@ -929,6 +934,27 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
 
         pos, dbid = 9, 0
         held: deque = deque()
+        pool: list = []          # the records of every reading of an ambiguous region
+        region_end = -1          # where the readings of the last resynchronisation meet
+
+        def flush_pool():
+            """Per key, the record with the longest span (a reading that starts late can
+            miss a record's EXPIRETIME opcode); the others are reported."""
+            best: dict = {}
+            for rec in pool:
+                b = best.get(rec[1])
+                if b is None or rec[7] - rec[6] > b[7] - b[6]:
+                    best[rec[1]] = rec
+            main = {id(r) for r in pool if r[8]}
+            for rec in sorted(best.values(), key=lambda r: r[6]):
+                if id(rec) not in main and rec[1] not in seen.get(rec[0], ()):
+                    summary["ambiguous_kept"] += 1
+                    emit({"event": "ambiguous", "db": rec[0], "key": _short(rec[1]),
+                          "offset": rec[6], "end": rec[7],
+                          "reason": "read from a second plausible parse of these bytes; it "
+                                    "may be bogus"})
+                commit(rec[:8])
+            pool.clear()
         floor = -1               # the furthest failure so far
         while True:
             recs = rdb_load.iter_rdb(data, name=path, start=pos, dbid=dbid, spans=True,
@@ -941,12 +967,19 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                                   None)
                         break
                     functions(recs.info)
+                    if rec[6] < region_end:
+                        pool.append(rec + (True,))
+                        continue
+                    if pool:
+                        flush_pool()
                     held.append(rec)
                     if len(held) > HOLD:
                         commit(held.popleft())
             except rdb_load.RDBLoadError as e:
                 failed = (e.offset, e.reason, e.key)
             functions(recs.info)
+            if pool:
+                flush_pool()
             for d, hint in recs.info.get("resizedb", {}).items():
                 summary["resizedb_hint"].setdefault(d, hint[0])
             if failed is None:                    # EOF reached
@@ -972,7 +1005,9 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
             chain = {r[6] for r in held}
             if fail_at <= floor:                  # the same ground again: go past it
                 origin = floor + 1
-            elif held:
+            elif held and fkey is None:
+                # the failing item is no readable key/value record: the parse may have lost
+                # its alignment earlier (a corrupt length), so look back into the held ones
                 origin = max(held[0][6] + 1, fail_at - BACKSCAN)
             else:
                 origin = fail_at + 1
@@ -986,9 +1021,10 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                     return False
                 return any(a < c < b for a, b in spans)
             try:
-                c = rdb_load.resync(data, origin, ver, vtypes, ext, accept, fail_at)
+                found = rdb_load.resync(data, origin, ver, vtypes, ext, accept, fail_at)
             except RDBError:
-                c = None
+                found = None
+            c = found[0][0] if found else None
             resume = c if c is not None else n
             lost_from = fail_at
             next_db = None
@@ -1018,7 +1054,21 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                   "reason": reason, "key": _short(fkey) if fkey is not None else None})
             if c is None:
                 break
-            pos, dbid = c, next_db
+            starts, meets = found
+            m = region_end = max(meets, default=-1)
+            for a in starts[:-1]:
+                # another plausible reading of the bytes a..m: its records are kept too
+                keep = []
+                try:
+                    for rec in rdb_load.iter_rdb(data, name=path, start=a, dbid=next_db,
+                                                 spans=True, check_crc=False):
+                        if rec[7] > m:
+                            break
+                        keep.append(rec)
+                except rdb_load.RDBLoadError:
+                    pass
+                pool.extend(rec + (False,) for rec in keep)
+            pos, dbid = starts[-1], next_db
         summary["keys_written"] = w.close()
     finally:
         fout.close()
@@ -1042,6 +1092,9 @@ def format_salvage(s: dict) -> str:
         elif ev["event"] == "dropped":
             out.append(f"  dropped key {ev['key']} (db {ev['db']}, bytes {ev['offset']}.."
                        f"{ev['end']}): {ev['reason']}")
+        elif ev["event"] == "ambiguous":
+            out.append(f"  kept key {ev['key']} (db {ev['db']}, bytes {ev['offset']}.."
+                       f"{ev['end']}) from a second plausible reading: it may be bogus")
         else:
             out.append(f"  dropped a second record of key {ev['key']} (db {ev['db']}, "
                        f"offset {ev['offset']})")
