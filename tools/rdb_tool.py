@@ -875,6 +875,16 @@ def _short(b: bytes, limit: int = 60) -> str:
     return _show(b[:limit]) + (f"... ({len(b)} bytes)" if len(b) > limit else "")
 
 
+def _plausible_key(k) -> bool:
+    """A key that looks like one a person chose: printable UTF-8, at most 512 bytes."""
+    if k is None or not k or len(k) > 512:
+        return k == b""
+    try:
+        return k.decode("utf-8").isprintable()
+    except UnicodeDecodeError:
+        return False
+
+
 def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
     """Salvage ``path`` into ``out_path``; returns the summary (see ``salvage_cmd``).
     ``report``: a callable given one dict per event (a skipped range, a dropped record).
@@ -964,7 +974,7 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                 for rec in recs:
                     if not rec[1] and type(rec[2]) is bytes and not rec[2]:
                         failed = (rec[6], "an empty key with an empty value (zeroed bytes?)",
-                                  None)
+                                  b"")
                         break
                     functions(recs.info)
                     if rec[6] < region_end:
@@ -1005,9 +1015,10 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
             chain = {r[6] for r in held}
             if fail_at <= floor:                  # the same ground again: go past it
                 origin = floor + 1
-            elif held and fkey is None:
-                # the failing item is no readable key/value record: the parse may have lost
-                # its alignment earlier (a corrupt length), so look back into the held ones
+            elif held and not _plausible_key(fkey):
+                # the failing item is no readable key/value record (or its key looks like
+                # random bytes): the parse may have lost its alignment earlier (a corrupt
+                # length), so look back into the held records
                 origin = max(held[0][6] + 1, fail_at - BACKSCAN)
             else:
                 origin = fail_at + 1
