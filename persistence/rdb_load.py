@@ -1550,8 +1550,8 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
     exactly where the file does). A candidate at or before ``reach`` (where the failed parse
     stopped: the salvage looks back into the records read just before it) must start a run
     that goes past ``reach`` — a parse that re-joined the failed one would fail there again —
-    and then for three more items, and whose first item ends before ``reach``, so that one
-    bogus item that jumps over ``reach`` is not enough. ``accept(offset)`` may reject offsets.
+    and then for three more items, so that one bogus item that jumps over ``reach`` is not
+    enough. ``accept(offset)`` may reject offsets.
 
     Two readings of the same bytes can both be plausible: a bogus item can swallow real
     records and end on a real boundary, and a real record can end with bytes that read as a
@@ -1647,8 +1647,6 @@ def _chain(buf, p: int, ver, vtypes, ext, end: int, reach: int, base: int = 0,
                 raise _PastWindow() from None
             return None
         ends.append(q + base)
-        if reach >= 0 and len(ends) == 1 and q > reach:
-            return None                    # one item jumping over ``reach``: not enough
         if not met and q + base in meet:
             met = True
         if p > reach:
