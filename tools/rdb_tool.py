@@ -856,7 +856,8 @@ def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, html_out, ou
 #   starts of its records, its opcodes) are not accepted as new starts, and a failure at or
 #   before an earlier one makes the scan start after it, so every round moves forward.
 # * Two readings of the same bytes can both be plausible (resync's ``starts``): the load
-#   resumes with the finest (last) one, which is the likeliest to see a SELECTDB; the
+#   resumes with the one that finds the most records before they meet (the likeliest to
+#   see a SELECTDB); the
 #   records every reading finds before the point where they meet are pooled, and per key
 #   the one with the longest span is written (a late start can miss an EXPIRETIME opcode);
 #   keys only a second reading found are reported as ambiguous (they may be bogus).
@@ -949,11 +950,12 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
 
         def flush_pool():
             """Per key, the record with the longest span (a reading that starts late can
-            miss a record's EXPIRETIME opcode); the others are reported."""
+            miss a record's EXPIRETIME opcode), the main reading's on a tie (its database
+            is the likeliest right); keys only other readings found are reported."""
             best: dict = {}
             for rec in pool:
                 b = best.get(rec[1])
-                if b is None or rec[7] - rec[6] > b[7] - b[6]:
+                if b is None or (rec[7] - rec[6], rec[8]) > (b[7] - b[6], b[8]):
                     best[rec[1]] = rec
             main = {id(r) for r in pool if r[8]}
             for rec in sorted(best.values(), key=lambda r: r[6]):
@@ -1067,8 +1069,9 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                 break
             starts, meets = found
             m = region_end = max(meets, default=-1)
-            for a in starts[:-1]:
-                # another plausible reading of the bytes a..m: its records are kept too
+            readings = {}
+            for a in starts if len(starts) > 1 else ():
+                # each plausible reading of the bytes up to m, where they all meet
                 keep = []
                 try:
                     for rec in rdb_load.iter_rdb(data, name=path, start=a, dbid=next_db,
@@ -1078,8 +1081,14 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                         keep.append(rec)
                 except rdb_load.RDBLoadError:
                     pass
-                pool.extend(rec + (False,) for rec in keep)
-            pos, dbid = starts[-1], next_db
+                readings[a] = keep
+            # the load resumes with the reading that finds the most records there (the
+            # likeliest to see a SELECTDB); the others' records go to the pool
+            best = max(reversed(starts), key=lambda a: len(readings.get(a, ())))
+            for a, keep in readings.items():
+                if a != best:
+                    pool.extend(rec + (False,) for rec in keep)
+            pos, dbid = best, next_db
         summary["keys_written"] = w.close()
     finally:
         fout.close()
