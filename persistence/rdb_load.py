@@ -1654,7 +1654,7 @@ def _chain(buf, p: int, ver, vtypes, ext, end: int, reach: int, base: int = 0,
         if kind == "eof":
             return ends if met else None
         if q >= end:                       # a record that ends exactly where the file does
-            return ends if kind == "record" and met else None
+            return ends if kind == "record" and met and (reach < 0 or after >= 3) else None
         if len(ends) >= _CHAIN_MIN_ITEMS and (reach < 0 or after >= 3) and met:
             return ends
         if meet is not None and not met and q + base > max(meet):

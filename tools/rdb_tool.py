@@ -849,12 +849,14 @@ def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, html_out, ou
 #   one set lookup; candidates are decoded in a sliding window (bounded work per candidate).
 # * A corrupt length can make a record swallow its successors and "succeed" with a wrong
 #   value, so that the error shows up one or more records later. The last HOLD records are
-#   therefore held back; after an error the scan starts just after the first held record's
-#   start (at most BACKSCAN bytes back). A held record that the resynchronised parse finds
-#   another record inside is dropped as corrupt; held records entirely before the new start
-#   are written; those after it are read again. Offsets the failed parse went through (the
-#   starts of its records, its opcodes) are not accepted as new starts, and a failure at or
-#   before an earlier one makes the scan start after it, so every round moves forward.
+#   therefore held back; after an error whose failing item is no readable record (or has a
+#   key that looks like random bytes: a misaligned parse), the scan starts just after the
+#   first held record's start (at most BACKSCAN bytes back), and a start found before the
+#   failure must begin a run of items that goes past it (resync's ``reach``). A held
+#   record that the resynchronised parse finds another record inside is dropped as
+#   corrupt; held records entirely before the new start are written; those after it are
+#   read again. A failure at or before an earlier one makes the scan start after it, so
+#   every round moves forward.
 # * Two readings of the same bytes can both be plausible (resync's ``starts``): the load
 #   resumes with the one that finds the most records before they meet (the likeliest to
 #   see a SELECTDB); the
@@ -1025,14 +1027,11 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
             else:
                 origin = fail_at + 1
             floor = max(floor, fail_at)
-            spans = [(r[6], r[7]) for r in held]
 
-            def accept(c, chain=chain, spans=spans, fail_at=fail_at):
-                if c > fail_at:
-                    return True
-                if c in chain:
-                    return False
-                return any(a < c < b for a, b in spans)
+            def accept(c, chain=chain):
+                # a start the failed parse went through would only fail again (resync's
+                # ``reach`` rule rejects those anyway; this is the cheap test)
+                return c not in chain
             try:
                 found = rdb_load.resync(data, origin, ver, vtypes, ext, accept, fail_at)
             except RDBError:
