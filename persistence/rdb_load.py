@@ -1543,7 +1543,8 @@ def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = Non
 
 def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: int = -1,
            window: int = 1 << 20, refine: int = 1 << 20):
-    """Where a load can plausibly resume after a corrupt record: ``(starts, meets)`` or None.
+    """Where a load can plausibly resume after a corrupt record: ``(starts, meets, others)``
+    or None.
 
     The first offset at or after ``origin`` that starts a run of four plausible items (or a
     shorter run that ends with the EOF opcode where the file ends, or with a record that ends
@@ -1552,6 +1553,11 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
     that goes past ``reach`` — a parse that re-joined the failed one would fail there again —
     and then for three more items, so that one bogus item that jumps over ``reach`` is not
     enough. ``accept(offset)`` may reject offsets.
+
+    When the chosen start's first item is big (over 256 bytes) it may be a bogus item that
+    swallowed real records; a start inside it that begins a run of eight plausible items
+    is then taken instead, and ``others`` lists the big item's ``(start, end)`` (a caller
+    may keep it: it may be a real record after all).
 
     Two readings of the same bytes can both be plausible: a bogus item can swallow real
     records and end on a real boundary, and a real record can end with bytes that read as a
@@ -1573,17 +1579,17 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
         starts = starts | {OPCODE_SLOT_INFO}
     win = [-1, b""]
 
-    def chain_at(c, goal, meet=None):
+    def chain_at(c, goal, meet=None, need=_CHAIN_MIN_ITEMS):
         if win[0] < 0 or c - win[0] > window or c < win[0]:
             win[0] = c
             win[1] = bytes(data[c:c + 2 * window])
         base, buf = win
         try:
             return _chain(buf, c - base, ver, vtypes, ext, n - base,
-                          goal - base if goal >= 0 else -1, base, meet)
+                          goal - base if goal >= 0 else -1, base, meet, need)
         except _PastWindow:
             try:
-                return _chain(data, c, ver, vtypes, ext, n, goal, 0, meet)
+                return _chain(data, c, ver, vtypes, ext, n, goal, 0, meet, need)
             except _PastWindow:
                 return None
 
@@ -1596,6 +1602,20 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
         if ends is None:
             c += 1
             continue
+        others = []
+        if ends[0] - c > _SPONGE and c > reach:
+            # a big first item may be a bogus one that swallowed real records (a string
+            # length read from the wrong place): a strong run inside it is taken instead
+            d = c + 1
+            stop = min(ends[0], c + refine)
+            while d < stop:
+                if data[d] in starts and (accept is None or accept(d)):
+                    e2 = chain_at(d, -1, None, _CHAIN_STRONG)
+                    if e2 is not None:
+                        others.append((c, ends[0]))
+                        c, ends = d, e2
+                        break
+                d += 1
         found = [c]
         meets = []
         while True:
@@ -1611,7 +1631,7 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
                         break
                 d += 1
             if finer is None:
-                return found, meets
+                return found, meets, others
             d, e2 = finer
             meets.append(next(x for x in e2 if x in bounds))
             found.append(d)
@@ -1625,10 +1645,12 @@ class _PastWindow(Exception):
 
 _CHAIN_MAX_ITEMS = 10000
 _CHAIN_MIN_ITEMS = 4
+_CHAIN_STRONG = 8          # a run inside a big first item must be this long
+_SPONGE = 256              # a first item bigger than this may be a bogus one
 
 
 def _chain(buf, p: int, ver, vtypes, ext, end: int, reach: int, base: int = 0,
-           meet=None):
+           meet=None, need: int = _CHAIN_MIN_ITEMS):
     """Whether the items from ``p`` on are plausible: four of them, or (``reach`` >= 0) as
     many as it takes to end past ``reach`` and three more (offsets relative to ``buf``;
     ``end``: the file's end); with ``meet`` (a set of absolute offsets), one of the items
@@ -1655,7 +1677,7 @@ def _chain(buf, p: int, ver, vtypes, ext, end: int, reach: int, base: int = 0,
             return ends if met else None
         if q >= end:                       # a record that ends exactly where the file does
             return ends if kind == "record" and met and (reach < 0 or after >= 3) else None
-        if len(ends) >= _CHAIN_MIN_ITEMS and (reach < 0 or after >= 3) and met:
+        if len(ends) >= need and (reach < 0 or after >= 3) and met:
             return ends
         if meet is not None and not met and q + base > max(meet):
             return None

@@ -1066,8 +1066,19 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                   "reason": reason, "key": _short(fkey) if fkey is not None else None})
             if c is None:
                 break
-            starts, meets = found
+            starts, meets, others = found
             m = region_end = max(meets, default=-1)
+            for a, e in others:
+                # a big item a resynchronisation passed over for a run found inside it
+                try:
+                    for rec in rdb_load.iter_rdb(data, name=path, start=a, dbid=next_db,
+                                                 spans=True, check_crc=False):
+                        if rec[7] <= e:
+                            pool.append(rec + (False,))
+                        break
+                except rdb_load.RDBLoadError:
+                    pass
+                region_end = max(region_end, e)
             readings = {}
             for a in starts if len(starts) > 1 else ():
                 # each plausible reading of the bytes up to m, where they all meet
