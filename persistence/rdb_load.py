@@ -1543,8 +1543,8 @@ def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = Non
 
 def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: int = -1,
            window: int = 1 << 20, refine: int = 1 << 20):
-    """Where a load can plausibly resume after a corrupt record: ``(starts, meets, others)``
-    or None.
+    """Where a load can plausibly resume after a corrupt record: ``(starts, meets, others,
+    first_end)`` or None (``first_end``: where the first item read from ``starts[0]`` ends).
 
     The first offset at or after ``origin`` that starts a run of four plausible items (or a
     shorter run that ends with the EOF opcode where the file ends, or with a record that ends
@@ -1618,6 +1618,7 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
                 d += 1
         found = [c]
         meets = []
+        first_end = ends[0]
         while True:
             bounds = set(ends)
             d = found[-1] + 1
@@ -1631,7 +1632,7 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
                         break
                 d += 1
             if finer is None:
-                return found, meets, others
+                return found, meets, others, first_end
             d, e2 = finer
             meets.append(next(x for x in e2 if x in bounds))
             found.append(d)

@@ -1037,6 +1037,9 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
             except RDBError:
                 found = None
             c = found[0][0] if found else None
+            # a new start inside a held record whose first item jumps over the failure does
+            # not show that the held record was misread: it is kept (as ambiguous)
+            jump = found is not None and c <= fail_at < found[3]
             resume = c if c is not None else n
             lost_from = fail_at
             next_db = None
@@ -1046,6 +1049,9 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                 if r[7] <= resume:
                     commit(r)
                     kept_db = r[0]
+                elif r[6] < resume and jump:
+                    pool.append(r + (False,))
+                    region_end = max(region_end, r[7])
                 elif r[6] < resume:
                     summary["records_dropped"] += 1
                     lost_from = min(lost_from, r[6])
@@ -1066,8 +1072,9 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                   "reason": reason, "key": _short(fkey) if fkey is not None else None})
             if c is None:
                 break
-            starts, meets, others = found
-            m = region_end = max(meets, default=-1)
+            starts, meets, others, _first_end = found
+            m = max(meets, default=-1)
+            region_end = max(region_end, m)
             for a, e in others:
                 # a big item a resynchronisation passed over for a run found inside it
                 try:
