@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import mmap
 import os
 import struct
@@ -1598,6 +1599,12 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
         if data[c] not in starts or (accept is not None and not accept(c)):
             c += 1
             continue
+        if data[c] == 0 and data[c + 1:c + 3] == b"\0\0":
+            # zeroed bytes: every offset would read as the refused empty-key-and-value
+            # record; go to two bytes before the next non-zero byte
+            m = _NONZERO.search(data, c)
+            c = max(c + 1, (m.start() if m else n) - 2)
+            continue
         ends = chain_at(c, reach if c <= reach else -1)
         if ends is None:
             c += 1
@@ -1638,6 +1645,9 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
             found.append(d)
             ends = e2
     return None
+
+
+_NONZERO = re.compile(rb"[^\x00]")
 
 
 class _PastWindow(Exception):
