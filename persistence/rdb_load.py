@@ -1563,8 +1563,9 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
     Two readings of the same bytes can both be plausible: a bogus item can swallow real
     records and end on a real boundary, and a real record can end with bytes that read as a
     shorter record (a suffix) ending at the same place. So, within the first ``refine`` bytes
-    of the chosen start's first item, a later start whose run meets one of the first run's
-    item boundaries exactly is looked for, and again inside that one's first item.
+    of the chosen start's run, a later start (not one of the run's item boundaries) whose
+    run meets one of the run's item boundaries exactly is looked for, and again in that
+    one's run.
     ``starts`` lists the chosen start then each finer one; ``meets[i]`` is where the reading
     from ``starts[i]`` joins the next one (a caller resumes at ``starts[-1]`` and may keep
     the records of the other readings up to their meeting points).
@@ -1629,10 +1630,11 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
         while True:
             bounds = set(ends)
             d = found[-1] + 1
-            stop = min(ends[0], found[-1] + refine)
+            stop = min(ends[-1], found[-1] + refine)
             finer = None
             while d < stop:
-                if data[d] in starts and (accept is None or accept(d)):
+                if (data[d] in starts and d not in bounds
+                        and (accept is None or accept(d))):
                     e2 = chain_at(d, -1, bounds)
                     if e2 is not None:
                         finer = (d, e2)

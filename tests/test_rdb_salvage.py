@@ -95,24 +95,37 @@ def _check_rdb_ok(path: Path) -> None:
     assert p.returncode == 0, p.stdout.decode()[-2000:]
 
 
-def _damages(n: int) -> list:
-    """(name, function(bytes) -> bytes, touched byte ranges) spread over the file."""
+def _damages(data: bytes) -> list:
+    """(name, damaged bytes, touched byte ranges): bit flips at spread offsets and in the
+    length bytes of records of every type, truncations (in a record, in the checksum),
+    zeroed ranges inside one record and over several."""
+    n = len(data)
+    spans = sorted((r[6], r[7], r[2]) for r in iter_rdb(data, spans=True))
     out = []
-    rnd = random.Random(5)
-    for i in range(16):
-        o = 60 + (n - 80) * i // 16 + rnd.randrange(50)
-        bit = 1 << rnd.randrange(8)
 
-        def flip(d, o=o, bit=bit):
-            b = bytearray(d)
-            b[o] ^= bit
-            return bytes(b)
-        out.append((f"flip{o}", flip, [(o, o + 1)]))
-    for t in (n // 3, 2 * n // 3, n - 5):
-        out.append((f"trunc{t}", lambda d, t=t: d[:t], [(t, n)]))
-    for o, ln in ((n // 4, 40), (n // 2, 7), (3 * n // 5, 300)):
-        out.append((f"zero{o}", lambda d, o=o, ln=ln: d[:o] + b"\0" * ln + d[o + ln:],
-                    [(o, o + ln)]))
+    def flip(o, bit):
+        b = bytearray(data)
+        b[o] ^= bit
+        out.append((f"flip{o}", bytes(b), [(o, o + 1)]))
+    rnd = random.Random(5)
+    for i in range(8):
+        flip(200 + (n - 300) * i // 8 + rnd.randrange(40), 1 << rnd.randrange(8))
+    seen_types = set()
+    for a, e, v in spans:
+        t = getattr(v, "TYPE_NAME", "string")
+        if t in seen_types or e - a < 12:
+            continue
+        seen_types.add(t)
+        k = a + (9 if data[a] == 0xFC else 0)        # the type byte
+        klen = data[k + 1] & 0x3F
+        flip(k + 2 + klen, 0x04)                       # the value's first (length) byte
+        flip((a + e) // 2, 0x20)                       # inside the value
+    for t in (n // 3, 2 * n // 3):
+        out.append((f"trunc{t}", data[:t], [(t, n)]))
+    out.append((f"trunc{n - 5}", data[:n - 5], [(n - 5, n)]))
+    mid = spans[len(spans) // 2]
+    for o, ln in (((mid[0] + mid[1]) // 2, 3), (n // 4, 40), (3 * n // 5, 300)):
+        out.append((f"zero{o}", data[:o] + b"\0" * ln + data[o + ln:], [(o, o + ln)]))
     return out
 
 
@@ -130,9 +143,9 @@ def test_sound_file_salvages_whole(sound, tmp_path):
 def test_damaged_files_keep_every_untouched_key(sound, tmp_path):
     data = sound.read_bytes()
     orig = _records(data)
-    for name, damage, touched in _damages(len(data)):
+    for name, damaged, touched in _damages(data):
         bad = tmp_path / f"{name}.rdb"
-        bad.write_bytes(damage(data))
+        bad.write_bytes(damaged)
         r, out, rep = _salvage(bad, tmp_path, name)
         assert r.returncode in (0, 1), (name, r.stderr)
         got = _records(out.read_bytes())
@@ -147,7 +160,7 @@ def test_damaged_files_keep_every_untouched_key(sound, tmp_path):
             assert summary["keys_written"] == len(orig)
         elif name.startswith("trunc"):
             assert r.returncode == 1
-            assert any(e["event"] == "skipped" and e["end"] == len(damage(data))
+            assert any(e["event"] == "skipped" and e["end"] == len(damaged)
                        for e in rep), (name, rep)
         summary = rep[-1]
         assert summary["event"] == "summary"
