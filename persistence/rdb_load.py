@@ -1474,7 +1474,7 @@ def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = Non
     opcode: SELECTDB, RESIZEDB, AUX, FUNCTION2, SLOT_INFO, EOF) at ``pos`` of ``data`` with
     the loader's own decoders, more strictly than a load (no module types, keys and AUX
     strings up to 64 KB, plausible expire times and db numbers, EOF only where the file ends,
-    not the empty-key-and-value record a run of zero bytes decodes as). Returns
+    no empty key: what a run of zero bytes decodes as). Returns
     ``(kind, next offset)``; raises RDBError (or EmptyKey) when the bytes there do not make
     a plausible item. ``end``: where the data really ends (``data`` may be a window)."""
     n = len(data)
@@ -1505,8 +1505,8 @@ def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = Non
             raise RDBError("implausible key length")
         key = r.string()
         val = decode_value_safe(t + ext if t >= 22 else t, r)
-        if not key and type(val) is bytes and not val:
-            raise RDBError("an empty key with an empty value (zeroed bytes?)")
+        if not key:
+            raise RDBError("an empty key (zeroed or misread bytes?)")
         return "record", r.pos
     if opened:
         raise RDBError("an expire/idle/freq opcode not followed by a key")
@@ -1601,8 +1601,8 @@ def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: in
             c += 1
             continue
         if data[c] == 0 and data[c + 1:c + 3] == b"\0\0":
-            # zeroed bytes: every offset would read as the refused empty-key-and-value
-            # record; go to two bytes before the next non-zero byte
+            # zeroed bytes: every offset would read as a refused empty-key record; go to
+            # two bytes before the next non-zero byte
             m = _NONZERO.search(data, c)
             c = max(c + 1, (m.start() if m else n) - 2)
             continue

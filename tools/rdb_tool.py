@@ -863,9 +863,10 @@ def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, html_out, ou
 #   records every reading finds before the point where they meet are pooled, and per key
 #   the one with the longest span is written (a late start can miss an EXPIRETIME opcode);
 #   keys only a second reading found are reported as ambiguous (they may be bogus).
-# * A key seen twice in a database keeps its first record (later ones are reported), the
-#   empty-key-and-empty-value record (what a run of zero bytes reads as) counts as corrupt,
-#   and a function library is kept once.
+# * A key seen twice in a database keeps its first record (later ones are reported); a
+#   record with an empty key (what zeroed or misread bytes often give: it can swallow the
+#   next SELECTDB) makes the load resynchronise after it (the record itself is kept as
+#   ambiguous); a function library is kept once.
 # * Exit codes: 0 nothing lost (the whole file read and its CRC-64 right, or not stored),
 #   1 something lost or suspect (OUT was written with everything readable), 2 the input is
 #   unusable (not an RDB of a version this reads, unreadable) or OUT cannot be written.
@@ -976,9 +977,14 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
             failed = None
             try:
                 for rec in recs:
-                    if not rec[1] and type(rec[2]) is bytes and not rec[2]:
-                        failed = (rec[6], "an empty key with an empty value (zeroed bytes?)",
-                                  b"")
+                    if not rec[1]:
+                        # legal but rare, and what misread bytes often give (zeroed bytes
+                        # read as an empty key): resynchronise after it; it is kept as
+                        # ambiguous unless another reading explains those bytes
+                        failed = (rec[6], "a record with an empty key (zeroed or misread "
+                                          "bytes?)", b"")
+                        pool.append(rec + (False,))
+                        region_end = max(region_end, rec[7])
                         break
                     functions(recs.info)
                     if rec[6] < region_end:
@@ -1099,9 +1105,10 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                 except rdb_load.RDBLoadError:
                     pass
                 readings[a] = keep
-            # the load resumes with the reading that finds the most records there (the
-            # likeliest to see a SELECTDB); the others' records go to the pool
-            best = max(reversed(starts), key=lambda a: len(readings.get(a, ())))
+            # the load resumes with the reading that finds the most records there, the
+            # earliest of those on a tie (the likeliest to see a SELECTDB or an EXPIRETIME
+            # opcode); the others' records go to the pool
+            best = max(starts, key=lambda a: len(readings.get(a, ())))   # ties: earliest
             for a, keep in readings.items():
                 if a != best:
                     pool.extend(rec + (False,) for rec in keep)
