@@ -1473,7 +1473,8 @@ def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = Non
     """Decode the one item (a key/value record with its EXPIRETIME/IDLE/FREQ opcodes, or an
     opcode: SELECTDB, RESIZEDB, AUX, FUNCTION2, SLOT_INFO, EOF) at ``pos`` of ``data`` with
     the loader's own decoders, more strictly than a load (no module types, keys and AUX
-    strings up to 64 KB, plausible expire times and db numbers, EOF only where the file ends,
+    strings up to 64 KB, plausible expire times and db numbers, SELECTDB followed by RESIZEDB
+    from version 7 on, EOF only where the file ends,
     no empty key: what a run of zero bytes decodes as). Returns
     ``(kind, next offset)``; raises RDBError (or EmptyKey) when the bytes there do not make
     a plausible item. ``end``: where the data really ends (``data`` may be a window)."""
@@ -1518,6 +1519,8 @@ def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = Non
     if t == rdbp.RDB_OPCODE_SELECTDB:
         if r.length() >= 1 << 16:
             raise RDBError("implausible db number")
+        if ver >= 7 and (r.pos >= n or data[r.pos] != rdbp.RDB_OPCODE_RESIZEDB):
+            raise RDBError("SELECTDB not followed by RESIZEDB")   # both are written since 3.2
         return "select", r.pos
     if t == rdbp.RDB_OPCODE_RESIZEDB:
         if r.length() >= 1 << 40 or r.length() >= 1 << 40:
