@@ -1043,9 +1043,11 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
             except RDBError:
                 found = None
             c = found[0][0] if found else None
-            # a new start inside a held record whose first item jumps over the failure does
-            # not show that the held record was misread: it is kept (as ambiguous)
-            jump = found is not None and c <= fail_at < found[3]
+            # a new start inside a held record whose first item jumps over the failure, or
+            # is big (possibly a bogus item that swallowed real ones), does not show that
+            # the held record was misread: it is kept (as ambiguous)
+            jump = found is not None and c <= fail_at and (
+                found[3] > fail_at or found[3] - c > rdb_load._SPONGE)
             resume = c if c is not None else n
             lost_from = fail_at
             next_db = None
