@@ -862,7 +862,8 @@ def _key_at(data, offset: int):
 
 
 def iter_rdb(source, *, name: str | None = None, chunk: int = 1 << 20, progress=None,
-             start: int = 0, dbid: int = 0, spans: bool = False, check_crc: bool = True):
+             start: int = 0, dbid: int = 0, spans: bool = False, check_crc: bool = True,
+             databases: int = 0):
     """The records of a whole RDB without a server (the ``valkeyd rdb`` tools): yields
     ``(dbid, key, value, expire_ms, idle, freq)`` per key, the value built by the same decoder
     as a load (an engine value object; -1 for an absent expire/idle/freq), expired keys
@@ -877,12 +878,13 @@ def iter_rdb(source, *, name: str | None = None, chunk: int = 1 << 20, progress=
     the opcode loop in the middle of a file (the header is still read for the version);
     ``spans`` adds each record's ``(start, end)`` offsets (start = its first opcode) to the
     tuples; ``check_crc=False`` skips the checksum (``info["checksum"]`` "not checked");
-    ``info["dbid"]`` follows SELECTDB."""
+    ``info["dbid"]`` follows SELECTDB; ``databases`` (when not 0) refuses a SELECTDB of a
+    higher number, as a server does."""
     pending: list = []
     add = pending.append
     steps = _load_steps(None, source, name, False, True, None, chunk,
                         lambda *rec: add(rec), start=start, dbid=dbid, spans=spans,
-                        check_crc=check_crc)
+                        check_crc=check_crc, databases=databases)
     total = len(steps.data)
     return _RdbRecords(steps, pending, progress, total)
 
@@ -953,7 +955,7 @@ def read_header(data) -> tuple:
 
 def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool, log,
           chunk: int, visit=None, start: int = 0, dbid: int = 0, spans: bool = False,
-          check_crc: bool = True):
+          check_crc: bool = True, databases: int = 0):
     data = r.data
     if len(data) < 9:
         _fail(r, 0, SHORT_READ)
@@ -964,7 +966,7 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
     if server is None:
         # the tools (iter_rdb): every record goes to ``visit``, nothing is built into a server
         engine = ks = lfu = None
-        ndb = 1 << 62
+        ndb = databases or 1 << 62
         primary = False
         info["function_codes"] = []
     else:

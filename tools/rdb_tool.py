@@ -889,9 +889,12 @@ def _plausible_key(k) -> bool:
         return False
 
 
-def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
+def salvage(path: str, out_path: str, report=None, progress=None,
+            databases: int = 16) -> dict:
     """Salvage ``path`` into ``out_path``; returns the summary (see ``salvage_cmd``).
     ``report``: a callable given one dict per event (a skipped range, a dropped record).
+    ``databases``: a SELECTDB of a higher number counts as corrupt (the server's
+    ``databases``).
     Raises RDBLoadError for an unusable header, OSError for unreadable/unwritable files."""
     from collections import deque
     from persistence import rdb_load
@@ -973,7 +976,7 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
         floor = -1               # the furthest failure so far
         while True:
             recs = rdb_load.iter_rdb(data, name=path, start=pos, dbid=dbid, spans=True,
-                                     check_crc=False, progress=progress)
+                                     check_crc=False, progress=progress, databases=databases)
             failed = None
             try:
                 for rec in recs:
@@ -1057,9 +1060,11 @@ def salvage(path: str, out_path: str, report=None, progress=None) -> dict:
                 if r[7] <= resume:
                     commit(r)
                     kept_db = r[0]
-                elif r[6] < resume and jump:
+                elif jump:
                     pool.append(r + (False,))
                     region_end = max(region_end, r[7])
+                    if next_db is None:
+                        next_db = r[0]
                 elif r[6] < resume:
                     summary["records_dropped"] += 1
                     lost_from = min(lost_from, r[6])
@@ -1177,8 +1182,10 @@ def format_salvage(s: dict) -> str:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="Also write every skipped range and dropped record, then the summary, "
                    "as JSON lines to this file.")
+@click.option("--databases", type=click.IntRange(1), default=16, show_default=True,
+              help="The databases of the server OUT is for: a higher SELECTDB is corrupt.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on standard error.")
-def salvage_cmd(file, out, report_path, quiet):
+def salvage_cmd(file, out, report_path, databases, quiet):
     """Copy every record that can be read from a damaged FILE into a new, valid RDB file
     OUT (RDB 11), skipping corrupt records, and report what was lost on standard error.
     Exit codes: 0 nothing lost, 1 something lost (OUT written with all that could be read),
@@ -1194,7 +1201,7 @@ def salvage_cmd(file, out, report_path, quiet):
             rfh.write(json.dumps(ev) + "\n")
     prog = Progress("rdb salvage")
     try:
-        s = salvage(file, out, report, prog)
+        s = salvage(file, out, report, prog, databases)
     except RDBLoadError as e:
         prog.done()
         click.echo(f"{file}: unusable: {e.reason}", err=True)
