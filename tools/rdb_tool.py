@@ -985,7 +985,7 @@ def salvage(path: str, out_path: str, report=None, progress=None,
                         # read as an empty key): resynchronise after it; it is kept as
                         # ambiguous unless another reading explains those bytes
                         failed = (rec[6], "a record with an empty key (zeroed or misread "
-                                          "bytes?)", b"")
+                                          "bytes?)", None)
                         pool.append(rec + (False,))
                         region_end = max(region_end, rec[7])
                         break
