@@ -1026,6 +1026,7 @@ def salvage(path: str, out_path: str, report=None, progress=None,
             fail_at, reason, fkey = failed
             cur_db = recs.info.get("dbid", dbid)
             chain = {r[6] for r in held}
+            chain.add(fail_at)
             if fail_at <= floor:                  # the same ground again: go past it
                 origin = floor + 1
             elif held and not _plausible_key(fkey):
