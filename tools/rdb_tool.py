@@ -1,5 +1,5 @@
-"""``valkeyd rdb info|check|dump|diff|memory``: RDB file tools (issue #8), thin commands
-over the loader (``diff`` and ``memory``: see their sections below).
+"""``valkeyd rdb info|check|dump|diff|memory|salvage``: RDB file tools (issue #8), thin
+commands over the loader (``diff``, ``memory`` and ``salvage``: see their sections below).
 
 Design
 ------
@@ -7,7 +7,8 @@ Design
   same opcode loop and value decoder that load an RDB into a server, run with no server (a
   visitor receives ``(dbid, key, value, expire_ms, idle, freq)``; values are the memory
   engine's value objects, built exactly as a load builds them). So the tools accept what the
-  server accepts (RDB 1..11, Redis 7.2 / Valkey 8 files, valkeyd's own files) and reject
+  server accepts (RDB 1..11, Redis 7.2 / Valkey 8 files, valkeyd's own files, RDB 12 from
+  Redis 7.4 and VALKEY080 from Valkey 9) and reject
   what it rejects, with the same reasons; :class:`RDBLoadError` gives the file name, the byte
   offset of the failing item and, for a key/value record, its key.
 * Bounded memory: the file is ``mmap``-ed and the loader reads the mapping in place
@@ -397,8 +398,9 @@ def dump_resp(recs, out, info) -> None:
 # -- click --------------------------------------------------------------------------------------
 @click.group("rdb", context_settings={"help_option_names": ["-h", "--help"]})
 def rdb():
-    """RDB file tools: info, check, dump, diff, memory. Exit codes: 0 ok, 1 corrupt/truncated/
-    unsupported file, 2 usage error or unreadable file (diff: 0 same, 1 different, 2 error)."""
+    """RDB file tools: info, check, dump, diff, memory, salvage. Exit codes: 0 ok, 1 corrupt/
+    truncated/unsupported file, 2 usage error or unreadable file (diff: 0 same, 1 different,
+    2 error; salvage: 0 nothing lost, 1 something lost, OUT written, 2 unusable input)."""
 
 
 @rdb.command("info")

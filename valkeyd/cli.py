@@ -9,7 +9,7 @@ configuration (so it overrides the file). Bad configuration exits with status 1 
 ``valkeyd cli [OPTIONS] [CMD ARGS...]`` is a redis-cli work-alike (valkeyd/cli_client.py); its
 options are redis-cli's, parsed there (so ``-h`` is the host, not help).
 
-``valkeyd rdb info|check|dump|diff|memory`` are the RDB tools (tools/rdb_tool.py, loaded lazily).
+``valkeyd rdb info|check|dump|diff|memory|salvage`` are the RDB tools (tools/rdb_tool.py, loaded lazily).
 
 ``valkeyd convert SRC DST [--to lmdb|rdb]``: RDB file <-> lmdb data directory, offline
 (tools/convert.py, loaded lazily).
@@ -66,7 +66,7 @@ class _LazyRdb(click.Group):
         return self._real().get_command(ctx, name)
 
 
-main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump, diff, memory "
+main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump, diff, memory, salvage "
                                       "(exit codes: 0 ok, 1 corrupt/truncated file or diff "
                                       "found differences, 2 usage/unreadable).",
                           context_settings={"help_option_names": ["-h", "--help"]}))
