@@ -9,7 +9,8 @@ configuration (so it overrides the file). Bad configuration exits with status 1 
 ``valkeyd cli [OPTIONS] [CMD ARGS...]`` is a redis-cli work-alike (valkeyd/cli_client.py); its
 options are redis-cli's, parsed there (so ``-h`` is the host, not help).
 
-``valkeyd rdb info|check|dump|diff|memory|salvage`` are the RDB tools (tools/rdb_tool.py, loaded lazily).
+``valkeyd rdb info|check|dump|diff|memory|salvage`` are the RDB tools (tools/rdb_tool.py,
+loaded lazily).
 
 ``valkeyd convert SRC DST [--to lmdb|rdb]``: RDB file <-> lmdb data directory, offline
 (tools/convert.py, loaded lazily).
