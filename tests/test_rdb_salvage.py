@@ -298,6 +298,25 @@ def test_new_versions_load_in_valkeyd(maker, expect, tmp_path):
         s.stop()
 
 
+def test_valkey9_aof_base_loads(tmp_path):
+    """A Valkey 9 multi-part AOF whose base is a VALKEY080 RDB."""
+    d = tmp_path / "srv"
+    (d / "appendonlydir").mkdir(parents=True)
+    (d / "appendonlydir" / "appendonly.aof.1.base.rdb").write_bytes(_rdb80())
+    (d / "appendonlydir" / "appendonly.aof.1.incr.aof").write_bytes(
+        b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$3\r\nnew\r\n$1\r\n1\r\n")
+    (d / "appendonlydir" / "appendonly.aof.manifest").write_bytes(
+        b"file appendonly.aof.1.base.rdb seq 1 type b\n"
+        b"file appendonly.aof.1.incr.aof seq 1 type i\n")
+    s = start_valkeyd("--appendonly", "yes", workdir=str(d))
+    try:
+        c = s.client()
+        assert c.get("new") == b"1" and c.get("str") == b"v"
+        assert c.execute_command("HPEXPIRETIME", "h2", "FIELDS", 2, "f1", "f2") == [FUT + 3, -1]
+    finally:
+        s.stop()
+
+
 @pytest.mark.parametrize("maker,ver", [(_rdb12, 12), (_rdb80, 80)])
 def test_new_versions_in_tools(maker, ver, tmp_path):
     p = tmp_path / "f.rdb"
