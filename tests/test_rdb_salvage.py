@@ -327,8 +327,12 @@ def test_new_versions_in_tools(maker, ver, tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["rdb_version"] == ver
     r = rdb("dump", "--format", "jsonl", p)
     assert r.returncode == 0
-    keys = {json.loads(x)["key"] for x in r.stdout.splitlines()}
-    assert "str" in keys and len(keys) > 1
+    rows = {json.loads(x)["key"]: json.loads(x) for x in r.stdout.splitlines()}
+    assert "str" in rows and len(rows) > 1
+    expect = EXPECT12 if ver == 12 else EXPECT80
+    for key, fields in expect.items():
+        want = {f.decode(): w for f, w in fields.items() if w is not None}
+        assert rows[key.decode()]["field_expires_ms"] == want
     r, out, _ = _salvage(p, tmp_path, "v")
     assert r.returncode == 0, r.stderr
     assert b"hash field TTLs not kept" in r.stderr

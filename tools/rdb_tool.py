@@ -347,6 +347,8 @@ def dump_jsonl(recs, out, esc) -> None:
         o = {"db": dbid, "key": esc(key), "type": t, "encoding": value_encoding(val),
              "expire_ms": exp if exp != -1 else None,
              "value": _json_value(val, t, esc, False)}
+        if t == "hash" and val.volatile_count():        # RDB 12 / VALKEY080 field TTLs
+            o["field_expires_ms"] = {esc(f): w for f, w in val.volatile_items()}
         if idle != -1:
             o["idle"] = idle
         if freq != -1:
