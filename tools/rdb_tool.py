@@ -871,6 +871,9 @@ def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, html_out, ou
 #   record with an empty key (what zeroed or misread bytes often give: it can swallow the
 #   next SELECTDB) makes the load resynchronise after it (the record itself is kept as
 #   ambiguous); a function library is kept once.
+# * Memory: the records are streamed from the mmap to OUT; what grows with the file is the
+#   set of keys written per database (for the duplicate check, as ``rdb diff`` keeps A's
+#   keys), a few held records and the pooled records of an ambiguous region.
 # * Exit codes: 0 nothing lost (the whole file read and its CRC-64 right, or not stored),
 #   1 something lost or suspect (OUT was written with everything readable), 2 the input is
 #   unusable (not an RDB of a version this reads, unreadable) or OUT cannot be written.
