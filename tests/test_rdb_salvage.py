@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from harness import FIXTURES, ROOT, start_valkey, start_valkeyd
-from test_rdb_tools import _need, rdb
+from test_rdb_tools import REDIS_ASSETS, REDIS_MIRROR, _digest_of_loaded, _need, rdb
 
 sys.path.insert(0, str(ROOT))
 from persistence import rdb_primitives as rdbp  # noqa: E402
@@ -199,6 +199,38 @@ def test_salvaged_file_loads_into_valkey_server(sound, tmp_path):
         assert c.execute_command("FUNCTION", "LIST")
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("asset", REDIS_ASSETS)
+def test_redis_test_assets(asset, tmp_path):
+    """Redis's own test RDBs (versions 3-10, old encodings; two corrupt ones): a sound file
+    salvages whole (exit 0, the same DEBUG DIGEST in valkey-server as the original); the
+    corrupt ones give an OUT that valkey-check-rdb accepts."""
+    if not REDIS_MIRROR.exists():
+        pytest.skip("the Redis source mirror is not on this machine")
+    try:
+        data = subprocess.run(["git", "-C", str(REDIS_MIRROR), "show",
+                               f"7.2.4:tests/assets/{asset}"], capture_output=True,
+                              check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("asset not available")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    f = tmp_path / "a" / asset
+    f.write_bytes(data)
+    r, out, rep = _salvage(f, tmp_path, "asset")
+    _check_rdb_ok(out)
+    if asset == "corrupt_ziplist.rdb":
+        assert r.returncode == 1 and any(e["event"] == "skipped" for e in rep), r.stderr
+        return
+    assert r.returncode == 0, r.stderr
+    if asset == "corrupt_empty_keys.rdb":
+        assert rep[-1]["empty_keys_skipped"] == 9
+        assert b"9 empty collection(s) skipped" in r.stderr
+        return
+    copy = tmp_path / "b" / "out.rdb"
+    copy.write_bytes(out.read_bytes())
+    assert _digest_of_loaded(copy) == _digest_of_loaded(f)
 
 
 def test_select_beyond_databases_is_corrupt(tmp_path):

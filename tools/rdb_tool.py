@@ -921,6 +921,7 @@ def salvage(path: str, out_path: str, report=None, progress=None,
                "keys_written": 0, "keys_per_db": {}, "resizedb_hint": {}, "lost_ranges": 0,
                "lost_bytes": 0, "records_dropped": 0, "duplicates_dropped": 0, "ambiguous_kept": 0,
                "functions": 0, "hash_field_ttls_dropped": 0, "eof_found": False,
+               "empty_keys_skipped": 0,
                "checksum": None}
     events = []
 
@@ -1012,6 +1013,7 @@ def salvage(path: str, out_path: str, report=None, progress=None,
                 flush_pool()
             for d, hint in recs.info.get("resizedb", {}).items():
                 summary["resizedb_hint"].setdefault(d, hint[0])
+            summary["empty_keys_skipped"] += recs.info["empty_keys_skipped"]
             if failed is None:                    # EOF reached
                 while held:
                     commit(held.popleft())
@@ -1167,6 +1169,9 @@ def format_salvage(s: dict) -> str:
     if s["functions"]:
         out.append(f"  {s['functions']} function librar{'y' if s['functions'] == 1 else 'ies'}"
                    " written")
+    if s["empty_keys_skipped"]:
+        out.append(f"  {s['empty_keys_skipped']} empty collection(s) skipped, as a load "
+                   "skips them")
     if s["hash_field_ttls_dropped"]:
         out.append(f"  {s['hash_field_ttls_dropped']} hash field TTLs not kept (RDB 11 has "
                    "no format for them)")
