@@ -317,7 +317,7 @@ def test_new_versions_load_in_valkeyd(maker, expect, tmp_path):
     d = tmp_path / "srv"
     d.mkdir()
     (d / "dump.rdb").write_bytes(maker())
-    s = start_valkeyd(workdir=str(d))
+    s = start_valkeyd(workdir=str(d), engine="memory")   # the engine that loads RDB/AOF files
     try:
         c = s.client()
         assert c.get("str") is not None
@@ -340,7 +340,7 @@ def test_valkey9_aof_base_loads(tmp_path):
     (d / "appendonlydir" / "appendonly.aof.manifest").write_bytes(
         b"file appendonly.aof.1.base.rdb seq 1 type b\n"
         b"file appendonly.aof.1.incr.aof seq 1 type i\n")
-    s = start_valkeyd("--appendonly", "yes", workdir=str(d))
+    s = start_valkeyd("--appendonly", "yes", workdir=str(d), engine="memory")
     try:
         c = s.client()
         assert c.get("new") == b"1" and c.get("str") == b"v"
