@@ -1506,10 +1506,9 @@ def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = Non
         klen, enc = LoadReader(data, r.pos).length_ex()
         if not enc and klen > _PROBE_MAX_STRING:
             raise RDBError("implausible key length")
-        key = r.string()
-        val = decode_value_safe(t + ext if t >= 22 else t, r)
-        if not key:
+        if not r.string():
             raise RDBError("an empty key (zeroed or misread bytes?)")
+        decode_value_safe(t + ext if t >= 22 else t, r)   # built and checked as a load does
         return "record", r.pos
     if opened:
         raise RDBError("an expire/idle/freq opcode not followed by a key")
