@@ -42,7 +42,8 @@ scheduled and started by the cron afterwards. At startup an old single-file AOF 
 ``appendfilename`` in ``dir``) is moved into the directory as the base (aofUpgradePrepare).
 
 Loading (Redis's loadAppendOnlyFiles / loadSingleAppendOnlyFile): manifest, base (RDB via
-``persistence.rdb_load.load_rdb`` when it starts with "REDIS", else commands), incr files.
+``persistence.rdb_load.load_rdb`` when it starts with "REDIS" or "VALKEY", else commands),
+incr files.
 Commands run through the normal table and ``Client.call`` on a fake client with
 ``must_obey``; MULTI/EXEC in a file is replayed as a transaction, and an unterminated MULTI at
 the end is reverted like a truncated tail. ``aof-load-truncated yes``: a truncated last file is
@@ -420,7 +421,7 @@ class Loader:
         c = self.client
         c.db = srv.dbs[0]
         pos = 0
-        if data[:5] == b"REDIS":
+        if data[:5] == b"REDIS" or data[:6] == b"VALKEY":     # VALKEY080: a Valkey 9 base
             old_style = name == srv.config.get("appendfilename")
             log.notice("Reading RDB preamble from AOF file..." if old_style else
                        "Reading RDB base file on AOF loading...")

@@ -19,16 +19,25 @@ Design
   element, sorted sets after the whole set is read); a quicklist keeps its node layout and
   becomes a listpack only when it is one node that fits (listTypeTryConversion AUTO); a
   version-1 ziplist list stays a quicklist.
-* Formats: RDB versions 1..11 (Redis 7.2 and Valkey 8.0 both write 11). Types 0-5, 9-21;
+* Formats: RDB versions 1..11 (Redis 7.2 and Valkey 8.0 both write 11), 12 (Redis 7.4, magic
+  ``REDIS0012``) and 80 (Valkey 9, magic ``VALKEY080``), each with its hash-field-expiry types
+  (see REDIS74_EXT below): fields with a TTL get it in the hash's per-field expiry (the server
+  load registers the key for the field expiry cycle). Types 0-5, 9-21;
   module types (6, 7) are refused naming the module (the 9-character name packed in the
   module id). Opcodes SELECTDB, RESIZEDB, AUX, FUNCTION2 (FUNCTION pre-GA refused as Redis
   does), MODULE_AUX (refused), IDLE, FREQ, EXPIRETIME, EXPIRETIME_MS, EOF, then the CRC-64
-  (version >= 5; a stored 0 means "saved with rdbchecksum no": not checked).
+  (version >= 5; a stored 0 means "saved with rdbchecksum no": not checked); in version 12 and
+  80 files also SLOT_INFO (skipped; a size hint); Valkey 9's SLOT_IMPORT is refused.
+* ``iter_rdb`` (the tools) can also start in the middle of a file (``start``, ``dbid``), give
+  each record's byte span and skip the CRC check: ``valkeyd rdb salvage`` resumes there after
+  a corrupt record. :func:`probe_record` decodes one item at an offset with the same decoders
+  (the salvage's resynchronisation test).
 """
 from __future__ import annotations
 
 import io
 import math
+import re
 import mmap
 import os
 import struct
@@ -49,6 +58,21 @@ T_LIST_QUICKLIST, T_STREAM_LISTPACKS, T_HASH_LISTPACK, T_ZSET_LISTPACK = 14, 15,
 T_LIST_QUICKLIST_2, T_STREAM_LISTPACKS_2, T_SET_LISTPACK, T_STREAM_LISTPACKS_3 = 18, 19, 20, 21
 VALUE_TYPES = frozenset((0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
                          20, 21))
+# Hash field expiry (HFE) types, whose numbers depend on the file's flavour. Redis 7.4 (RDB 12,
+# "REDIS0012"): 22 HASH_METADATA_PRE_GA, 23 HASH_LISTPACK_EX_PRE_GA (7.4 release candidates:
+# absolute TTLs), 24 HASH_METADATA, 25 HASH_LISTPACK_EX (a minimum expire time first, TTLs
+# relative to it). Valkey 9 (RDB 80, "VALKEY080"): 22 HASH_2. Inside the decoder they are
+# told apart by an offset added to the type byte: REDIS74_EXT + t, VALKEY80_EXT + t.
+REDIS74_EXT, VALKEY80_EXT = 100, 200
+T_R_HASH_METADATA_PRE_GA, T_R_HASH_LISTPACK_EX_PRE_GA = 122, 123
+T_R_HASH_METADATA, T_R_HASH_LISTPACK_EX = 124, 125
+T_V_HASH_2 = 222
+VALUE_TYPES_RDB12 = VALUE_TYPES | frozenset((22, 23, 24, 25))
+VALUE_TYPES_RDB80 = VALUE_TYPES | frozenset((22,))
+OPCODE_SLOT_IMPORT, OPCODE_SLOT_INFO = 243, 244   # Valkey 9 / Redis 7.4 (cluster) opcodes
+EB_EXPIRE_TIME_MAX = (1 << 48) - 1                   # Redis 7.4's largest field expire time
+RDB_VERSION_REDIS_MAX = 12                           # REDIS0001 .. REDIS0012 are read
+RDB_VERSIONS_VALKEY = (80,)                          # VALKEY080 is read
 
 MODULE_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 LISTPACK_MAX_SAFETY_SIZE = 1 << 30
@@ -681,6 +705,8 @@ def decode_value(t: int, r: Reader):
         return _build_hash(elems, True)
     if t in (T_STREAM_LISTPACKS, T_STREAM_LISTPACKS_2, T_STREAM_LISTPACKS_3):
         return _load_stream(t, r)
+    if t >= REDIS74_EXT:
+        return _decode_hfe(t, r)
     if t == T_MODULE_PRE_GA:
         raise RDBError("Pre-release module format not supported")
     if t == T_MODULE_2:
@@ -688,6 +714,63 @@ def decode_value(t: int, r: Reader):
         raise RDBError("The RDB file contains module data I can't load: no matching module "
                        f"type '{module_name(mid)}'")
     raise RDBError(f"Unknown RDB encoding type {t}")
+
+
+def _with_ttls(h, ttls: list):
+    for f, when in ttls:
+        h.set_expire(_s(f), when)
+    return h
+
+
+def _decode_hfe(t: int, r: Reader):
+    """The hash-field-expiry types (``t`` with its flavour offset, see REDIS74_EXT)."""
+    pairs: list = []
+    ttls: list = []
+    if t == T_V_HASH_2:                      # Valkey 9: n x (field, value, int64 ms; -1 none)
+        for _ in range(r.length()):
+            f = r.string()
+            v = r.string()
+            when = _ms_time(r)
+            if when < -1:
+                raise RDBError(f"invalid hash field expire time {when}")
+            pairs.append(f)
+            pairs.append(v)
+            if when != -1:
+                ttls.append((f, when))
+        return _with_ttls(_build_hash(pairs, False), ttls)
+    if t == T_R_HASH_METADATA or t == T_R_HASH_METADATA_PRE_GA:
+        base = None
+        if t == T_R_HASH_METADATA:           # the minimum expire time; TTLs are relative
+            base = int.from_bytes(r.read(8), "little")
+            if base > EB_EXPIRE_TIME_MAX + 1:
+                raise RDBError("Hash read invalid minExpire value")
+        for _ in range(r.length()):
+            ttl = r.length()                 # 0: no TTL
+            when = ttl + base - 1 if (base is not None and ttl) else ttl
+            if when > EB_EXPIRE_TIME_MAX:
+                raise RDBError(f"invalid expireAt time: {when}")
+            f = r.string()
+            pairs.append(f)
+            pairs.append(r.string())
+            if when:
+                ttls.append((f, when))
+        return _with_ttls(_build_hash(pairs, False), ttls)
+    if t == T_R_HASH_LISTPACK_EX or t == T_R_HASH_LISTPACK_EX_PRE_GA:
+        if t == T_R_HASH_LISTPACK_EX:
+            r.read(8)                        # the minimum expire time (informative)
+        el = listpack_entries(r.string())
+        if len(el) % 3:
+            raise RDBError("Hash listpack integrity check failed.")
+        for i in range(0, len(el), 3):
+            when = el[i + 2]                 # an integer; 0: no TTL
+            if type(when) is not int or when < 0 or when > EB_EXPIRE_TIME_MAX:
+                raise RDBError("Hash listpack integrity check failed.")
+            pairs.append(el[i])
+            pairs.append(el[i + 1])
+            if when:
+                ttls.append((el[i], when))
+        return _with_ttls(_build_hash(pairs, True), ttls)
+    raise RDBError(f"Unknown RDB encoding type {t % 100}")
 
 
 def decode_value_safe(t: int, r: Reader):
@@ -759,7 +842,8 @@ class _load_steps:
     """The load as an iterator: yields the byte offset reached every ``chunk`` bytes (never
     when ``chunk`` is 0); ``info`` holds the result once exhausted."""
 
-    def __init__(self, server, source, name, aof_preamble, allow_dup, log, chunk, visit=None):
+    def __init__(self, server, source, name, aof_preamble, allow_dup, log, chunk, visit=None,
+                 **at):
         data, src_name, fh, start = _read_source(source)
         self.data = data
         self.name = name or src_name
@@ -771,7 +855,7 @@ class _load_steps:
                              aux={}, repl_id=None, repl_offset=None, repl_stream_db=None,
                              aof_base=False, functions=0, end=0, checksum="none")
         self.gen = _load(server, LoadReader(data), self.info, aof_preamble, allow_dup, log,
-                         chunk or (1 << 62), visit)
+                         chunk or (1 << 62), visit, **at)
 
     def __iter__(self):
         try:
@@ -799,7 +883,9 @@ def _key_at(data, offset: int):
     return None
 
 
-def iter_rdb(source, *, name: str | None = None, chunk: int = 1 << 20, progress=None):
+def iter_rdb(source, *, name: str | None = None, chunk: int = 1 << 20, progress=None,
+             start: int = 0, dbid: int = 0, spans: bool = False, check_crc: bool = True,
+             databases: int = 0):
     """The records of a whole RDB without a server (the ``valkeyd rdb`` tools): yields
     ``(dbid, key, value, expire_ms, idle, freq)`` per key, the value built by the same decoder
     as a load (an engine value object; -1 for an absent expire/idle/freq), expired keys
@@ -808,11 +894,19 @@ def iter_rdb(source, *, name: str | None = None, chunk: int = 1 << 20, progress=
     (a :class:`LoadInfo`, also with ``function_codes``, ``resizedb`` and ``first_empty_key``
     = (offset, key) when a collection had no elements) is filled as the
     file is read and final when it ends; ``progress(offset, total)`` is called every
-    ``chunk`` bytes. Raises :class:`RDBLoadError` (with ``key`` when known)."""
+    ``chunk`` bytes. Raises :class:`RDBLoadError` (with ``key`` when known).
+
+    For ``valkeyd rdb salvage``: ``start`` (an offset after the header) and ``dbid`` resume
+    the opcode loop in the middle of a file (the header is still read for the version);
+    ``spans`` adds each record's ``(start, end)`` offsets (start = its first opcode) to the
+    tuples; ``check_crc=False`` skips the checksum (``info["checksum"]`` "not checked");
+    ``info["dbid"]`` follows SELECTDB; ``databases`` (when not 0) refuses a SELECTDB of a
+    higher number, as a server does."""
     pending: list = []
     add = pending.append
     steps = _load_steps(None, source, name, False, True, None, chunk,
-                        lambda *rec: add(rec))
+                        lambda *rec: add(rec), start=start, dbid=dbid, spans=spans,
+                        check_crc=check_crc, databases=databases)
     total = len(steps.data)
     return _RdbRecords(steps, pending, progress, total)
 
@@ -834,12 +928,19 @@ class _RdbRecords:
 
     @staticmethod
     def _run(steps, pending, progress, total):
-        for pos in steps:
-            if pending:
-                yield from pending
-                pending.clear()
-            if progress is not None:
-                progress(pos, total)
+        try:
+            for pos in steps:
+                if pending:
+                    yield from pending
+                    pending.clear()
+                if progress is not None:
+                    progress(pos, total)
+        except RDBLoadError:
+            # the records read before the error come out first (the salvage keeps them)
+            records = list(pending)
+            pending.clear()
+            yield from records
+            raise
         yield from pending
         pending.clear()
         if progress is not None:
@@ -850,25 +951,44 @@ def _fail(r: Reader, at: int, msg: str):
     raise RDBLoadError(msg, "", at)
 
 
+def read_header(data) -> tuple:
+    """(version, value types, HFE type offset) of an RDB's 9-byte header ``REDIS0001`` ..
+    ``REDIS0012`` or ``VALKEY080``; RDBLoadError when it is none of them."""
+    if len(data) < 9:
+        raise RDBLoadError(SHORT_READ, "", 0)
+    if data[:5] == b"REDIS":
+        digits, vmin, vmax = data[5:9], 1, RDB_VERSION_REDIS_MAX
+    elif data[:6] == b"VALKEY":
+        digits, vmin, vmax = data[6:9], RDB_VERSIONS_VALKEY[0], RDB_VERSIONS_VALKEY[-1]
+    else:
+        raise RDBLoadError("Wrong signature trying to load DB from file", "", 0)
+    try:
+        ver = int(digits)
+    except ValueError:
+        ver = 0
+    if ver < vmin or ver > vmax:
+        raise RDBLoadError(f"Can't handle RDB format version {ver}", "", 5)
+    if ver >= 80:
+        return ver, VALUE_TYPES_RDB80, VALKEY80_EXT
+    if ver == 12:
+        return ver, VALUE_TYPES_RDB12, REDIS74_EXT
+    return ver, VALUE_TYPES, 0
+
+
 def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool, log,
-          chunk: int, visit=None):
+          chunk: int, visit=None, start: int = 0, dbid: int = 0, spans: bool = False,
+          check_crc: bool = True, databases: int = 0):
     data = r.data
     if len(data) < 9:
         _fail(r, 0, SHORT_READ)
-    if data[:5] != b"REDIS":
-        _fail(r, 0, "Wrong signature trying to load DB from file")
-    try:
-        ver = int(data[5:9])
-    except ValueError:
-        ver = 0
-    if ver < 1 or ver > rdbp.RDB_VERSION:
-        _fail(r, 5, f"Can't handle RDB format version {ver}")
+    ver, vtypes, ext = read_header(data)
     info["version"] = ver
-    r.pos = 9
+    info["magic"] = bytes(data[:9]).decode("latin-1")
+    r.pos = start or 9
     if server is None:
         # the tools (iter_rdb): every record goes to ``visit``, nothing is built into a server
         engine = ks = lfu = None
-        ndb = 1 << 62
+        ndb = databases or 1 << 62
         primary = False
         info["function_codes"] = []
     else:
@@ -877,12 +997,13 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         ks = engine.db(0)
         primary = getattr(server, "replica_of", None) is None
         lfu = getattr(engine, "lfu", None)
-    dbid = 0
     now = clock.ms()
     expire = idle = freq = -1
+    rstart = -1          # ``spans``: where the current record's first opcode is
+    hfe_keys = []        # keys of hashes with field TTLs (the server registers them)
     fctx = None
     funcs = None
-    item = 9
+    item = r.pos
     loaded = 0
     crc_job = None
     # startLoading: the INFO counters of this load start at 0 and follow it (every
@@ -890,13 +1011,14 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
     if server is not None:
         server.rdb_last_load_keys_loaded = server.rdb_last_load_keys_expired = 0
         server.loading_rdb_used_mem = 0
-    if len(data) >= _CRC_FORK_MIN and ver >= 5 and (server is None or _checksum_on(server)):
+    if (check_crc and len(data) >= _CRC_FORK_MIN and ver >= 5
+            and (server is None or _checksum_on(server))):
         crc_job = _CrcJob(data)
     try:
         n = len(data)
         fast_put, atime0 = _fast_put_ok(engine, lfu) if engine is not None else (False, 0)
         kdata, scan_added, katime = _fast_put_db(ks, fast_put)
-        next_yield = chunk
+        next_yield = r.pos + chunk
         key_delay = 0    # key-load-delay (microseconds per key; a testing aid, as in Redis)
         if server is not None and chunk < (1 << 62):
             try:
@@ -946,7 +1068,15 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
             t = data[p]
             r.pos = p = p + 1
             if t < 0xF5:                                  # a key/value pair: the hot path
-                if t not in VALUE_TYPES:
+                if t not in vtypes:
+                    if t == OPCODE_SLOT_INFO and ver >= 12:  # slot, keys, expires: a hint
+                        r.length()
+                        r.length()
+                        r.length()
+                        continue
+                    if t == OPCODE_SLOT_IMPORT and ver >= 80:
+                        _fail(r, item, "The RDB file contains Valkey slot import state "
+                                       "(opcode 243), which valkeyd cannot load")
                     _fail(r, item, f"Unknown RDB encoding type {t}")
                 b = data[p] if p < n else 0xFF
                 if b < 0x40:                              # a short plain key
@@ -969,8 +1099,12 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                             r.pos = e
                         else:
                             val = r.string()
-                    else:
+                    elif t < 22:
                         val = decode_value_safe(t, r)
+                    else:                                 # hash field expiry types
+                        val = decode_value_safe(t + ext, r)
+                        if val.volatile_count():
+                            hfe_keys.append((dbid, key))
                 except EmptyKey:
                     info["empty_keys_skipped"] += 1
                     if log is not None and info["empty_keys_skipped"] <= 10:
@@ -978,9 +1112,15 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     if visit is not None and "first_empty_key" not in info:
                         info["first_empty_key"] = (item, key)    # for `rdb check`
                     expire = idle = freq = -1
+                    rstart = -1
                     continue
                 if visit is not None:                     # the tools: no server
-                    visit(dbid, key, val, expire, idle, freq)
+                    if spans:
+                        visit(dbid, key, val, expire, idle, freq,
+                              item if rstart < 0 else rstart, r.pos)
+                        rstart = -1
+                    else:
+                        visit(dbid, key, val, expire, idle, freq)
                     loaded += 1
                     expire = idle = freq = -1
                     continue
@@ -1016,6 +1156,8 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                 if key_delay:
                     time.sleep(key_delay / 1e6)
                 continue
+            if rstart < 0:
+                rstart = item
             if t == rdbp.RDB_OPCODE_EXPIRETIME:
                 expire = int.from_bytes(r.read(4), "little", signed=True) * 1000
                 continue
@@ -1028,6 +1170,7 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
             if t == rdbp.RDB_OPCODE_IDLE:
                 idle = r.length()
                 continue
+            rstart = -1
             if t == rdbp.RDB_OPCODE_EOF:
                 break
             if t == rdbp.RDB_OPCODE_SELECTDB:
@@ -1036,6 +1179,7 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
                     _fail(r, item, "FATAL: Data file was created with a Redis server "
                                    f"configured to handle more than {ndb} databases.")
                 if engine is None:
+                    info["dbid"] = dbid
                     continue
                 ks = engine.db(dbid)
                 kdata, scan_added, katime = _fast_put_db(ks, fast_put)
@@ -1108,8 +1252,15 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         if fast_put:
             for i in range(ndb):
                 engine.db(i).version += 1     # RANDOMKEY's pool is stale
+        if hfe_keys and server is not None:
+            _track_hfe(server, hfe_keys)
         item = r.pos
-        if ver >= 5:
+        if not check_crc:
+            info["checksum"] = "not checked"
+            info["eof_end"] = r.pos
+            if ver >= 5 and r.pos + 8 <= n:
+                r.pos += 8
+        elif ver >= 5:
             end = r.pos
             stored = int.from_bytes(r.read(8), "little")
             if stored == 0:
@@ -1143,6 +1294,15 @@ def _load(server, r: Reader, info: LoadInfo, aof_preamble: bool, allow_dup: bool
         if fctx is not None:
             fctx.clear()
             funcs.sync_info()
+
+
+def _track_hfe(server, keys) -> None:
+    """Register the loaded hashes that have field TTLs with the field expiry cycle."""
+    from valkeyd.commands.hashes import track_volatile
+    for dbid, key in keys:
+        v = server.engine.db(dbid).peek(key)
+        if v is not None and getattr(v, "TYPE_NAME", None) == "hash" and v.volatile_count():
+            track_volatile(server, dbid, key)
 
 
 def _fast_put_ok(engine, lfu):
@@ -1303,3 +1463,262 @@ async def startup_load(server, path: str) -> LoadInfo:
     server.rdb_last_load_keys_loaded = info["keys_loaded"]
     server.rdb_last_load_keys_expired = info["keys_expired"]
     return info
+
+
+# -- resynchronisation (``valkeyd rdb salvage``) --------------------------------------------
+_PROBE_OPCODES = frozenset((rdbp.RDB_OPCODE_FUNCTION2, rdbp.RDB_OPCODE_IDLE,
+                            rdbp.RDB_OPCODE_FREQ, rdbp.RDB_OPCODE_AUX,
+                            rdbp.RDB_OPCODE_RESIZEDB, rdbp.RDB_OPCODE_EXPIRETIME_MS,
+                            rdbp.RDB_OPCODE_EXPIRETIME, rdbp.RDB_OPCODE_SELECTDB,
+                            rdbp.RDB_OPCODE_EOF))
+_PROBE_MAX_STRING = 1 << 16      # keys, AUX fields: longer ones are not taken as plausible
+_PROBE_MAX_MS = 1 << 45          # an expire time after the year 3084 is not plausible
+
+
+def written_types(ver: int, vtypes) -> frozenset:
+    """The value types a server writing RDB ``ver`` produces (a loader accepts more): what a
+    resynchronisation takes as a record start. Old plain and ziplist encodings are left out
+    of newer versions: a plain list of strings (type 1) decodes from almost any run of
+    strings, so it would make bogus records that swallow good ones."""
+    if ver >= 80:
+        return frozenset((0, 2, 4, 5, 7, 11, 16, 17, 18, 20, 21, 22))
+    if ver == 12:
+        return frozenset((0, 2, 4, 5, 7, 11, 16, 17, 18, 20, 21, 24, 25))
+    if ver == 11:
+        return frozenset((0, 2, 4, 5, 7, 11, 16, 17, 18, 20, 21))
+    if ver == 10:
+        return frozenset((0, 2, 4, 5, 7, 11, 16, 17, 18, 19))
+    if ver >= 8:
+        return frozenset((0, 2, 4, 5, 7, 11, 12, 13, 14, 15))
+    return vtypes
+
+
+def probe_item(data, pos: int, ver: int, vtypes, ext: int, end: int | None = None):
+    """Decode the one item (a key/value record with its EXPIRETIME/IDLE/FREQ opcodes, or an
+    opcode: SELECTDB, RESIZEDB, AUX, FUNCTION2, SLOT_INFO, EOF) at ``pos`` of ``data`` with
+    the loader's own decoders, more strictly than a load (no module types, keys and AUX
+    strings up to 64 KB, plausible expire times and db numbers, SELECTDB followed by RESIZEDB
+    from version 7 on, EOF only where the file ends,
+    no empty key: what a run of zero bytes decodes as). Returns
+    ``(kind, next offset)``; raises RDBError (or EmptyKey) when the bytes there do not make
+    a plausible item. ``end``: where the data really ends (``data`` may be a window)."""
+    n = len(data)
+    if end is None:
+        end = n
+    r = LoadReader(data, pos)
+    t = r.byte()
+    opened = False
+    while t in (rdbp.RDB_OPCODE_EXPIRETIME_MS, rdbp.RDB_OPCODE_EXPIRETIME,
+                rdbp.RDB_OPCODE_IDLE, rdbp.RDB_OPCODE_FREQ):
+        if t == rdbp.RDB_OPCODE_EXPIRETIME_MS:
+            ms = _ms_time(r)
+            if not 0 <= ms < _PROBE_MAX_MS:
+                raise RDBError("implausible expire time")
+        elif t == rdbp.RDB_OPCODE_EXPIRETIME:
+            if int.from_bytes(r.read(4), "little", signed=True) < 0:
+                raise RDBError("implausible expire time")
+        elif t == rdbp.RDB_OPCODE_IDLE:
+            if r.length() >= 1 << 40:
+                raise RDBError("implausible idle time")
+        else:
+            r.byte()
+        opened = True
+        t = r.byte()
+    if t in vtypes and t not in (T_MODULE_PRE_GA, T_MODULE_2):
+        klen, enc = LoadReader(data, r.pos).length_ex()
+        if not enc and klen > _PROBE_MAX_STRING:
+            raise RDBError("implausible key length")
+        if not r.string():
+            raise RDBError("an empty key (zeroed or misread bytes?)")
+        decode_value_safe(t + ext if t >= 22 else t, r)   # built and checked as a load does
+        return "record", r.pos
+    if opened:
+        raise RDBError("an expire/idle/freq opcode not followed by a key")
+    if t == rdbp.RDB_OPCODE_EOF:
+        tail = 8 if ver >= 5 else 0
+        if r.pos + tail != end:
+            raise RDBError("EOF opcode not at the end of the file")
+        return "eof", r.pos
+    if t == rdbp.RDB_OPCODE_SELECTDB:
+        if r.length() >= 1 << 16:
+            raise RDBError("implausible db number")
+        if ver >= 7 and (r.pos >= n or data[r.pos] != rdbp.RDB_OPCODE_RESIZEDB):
+            raise RDBError("SELECTDB not followed by RESIZEDB")   # both are written since 3.2
+        return "select", r.pos
+    if t == rdbp.RDB_OPCODE_RESIZEDB:
+        if r.length() >= 1 << 40 or r.length() >= 1 << 40:
+            raise RDBError("implausible RESIZEDB sizes")
+        return "resizedb", r.pos
+    if t == rdbp.RDB_OPCODE_AUX:
+        for _ in range(2):
+            slen, enc = LoadReader(data, r.pos).length_ex()
+            if not enc and slen > _PROBE_MAX_STRING:
+                raise RDBError("implausible AUX field")
+            r.string()
+        return "aux", r.pos
+    if t == rdbp.RDB_OPCODE_FUNCTION2:
+        if r.string()[:2] != b"#!":
+            raise RDBError("a function library without its #! line")
+        return "function", r.pos
+    if t == OPCODE_SLOT_INFO and ver >= 12:
+        for _ in range(3):
+            if r.length() >= 1 << 40:
+                raise RDBError("implausible SLOT_INFO")
+        return "slotinfo", r.pos
+    raise RDBError(f"Unknown RDB encoding type {t}")
+
+
+def resync(data, origin: int, ver: int, vtypes, ext: int, accept=None, reach: int = -1,
+           window: int = 1 << 20, refine: int = 1 << 20):
+    """Where a load can plausibly resume after a corrupt record: ``(starts, meets, others,
+    first_end)`` or None (``first_end``: where the first item read from ``starts[0]`` ends).
+
+    The first offset at or after ``origin`` that starts a run of four plausible items (or a
+    shorter run that ends with the EOF opcode where the file ends, or with a record that ends
+    exactly where the file does). A candidate at or before ``reach`` (where the failed parse
+    stopped: the salvage looks back into the records read just before it) must start a run
+    that goes past ``reach`` — a parse that re-joined the failed one would fail there again —
+    and then for three more items, so that one bogus item that jumps over ``reach`` is not
+    enough. ``accept(offset)`` may reject offsets.
+
+    When the chosen start's first item is big (over 256 bytes) it may be a bogus item that
+    swallowed real records; a start inside it that begins a run of eight plausible items
+    is then taken instead, and ``others`` lists the big item's ``(start, end)`` (a caller
+    may keep it: it may be a real record after all).
+
+    Two readings of the same bytes can both be plausible: a bogus item can swallow real
+    records and end on a real boundary, and a real record can end with bytes that read as a
+    shorter record (a suffix) ending at the same place. So, within the first ``refine`` bytes
+    of the chosen start's run, a later start (not one of the run's item boundaries) whose
+    run meets one of the run's item boundaries exactly is looked for, and again in that
+    one's run.
+    ``starts`` lists the chosen start then each finer one; ``meets[i]`` is where the reading
+    from ``starts[i]`` joins the next one (a caller resumes at ``starts[-1]`` and may keep
+    the records of the other readings up to their meeting points).
+
+    Bounded work: a candidate is decoded inside a window of about ``window`` bytes copied
+    from the file (the window slides along, so copying costs O(file)); only a candidate
+    that runs past the window's end is decoded again on the whole file. Bytes that cannot
+    start an item (most of them) cost one set lookup."""
+    n = len(data)
+    vtypes = written_types(ver, vtypes)
+    starts = vtypes | _PROBE_OPCODES
+    if ver >= 12:
+        starts = starts | {OPCODE_SLOT_INFO}
+    win = [-1, b""]
+
+    def chain_at(c, goal, meet=None, need=_CHAIN_MIN_ITEMS):
+        if win[0] < 0 or c - win[0] > window or c < win[0]:
+            win[0] = c
+            win[1] = bytes(data[c:c + 2 * window])
+        base, buf = win
+        try:
+            return _chain(buf, c - base, ver, vtypes, ext, n - base,
+                          goal - base if goal >= 0 else -1, base, meet, need)
+        except _PastWindow:
+            try:
+                return _chain(data, c, ver, vtypes, ext, n, goal, 0, meet, need)
+            except _PastWindow:
+                return None
+
+    c = origin
+    while c < n:
+        if data[c] not in starts or (accept is not None and not accept(c)):
+            c += 1
+            continue
+        if data[c] == 0 and data[c + 1:c + 3] == b"\0\0":
+            # zeroed bytes: every offset would read as a refused empty-key record; go to
+            # two bytes before the next non-zero byte
+            m = _NONZERO.search(data, c)
+            c = max(c + 1, (m.start() if m else n) - 2)
+            continue
+        ends = chain_at(c, reach if c <= reach else -1)
+        if ends is None:
+            c += 1
+            continue
+        others = []
+        if ends[0] - c > _SPONGE and c > reach:
+            # a big first item may be a bogus one that swallowed real records (a string
+            # length read from the wrong place): a strong run inside it is taken instead
+            d = c + 1
+            stop = min(ends[0], c + refine)
+            while d < stop:
+                if data[d] in starts and (accept is None or accept(d)):
+                    e2 = chain_at(d, -1, None, _CHAIN_STRONG)
+                    if e2 is not None:
+                        others.append((c, ends[0]))
+                        c, ends = d, e2
+                        break
+                d += 1
+        found = [c]
+        meets = []
+        first_end = ends[0]
+        while True:
+            bounds = set(ends)
+            d = found[-1] + 1
+            stop = min(ends[-1], found[-1] + refine)
+            finer = None
+            while d < stop:
+                if (data[d] in starts and d not in bounds
+                        and (accept is None or accept(d))):
+                    e2 = chain_at(d, -1, bounds)
+                    if e2 is not None:
+                        finer = (d, e2)
+                        break
+                d += 1
+            if finer is None:
+                return found, meets, others, first_end
+            d, e2 = finer
+            meets.append(next(x for x in e2 if x in bounds))
+            found.append(d)
+            ends = e2
+    return None
+
+
+_NONZERO = re.compile(rb"[^\x00]")
+
+
+class _PastWindow(Exception):
+    pass
+
+
+_CHAIN_MAX_ITEMS = 10000
+_CHAIN_MIN_ITEMS = 4
+_CHAIN_STRONG = 8          # a run inside a big first item must be this long
+_SPONGE = 256              # a first item bigger than this may be a bogus one
+
+
+def _chain(buf, p: int, ver, vtypes, ext, end: int, reach: int, base: int = 0,
+           meet=None, need: int = _CHAIN_MIN_ITEMS):
+    """Whether the items from ``p`` on are plausible: four of them, or (``reach`` >= 0) as
+    many as it takes to end past ``reach`` and three more (offsets relative to ``buf``;
+    ``end``: the file's end); with ``meet`` (a set of absolute offsets), one of the items
+    must also end exactly at one of them. Returns the absolute (``base`` added) ends of the
+    items read, or None. Raises _PastWindow when ``buf`` ended before the file did."""
+    ends = []
+    after = 0                 # items that start past ``reach``
+    met = meet is None
+    while len(ends) < _CHAIN_MAX_ITEMS:
+        try:
+            kind, q = probe_item(buf, p, ver, vtypes, ext, end)
+        except EmptyKey:
+            return None
+        except RDBError as e:
+            if str(e) == "unexpected end of data" and len(buf) < end:
+                raise _PastWindow() from None
+            return None
+        ends.append(q + base)
+        if not met and q + base in meet:
+            met = True
+        if p > reach:
+            after += 1
+        if kind == "eof":
+            return ends if met else None
+        if q >= end:                       # a record that ends exactly where the file does
+            return ends if kind == "record" and met and (reach < 0 or after >= 3) else None
+        if len(ends) >= need and (reach < 0 or after >= 3) and met:
+            return ends
+        if meet is not None and not met and q + base > max(meet):
+            return None
+        p = q
+    return None

@@ -599,3 +599,56 @@ def _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats
     if stats is not None:
         stats.update(size=w.total, crc32=w.crc32, crc64=w.crc if check else None)
     return nkeys
+
+
+class RecordWriter:
+    """An RDB version 11 file written record by record, for tools that produce a dataset
+    from a stream of records rather than from a server (``valkeyd rdb salvage``): the
+    header and AUX fields as :func:`write_rdb` writes them, a FUNCTION2 opcode per
+    :meth:`function`, SELECTDB whenever the database changes (no RESIZEDB: it is only a
+    hint), ``[EXPIRETIME_MS] [IDLE | FREQ]`` type, key and value per :meth:`add`, then EOF
+    and the CRC-64 on :meth:`close`. Values are engine value objects (or bytes), encoded by
+    :func:`encode_object`; hash field TTLs are not written (RDB 11 has no format for them)."""
+
+    def __init__(self, fileobj, compress: bool = True, checksum: bool = True):
+        self.w = _CRCWriter(fileobj, checksum)
+        self.compress = compress
+        self.checksum = checksum
+        self.dbid = -1
+        self.keys = 0
+        out = self.w.write
+        out(b"REDIS%04d" % rdbp.RDB_VERSION)
+        out(_aux(b"redis-ver", REDIS_VER, compress))
+        out(_aux(b"redis-bits", 64, compress))
+        out(_aux(b"ctime", int(time.time()), compress))
+        out(_aux(b"used-mem", 0, compress))
+        out(_aux(b"aof-base", 0, compress))
+
+    def function(self, code: bytes) -> None:
+        self.w.write(bytes((rdbp.RDB_OPCODE_FUNCTION2,)) + rdbp.encode_string(code,
+                                                                              self.compress))
+
+    def add(self, dbid: int, key: bytes, val, expire_ms: int = -1, idle: int = -1,
+            freq: int = -1) -> None:
+        out = self.w.write
+        if dbid != self.dbid:
+            out(b"\xfe" + _enc_len(dbid))
+            self.dbid = dbid
+        if expire_ms != -1:
+            out(b"\xfc" + (expire_ms & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+        if idle != -1:
+            out(b"\xf8" + _enc_len(idle))
+        if freq != -1:
+            out(b"\xf9" + bytes((freq & 0xFF,)))
+        typ, body = encode_object(val, self.compress)
+        out(bytes((typ,)) + rdbp.encode_string(bytes(key), self.compress) + body)
+        self.keys += 1
+
+    def close(self) -> int:
+        """EOF and the checksum; returns the number of keys written."""
+        w = self.w
+        w.write(b"\xff")
+        w.write(crc64_bytes(w.final_crc()) if self.checksum else b"\x00" * 8)
+        w.flush(tail=True)
+        w.close()
+        return self.keys

@@ -412,7 +412,7 @@ def stream_v1_body() -> bytes:
 
 
 @needs_valkey
-@pytest.mark.parametrize("version", [9, 7, 3])
+@pytest.mark.parametrize("version", [11, 9, 7, 6, 5, 3, 1])
 def test_legacy_encodings_same_as_valkey(version):
     sa, sb, _, _ = load_both(rdb_file(version, legacy_body()))
     assert sa == sb
@@ -470,8 +470,15 @@ def test_module_type_refused_with_its_name():
 
 def test_refusals():
     from persistence.rdb_load import RDBLoadError
-    with pytest.raises(RDBLoadError, match="Can't handle RDB format version 12"):
-        _load(rdb_file(12, b""))
+    with pytest.raises(RDBLoadError, match="Can't handle RDB format version 13"):
+        _load(rdb_file(13, b""))
+    for head, ver in ((b"REDIS0080", 80), (b"VALKEY011", 11), (b"VALKEY081", 81)):
+        with pytest.raises(RDBLoadError, match=f"Can't handle RDB format version {ver}"):
+            _load(head + b"\xff" + b"\x00" * 8)
+    with pytest.raises(RDBLoadError, match="Unknown RDB encoding type 22"):
+        _load(rdb_file(11, b"\xfe\x00" + kv(22, b"k", enc_len(0))))
+    with pytest.raises(RDBLoadError, match="Unknown RDB encoding type 23"):
+        _load(b"VALKEY080\xfe\x00" + kv(23, b"k", enc_len(0)) + b"\xff" + b"\x00" * 8)
     with pytest.raises(RDBLoadError, match="Wrong signature"):
         _load(b"REDIX0011\xff" + b"\x00" * 8)
     with pytest.raises(RDBLoadError, match="Pre-release function format not supported"):

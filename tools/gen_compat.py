@@ -48,6 +48,7 @@ FORMATS = """\
 |---|---|
 | redis.conf (every Redis 7.2.4 directive accepted; see tests/test_config.py) | yes |
 | RDB versions 1-11 (read: every type and encoding, Redis 7.2 / Valkey 8 files, RESTORE; write: version 11 as Redis 7.2.4, SAVE/BGSAVE, DUMP; our files load into valkey-server and pass valkey-check-rdb) | yes |
+| RDB 12 (Redis 7.4, `REDIS0012`) and 80 (Valkey 9, `VALKEY080`) files: read at startup and by the tools, with their hash field TTLs (types 22-25 / HASH_2); not written (valkeyd writes 11) | read only |
 | AOF multi-part (manifest, RDB or AOF base, incr files): Redis 7.2 AOF directories load (AOF base; RDB base with the RDB reader), incr files byte-identical to valkey-server's; rewrite in-process (see notes) | yes |
 | AOF tools (`valkeyd aof` info, check, fix, dump, truncate-to-timestamp, restore): check/fix/truncate-to-timestamp give valkey-check-aof 8.0.1's verdicts, exit codes and resulting bytes; point-in-time restore into an RDB or an AOF directory (see notes) | yes |
 """

@@ -1,5 +1,5 @@
-"""``valkeyd rdb info|check|dump|diff|memory``: RDB file tools (issue #8), thin commands
-over the loader (``diff`` and ``memory``: see their sections below).
+"""``valkeyd rdb info|check|dump|diff|memory|salvage``: RDB file tools (issue #8), thin
+commands over the loader (``diff``, ``memory`` and ``salvage``: see their sections below).
 
 Design
 ------
@@ -7,7 +7,8 @@ Design
   same opcode loop and value decoder that load an RDB into a server, run with no server (a
   visitor receives ``(dbid, key, value, expire_ms, idle, freq)``; values are the memory
   engine's value objects, built exactly as a load builds them). So the tools accept what the
-  server accepts (RDB 1..11, Redis 7.2 / Valkey 8 files, valkeyd's own files) and reject
+  server accepts (RDB 1..11, Redis 7.2 / Valkey 8 files, valkeyd's own files, RDB 12 from
+  Redis 7.4 and VALKEY080 from Valkey 9) and reject
   what it rejects, with the same reasons; :class:`RDBLoadError` gives the file name, the byte
   offset of the failing item and, for a key/value record, its key.
 * Bounded memory: the file is ``mmap``-ed and the loader reads the mapping in place
@@ -346,6 +347,8 @@ def dump_jsonl(recs, out, esc) -> None:
         o = {"db": dbid, "key": esc(key), "type": t, "encoding": value_encoding(val),
              "expire_ms": exp if exp != -1 else None,
              "value": _json_value(val, t, esc, False)}
+        if t == "hash" and val.volatile_count():        # RDB 12 / VALKEY080 field TTLs
+            o["field_expires_ms"] = {esc(f): w for f, w in val.volatile_items()}
         if idle != -1:
             o["idle"] = idle
         if freq != -1:
@@ -397,8 +400,9 @@ def dump_resp(recs, out, info) -> None:
 # -- click --------------------------------------------------------------------------------------
 @click.group("rdb", context_settings={"help_option_names": ["-h", "--help"]})
 def rdb():
-    """RDB file tools: info, check, dump, diff, memory. Exit codes: 0 ok, 1 corrupt/truncated/
-    unsupported file, 2 usage error or unreadable file (diff: 0 same, 1 different, 2 error)."""
+    """RDB file tools: info, check, dump, diff, memory, salvage. Exit codes: 0 ok, 1 corrupt/
+    truncated/unsupported file, 2 usage error or unreadable file (diff: 0 same, 1 different,
+    2 error; salvage: 0 nothing lost, 1 something lost, OUT written, 2 unusable input)."""
 
 
 @rdb.command("info")
@@ -832,3 +836,399 @@ def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, html_out, ou
     finally:
         if output:
             out.close()
+
+
+# -- salvage ------------------------------------------------------------------------------------
+# ``rdb salvage FILE OUT``: every record the loader can read goes to OUT (an RDB 11 file written
+# by persistence.rdb_save.RecordWriter); where the loader fails, the bytes up to the next
+# plausible record boundary are skipped and reported. Still no parser of its own:
+#
+# * The records come from ``iter_rdb(start=, dbid=, spans=True, check_crc=False)``: a
+#   "segment" of the opcode loop that ends at EOF or at the first error (RDBLoadError, with
+#   the failing item's offset and, when readable, its key).
+# * Resynchronisation is ``rdb_load.resync``: scan forward for an offset where the loader's
+#   own decoders read a plausible item (a key/value record, whose value is built and checked
+#   exactly as a load checks it: listpack/ziplist/intset integrity, duplicates, stream
+#   consistency...) followed by another plausible item. Bytes that cannot start an item cost
+#   one set lookup; candidates are decoded in a sliding window (bounded work per candidate).
+# * A corrupt length can make a record swallow its successors and "succeed" with a wrong
+#   value, so that the error shows up one or more records later. The last HOLD records are
+#   therefore held back; after an error whose failing item is no readable record (or has a
+#   key that looks like random bytes: a misaligned parse), the scan starts just after the
+#   first held record's start (at most BACKSCAN bytes back), and a start found before the
+#   failure must begin a run of items that goes past it (resync's ``reach``). A held
+#   record that the resynchronised parse finds another record inside is dropped as
+#   corrupt; held records entirely before the new start are written; those after it are
+#   read again. A failure at or before an earlier one makes the scan start after it, so
+#   every round moves forward.
+# * Two readings of the same bytes can both be plausible (resync's ``starts``): the load
+#   resumes with the one that finds the most records before they meet (the likeliest to
+#   see a SELECTDB); the
+#   records every reading finds before the point where they meet are pooled, and per key
+#   the one with the longest span is written (a late start can miss an EXPIRETIME opcode);
+#   keys only a second reading found are reported as ambiguous (they may be bogus).
+# * A key seen twice in a database keeps its first record (later ones are reported); a
+#   record with an empty key (what zeroed or misread bytes often give: it can swallow the
+#   next SELECTDB) makes the load resynchronise after it (the record itself is kept as
+#   ambiguous); a function library is kept once.
+# * Memory: the records are streamed from the mmap to OUT; what grows with the file is the
+#   set of keys written per database (for the duplicate check, as ``rdb diff`` keeps A's
+#   keys), a few held records and the pooled records of an ambiguous region.
+# * Exit codes: 0 nothing lost (the whole file read and its CRC-64 right, or not stored),
+#   1 something lost or suspect (OUT was written with everything readable), 2 the input is
+#   unusable (not an RDB of a version this reads, unreadable) or OUT cannot be written.
+EXIT_LOST, EXIT_UNUSABLE = 1, 2
+HOLD = 4
+BACKSCAN = 1 << 20
+
+
+def _short(b: bytes, limit: int = 60) -> str:
+    return _show(b[:limit]) + (f"... ({len(b)} bytes)" if len(b) > limit else "")
+
+
+def _plausible_key(k) -> bool:
+    """A key that looks like one a person chose: printable UTF-8, at most 512 bytes."""
+    if k is None or not k or len(k) > 512:
+        return k == b""
+    try:
+        return k.decode("utf-8").isprintable()
+    except UnicodeDecodeError:
+        return False
+
+
+def salvage(path: str, out_path: str, report=None, progress=None,
+            databases: int = 16) -> dict:
+    """Salvage ``path`` into ``out_path``; returns the summary (see ``salvage_cmd``).
+    ``report``: a callable given one dict per event (a skipped range, a dropped record).
+    ``databases``: a SELECTDB of a higher number counts as corrupt (the server's
+    ``databases``).
+    Raises RDBLoadError for an unusable header, OSError for unreadable/unwritable files."""
+    from collections import deque
+    from persistence import rdb_load
+    from persistence.crc64 import crc64_lanes
+    from persistence.rdb_save import RecordWriter
+    from persistence.rdb_primitives import RDBError
+
+    src = Source(path)
+    data = src.data
+    n = src.size
+    try:
+        ver, vtypes, ext = rdb_load.read_header(data)
+    except rdb_load.RDBLoadError as e:
+        src.close()
+        raise rdb_load.RDBLoadError(e.reason, path, e.offset) from None
+    summary = {"file": path, "out": out_path, "size": n, "rdb_version": ver,
+               "keys_written": 0, "keys_per_db": {}, "resizedb_hint": {}, "lost_ranges": 0,
+               "lost_bytes": 0, "records_dropped": 0, "duplicates_dropped": 0, "ambiguous_kept": 0,
+               "functions": 0, "hash_field_ttls_dropped": 0, "eof_found": False,
+               "empty_keys_skipped": 0,
+               "checksum": None}
+    events = []
+
+    def emit(ev):
+        events.append(ev)
+        if report is not None:
+            report(ev)
+
+    seen: dict = {}
+    codes: set = set()
+    fout = open(out_path, "wb")
+    try:
+        w = RecordWriter(fout)
+
+        def commit(rec):
+            dbid, key, val, exp, idle, freq = rec[:6]
+            keys = seen.setdefault(dbid, set())
+            if key in keys:
+                summary["duplicates_dropped"] += 1
+                emit({"event": "duplicate", "db": dbid, "key": _short(key),
+                      "offset": rec[6], "end": rec[7]})
+                return
+            keys.add(key)
+            if getattr(val, "TYPE_NAME", None) == "hash" and val.volatile_count():
+                summary["hash_field_ttls_dropped"] += val.volatile_count()
+            w.add(dbid, key, val, exp, idle, freq)
+            summary["keys_per_db"][dbid] = summary["keys_per_db"].get(dbid, 0) + 1
+
+        def functions(info):
+            for code in info.get("function_codes", ()):
+                if code not in codes:
+                    codes.add(code)
+                    w.function(code)
+                    summary["functions"] += 1
+
+        pos, dbid = 9, 0
+        held: deque = deque()
+        pool: list = []          # the records of every reading of an ambiguous region
+        region_end = -1          # where the readings of the last resynchronisation meet
+
+        def flush_pool():
+            """Per key, the record with the longest span (a reading that starts late can
+            miss a record's EXPIRETIME opcode), the main reading's on a tie (its database
+            is the likeliest right); keys only other readings found are reported."""
+            best: dict = {}
+            for rec in pool:
+                b = best.get(rec[1])
+                if b is None or (rec[7] - rec[6], rec[8]) > (b[7] - b[6], b[8]):
+                    best[rec[1]] = rec
+            main = {id(r) for r in pool if r[8]}
+            for rec in sorted(best.values(), key=lambda r: r[6]):
+                if id(rec) not in main and rec[1] not in seen.get(rec[0], ()):
+                    summary["ambiguous_kept"] += 1
+                    emit({"event": "ambiguous", "db": rec[0], "key": _short(rec[1]),
+                          "offset": rec[6], "end": rec[7],
+                          "reason": "read from a second plausible parse of these bytes; it "
+                                    "may be bogus"})
+                commit(rec[:8])
+            pool.clear()
+        floor = -1               # the furthest failure so far
+        while True:
+            recs = rdb_load.iter_rdb(data, name=path, start=pos, dbid=dbid, spans=True,
+                                     check_crc=False, progress=progress, databases=databases)
+            failed = None
+            try:
+                for rec in recs:
+                    if not rec[1]:
+                        # legal but rare, and what misread bytes often give (zeroed bytes
+                        # read as an empty key): resynchronise after it; it is kept as
+                        # ambiguous unless another reading explains those bytes
+                        failed = (rec[6], "a record with an empty key (zeroed or misread "
+                                          "bytes?)", None)
+                        pool.append(rec + (False,))
+                        region_end = max(region_end, rec[7])
+                        break
+                    functions(recs.info)
+                    if rec[6] < region_end:
+                        pool.append(rec + (True,))
+                        continue
+                    if pool:
+                        flush_pool()
+                    held.append(rec)
+                    if len(held) > HOLD:
+                        commit(held.popleft())
+            except rdb_load.RDBLoadError as e:
+                failed = (e.offset, e.reason, e.key)
+            functions(recs.info)
+            if pool:
+                flush_pool()
+            for d, hint in recs.info.get("resizedb", {}).items():
+                summary["resizedb_hint"].setdefault(d, hint[0])
+            summary["empty_keys_skipped"] += recs.info["empty_keys_skipped"]
+            if failed is None:                    # EOF reached
+                while held:
+                    commit(held.popleft())
+                summary["eof_found"] = True
+                end = recs.info["end"]
+                eof_end = recs.info["eof_end"]
+                if ver >= 5 and eof_end + 8 > n:
+                    summary["checksum"] = "truncated"
+                elif ver >= 5 and not summary["lost_ranges"]:
+                    stored = int.from_bytes(bytes(data[eof_end:eof_end + 8]), "little")
+                    if stored == 0:
+                        summary["checksum"] = "disabled"
+                    else:
+                        ok = crc64_lanes(0, memoryview(data)[:eof_end]) == stored
+                        summary["checksum"] = "ok" if ok else "mismatch"
+                if end < n:
+                    summary["trailing_bytes"] = n - end
+                break
+            fail_at, reason, fkey = failed
+            cur_db = recs.info.get("dbid", dbid)
+            chain = {r[6] for r in held}
+            chain.add(fail_at)
+            if fail_at <= floor:                  # the same ground again: go past it
+                origin = floor + 1
+            elif held and not _plausible_key(fkey):
+                # the failing item is no readable key/value record (or its key looks like
+                # random bytes): the parse may have lost its alignment earlier (a corrupt
+                # length), so look back into the held records
+                origin = max(held[0][6] + 1, fail_at - BACKSCAN)
+            else:
+                origin = fail_at + 1
+            floor = max(floor, fail_at)
+
+            def accept(c, chain=chain):
+                # a start the failed parse went through would only fail again (resync's
+                # ``reach`` rule rejects those anyway; this is the cheap test)
+                return c not in chain
+            try:
+                found = rdb_load.resync(data, origin, ver, vtypes, ext, accept, fail_at)
+            except RDBError:
+                found = None
+            c = found[0][0] if found else None
+            # a new start inside a held record whose first item jumps over the failure, or
+            # is big (possibly a bogus item that swallowed real ones), does not show that
+            # the held record was misread: it is kept (as ambiguous)
+            jump = found is not None and c <= fail_at and (
+                found[3] > fail_at or found[3] - c > rdb_load._SPONGE)
+            resume = c if c is not None else n
+            lost_from = fail_at
+            next_db = None
+            kept_db = None
+            while held:
+                r = held.popleft()
+                if r[7] <= resume:
+                    commit(r)
+                    kept_db = r[0]
+                elif jump:
+                    pool.append(r + (False,))
+                    region_end = max(region_end, r[7])
+                    if next_db is None:
+                        next_db = r[0]
+                elif r[6] < resume:
+                    summary["records_dropped"] += 1
+                    lost_from = min(lost_from, r[6])
+                    emit({"event": "dropped", "db": r[0], "key": _short(r[1]),
+                          "offset": r[6], "end": r[7],
+                          "reason": "a record found inside it: its length was corrupt"})
+                else:
+                    if next_db is None:
+                        next_db = r[0]
+                    lost_from = min(lost_from, r[6])
+            if next_db is None:
+                next_db = cur_db if resume > fail_at or kept_db is None else kept_db
+            lost_from = min(lost_from, resume)
+            summary["lost_ranges"] += 1
+            summary["lost_bytes"] += max(0, resume - lost_from)
+            emit({"event": "skipped", "db": cur_db, "offset": lost_from, "end": resume,
+                  "bytes": max(0, resume - lost_from), "error_offset": fail_at,
+                  "reason": reason, "key": _short(fkey) if fkey is not None else None})
+            if c is None:
+                break
+            starts, meets, others, _first_end = found
+            m = max(meets, default=-1)
+            region_end = max(region_end, m)
+            for a, e in others:
+                # a big item a resynchronisation passed over for a run found inside it
+                try:
+                    for rec in rdb_load.iter_rdb(data, name=path, start=a, dbid=next_db,
+                                                 spans=True, check_crc=False):
+                        if rec[7] <= e:
+                            pool.append(rec + (False,))
+                        break
+                except rdb_load.RDBLoadError:
+                    pass
+                region_end = max(region_end, e)
+            readings = {}
+            for a in starts if len(starts) > 1 else ():
+                # each plausible reading of the bytes up to m, where they all meet
+                keep = []
+                try:
+                    for rec in rdb_load.iter_rdb(data, name=path, start=a, dbid=next_db,
+                                                 spans=True, check_crc=False):
+                        if rec[7] > m:
+                            break
+                        keep.append(rec)
+                except rdb_load.RDBLoadError:
+                    pass
+                readings[a] = keep
+            # the load resumes with the reading that finds the most records there, the
+            # earliest of those on a tie (the likeliest to see a SELECTDB or an EXPIRETIME
+            # opcode); the others' records go to the pool
+            best = max(starts, key=lambda a: len(readings.get(a, ())))   # ties: earliest
+            for a, keep in readings.items():
+                if a != best:
+                    pool.extend(rec + (False,) for rec in keep)
+            pos, dbid = best, next_db
+        summary["keys_written"] = w.close()
+    finally:
+        fout.close()
+        src.close()
+    summary["keys_per_db"] = {str(k): v for k, v in sorted(summary["keys_per_db"].items())}
+    summary["resizedb_hint"] = {str(k): v for k, v in sorted(summary["resizedb_hint"].items())}
+    summary["events"] = events
+    summary["lost"] = bool(summary["lost_ranges"] or summary["records_dropped"]
+                           or summary["duplicates_dropped"] or not summary["eof_found"]
+                           or summary["checksum"] in ("mismatch", "truncated"))
+    return summary
+
+
+def format_salvage(s: dict) -> str:
+    out = [f"{s['file']}: RDB version {s['rdb_version']}, {s['size']} bytes"]
+    for ev in s["events"]:
+        if ev["event"] == "skipped":
+            key = f" (key {ev['key']})" if ev.get("key") else ""
+            out.append(f"  skipped bytes {ev['offset']}..{ev['end']} ({ev['bytes']} bytes, "
+                       f"db {ev['db']}): {ev['reason']} at offset {ev['error_offset']}{key}")
+        elif ev["event"] == "dropped":
+            out.append(f"  dropped key {ev['key']} (db {ev['db']}, bytes {ev['offset']}.."
+                       f"{ev['end']}): {ev['reason']}")
+        elif ev["event"] == "ambiguous":
+            out.append(f"  kept key {ev['key']} (db {ev['db']}, bytes {ev['offset']}.."
+                       f"{ev['end']}) from a second plausible reading: it may be bogus")
+        else:
+            out.append(f"  dropped a second record of key {ev['key']} (db {ev['db']}, "
+                       f"offset {ev['offset']})")
+    for db, n in s["keys_per_db"].items():
+        hint = s["resizedb_hint"].get(db)
+        h = f" (the file announced {hint})" if hint is not None else ""
+        out.append(f"  db{db}: {n} keys written{h}")
+    for db, hint in s["resizedb_hint"].items():
+        if db not in s["keys_per_db"]:
+            out.append(f"  db{db}: 0 keys written (the file announced {hint})")
+    if s["functions"]:
+        out.append(f"  {s['functions']} function librar{'y' if s['functions'] == 1 else 'ies'}"
+                   " written")
+    if s["empty_keys_skipped"]:
+        out.append(f"  {s['empty_keys_skipped']} empty collection(s) skipped, as a load "
+                   "skips them")
+    if s["hash_field_ttls_dropped"]:
+        out.append(f"  {s['hash_field_ttls_dropped']} hash field TTLs not kept (RDB 11 has "
+                   "no format for them)")
+    if not s["eof_found"]:
+        out.append("  no end-of-file marker found: the file is truncated or its end is lost")
+    if s["checksum"] == "truncated":
+        out.append("  the CRC-64 after the end-of-file marker is cut short")
+    if s["checksum"] == "mismatch":
+        out.append("  CRC-64 mismatch: some bytes changed where the format cannot tell "
+                   "(inside string values?)")
+    verdict = ("nothing lost" if not s["lost"] else
+               f"{s['lost_ranges']} range(s), {s['lost_bytes']} bytes skipped, "
+               f"{s['records_dropped'] + s['duplicates_dropped']} record(s) dropped")
+    out.append(f"{s['out']}: {s['keys_written']} keys written; {verdict}")
+    return "\n".join(out)
+
+
+@rdb.command("salvage")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write every skipped range and dropped record, then the summary, "
+                   "as JSON lines to this file.")
+@click.option("--databases", type=click.IntRange(1), default=16, show_default=True,
+              help="The databases of the server OUT is for: a higher SELECTDB is corrupt.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on standard error.")
+def salvage_cmd(file, out, report_path, databases, quiet):
+    """Copy every record that can be read from a damaged FILE into a new, valid RDB file
+    OUT (RDB 11), skipping corrupt records, and report what was lost on standard error.
+    Exit codes: 0 nothing lost, 1 something lost (OUT written with all that could be read),
+    2 FILE unusable (not an RDB this reads, unreadable) or OUT not writable."""
+    from persistence.rdb_load import RDBLoadError
+    if os.path.abspath(file) == os.path.abspath(out):
+        click.echo("rdb salvage: OUT must be another file than FILE", err=True)
+        sys.exit(EXIT_UNUSABLE)
+    rfh = open(report_path, "w") if report_path else None
+
+    def report(ev):
+        if rfh is not None:
+            rfh.write(json.dumps(ev) + "\n")
+    prog = Progress("rdb salvage")
+    try:
+        s = salvage(file, out, report, prog, databases)
+    except RDBLoadError as e:
+        prog.done()
+        click.echo(f"{file}: unusable: {e.reason}", err=True)
+        sys.exit(EXIT_UNUSABLE)
+    except OSError as e:
+        prog.done()
+        click.echo(f"rdb salvage: {e.filename or file}: {e.strerror or e}", err=True)
+        sys.exit(EXIT_UNUSABLE)
+    finally:
+        prog.done()
+    if rfh is not None:
+        rfh.write(json.dumps({k: v for k, v in s.items() if k != "events"}
+                             | {"event": "summary"}) + "\n")
+        rfh.close()
+    if not quiet:
+        click.echo(format_salvage(s), err=True)
+    sys.exit(EXIT_LOST if s["lost"] else EXIT_OK)

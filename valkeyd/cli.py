@@ -9,9 +9,9 @@ configuration (so it overrides the file). Bad configuration exits with status 1 
 ``valkeyd cli [OPTIONS] [CMD ARGS...]`` is a redis-cli work-alike (valkeyd/cli_client.py); its
 options are redis-cli's, parsed there (so ``-h`` is the host, not help).
 
-``valkeyd rdb info|check|dump|diff|memory`` are the RDB tools (tools/rdb_tool.py, loaded lazily).
-``valkeyd aof info|check|fix|dump|truncate-to-timestamp|restore``: the AOF tools
-(tools/aof_tool.py, loaded lazily).
+``valkeyd rdb info|check|dump|diff|memory|salvage`` are the RDB tools (tools/rdb_tool.py,
+loaded lazily). ``valkeyd aof info|check|fix|dump|truncate-to-timestamp|restore``: the AOF
+tools (tools/aof_tool.py, loaded lazily).
 
 ``valkeyd convert SRC DST [--to lmdb|rdb]``: RDB file <-> lmdb data directory, offline
 (tools/convert.py, loaded lazily).
@@ -68,7 +68,7 @@ class _LazyRdb(click.Group):
         return self._real().get_command(ctx, name)
 
 
-main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump, diff, memory "
+main.add_command(_LazyRdb("rdb", help="RDB file tools: info, check, dump, diff, memory, salvage "
                                       "(exit codes: 0 ok, 1 corrupt/truncated file or diff "
                                       "found differences, 2 usage/unreadable).",
                           context_settings={"help_option_names": ["-h", "--help"]}))
