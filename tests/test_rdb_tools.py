@@ -679,6 +679,24 @@ def test_diff_real_server_snapshots(tmp_path):
         assert r.returncode == 0 and r.stdout == b"", r.stderr
 
 
+def test_diff_in_passes_when_a_is_over_max_memory(tmp_path):
+    """``--max-memory`` below A's index: the keys are compared in passes by hash (every key
+    in exactly one pass), with the same differences as one pass; identical files still 0."""
+    a, b = _diff_snapshots(tmp_path)
+    one = rdb("diff", a, b)
+    many = rdb("diff", "--max-memory", "600", a, b)     # 4 of A's keys per pass
+    assert many.returncode == 1, many.stderr
+    assert sorted(many.stdout.decode().splitlines()) == sorted(one.stdout.decode().splitlines())
+    from tools.rdb_tool import diff_files, diff_passes
+    passes = list(diff_passes(str(a), str(b), max_keys=4))
+    assert len(passes) > 2
+    assert diff_files(str(a), str(b), max_keys=4) == diff_files(str(a), str(b))
+    r = rdb("diff", "--max-memory", "300", DUMP, DUMP)
+    assert r.returncode == 0 and r.stdout == b"", r.stderr
+    r = rdb("diff", "--max-memory", "lots", a, b)
+    assert r.returncode == 2 and b"--max-memory" in r.stderr
+
+
 def test_diff_errors_exit_2(tmp_path):
     bad = tmp_path / "trunc.rdb"
     bad.write_bytes(DUMP.read_bytes()[:300])

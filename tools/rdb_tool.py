@@ -40,6 +40,7 @@ import mmap
 import os
 import sys
 import time
+import zlib
 
 import click
 
@@ -488,8 +489,10 @@ def dump_cmd(file, fmt, dbs, pattern, types, escape, output):
 # ``rdb diff A B``: reads A once into an index ``{dbid: {key: entry}}``, where ``entry`` is one
 # 29-byte string (expire_ms as 8 bytes, a type code, a 20-byte value digest), then streams B
 # against it: each of B's keys is popped from the index and compared; what remains was removed.
-# Memory is O(keys of A) (about 150 bytes a key), never the values. The digest is BLAKE2b of a
-# canonical form (``marshal`` of: the string; the list's elements in order; the set's members
+# Memory is O(keys of A) (about 150 bytes a key), never the values; past ``--max-memory`` the
+# keys are split by crc32 into passes (each reads both files and holds only its part of A's
+# index), so any file size fits a bounded memory; the output is then sorted within each pass.
+# The digest is BLAKE2b of a canonical form (``marshal`` of: the string; the list's elements in order; the set's members
 # sorted; the hash's (field, value) pairs sorted; the zset's (member, score) pairs sorted;
 # a stream's entries in order plus its metadata, consumer groups and PEL, not the consumers'
 # seen/active times), so the encoding and the element order in the file do not matter (the
@@ -497,6 +500,7 @@ def dump_cmd(file, fmt, dbs, pattern, types, escape, output):
 # Exit codes follow diff(1): 0 identical, 1 different, 2 trouble (a corrupt, truncated or
 # unreadable file: the message names the file and the offset).
 EXIT_DIFFERENT, EXIT_TROUBLE = 1, 2
+DIFF_BYTES_PER_KEY = 150   # A's index: a dict entry, the key, the 29-byte entry
 _TYPE_CODES = {t: bytes([i]) for i, t in enumerate(TYPES)}
 _CODE_TYPES = {i: t for i, t in enumerate(TYPES)}
 
@@ -554,16 +558,44 @@ def _records_or_exit(path: str, label: str, body):
         src.close()
 
 
-def _index(path: str) -> dict:
+class _TooMany(Exception):
+    """A's part of the index outgrew its budget; ``keys`` is A's whole key count."""
+
+    def __init__(self, keys: int):
+        self.keys = keys
+
+
+def _part_of(key: bytes, parts: int) -> int:
+    return zlib.crc32(key) % parts
+
+
+def _index(path: str, part: int = 0, parts: int = 1, max_keys: int = 0) -> dict:
+    """A's entries ``{dbid: {key: entry}}`` for the keys of pass ``part`` of ``parts``; with
+    ``max_keys`` set and exceeded, the rest of A is only counted (for the number of passes)
+    and :class:`_TooMany` raised."""
+    label = "rdb diff A" if parts == 1 else f"rdb diff A ({part + 1}/{parts})"
+
     def body(recs):
         idx: dict = {}
+        n = 0
         for dbid, key, val, exp, _i, _f in recs:
+            key = bytes(key)
+            if parts > 1 and _part_of(key, parts) != part:
+                continue
+            n += 1
+            if max_keys and n > max_keys:
+                idx = None   # over the budget: count the rest, keep nothing
+                continue
+            if idx is None:
+                continue
             d = idx.get(dbid)
             if d is None:
                 d = idx[dbid] = {}
-            d[bytes(key)] = _entry(val, exp)
+            d[key] = _entry(val, exp)
+        if idx is None:
+            raise _TooMany(n)
         return idx
-    return _records_or_exit(path, "rdb diff A", body)
+    return _records_or_exit(path, label, body)
 
 
 def _unpack(e: bytes):
@@ -571,15 +603,34 @@ def _unpack(e: bytes):
     return _CODE_TYPES[e[8]], (None if exp == -1 else exp)
 
 
-def diff_files(a: str, b: str) -> list:
-    """Sorted (dbid, key, op, what, old, new): op "+", "-" or "~"; ``what`` a tuple of
-    "type" (alone), "value", "ttl"; old/new the (type, expire_ms) of each side or None."""
-    ia = _index(a)
+def diff_passes(a: str, b: str, max_keys: int = 0):
+    """The differences, one sorted list per pass: (dbid, key, op, what, old, new), op "+",
+    "-" or "~", ``what`` a tuple of "type" (alone), "value", "ttl", old/new the (type,
+    expire_ms) of each side or None. One pass unless A has more than ``max_keys`` keys (0:
+    no limit): then the keys are split by hash into passes of at most about ``max_keys``
+    of A's keys each, and both files are read once per pass."""
+    parts = 1
+    try:
+        ia = _index(a, 0, 1, max_keys)
+    except _TooMany as e:
+        parts = max(2, -(-e.keys * 5 // (max_keys * 4)))   # each pass at ~80% of the budget
+        ia = None
+    for part in range(parts):
+        if ia is None:
+            ia = _index(a, part, parts)
+        yield _diff_pass(ia, b, part, parts)
+        ia = None
+
+
+def _diff_pass(ia: dict, b: str, part: int, parts: int) -> list:
+    label = "rdb diff B" if parts == 1 else f"rdb diff B ({part + 1}/{parts})"
 
     def body(recs):
         out = []
         for dbid, key, val, exp, _i, _f in recs:
             key = bytes(key)
+            if parts > 1 and _part_of(key, parts) != part:
+                continue
             eb = _entry(val, exp)
             ea = ia.get(dbid, {}).pop(key, None)
             if ea is None:
@@ -596,7 +647,24 @@ def diff_files(a: str, b: str) -> list:
                 out.append((dbid, key, "-", (), _unpack(ea), None))
         out.sort(key=lambda r: (r[0], r[1]))
         return out
-    return _records_or_exit(b, "rdb diff B", body)
+    return _records_or_exit(b, label, body)
+
+
+def diff_files(a: str, b: str, max_keys: int = 0) -> list:
+    """Every difference, sorted by database and key (see :func:`diff_passes`)."""
+    rows = [r for rows in diff_passes(a, b, max_keys) for r in rows]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return rows
+
+
+def _size(text: str) -> int:
+    """``512mb``, ``2g``, ``100000`` -> bytes."""
+    t = text.strip().lower()
+    for suffix, mul in (("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10),
+                        ("m", 1 << 20), ("g", 1 << 30), ("b", 1)):
+        if t.endswith(suffix):
+            return int(float(t[:-len(suffix)]) * mul)
+    return int(t)
 
 
 @rdb.command("diff")
@@ -605,36 +673,50 @@ def diff_files(a: str, b: str) -> list:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--escape", type=click.Choice(["utf8", "base64"]), default="utf8",
               show_default=True, help="How keys are written.")
-def diff_cmd(a, b, as_json, escape):
+@click.option("--max-memory", "max_memory", default="1gb", show_default=True,
+              help="Memory for A's index (about 150 bytes a key); past it the keys are "
+                   "compared in passes by hash, each pass reading both files.")
+def diff_cmd(a, b, as_json, escape, max_memory):
     """Keys added (+), removed (-) and changed (~, with what changed: value, ttl or type)
     from A to B, per database. Exit codes like diff(1): 0 identical, 1 different, 2 error
     (a corrupt file gives its name and the offset)."""
     esc = _escape_utf8 if escape == "utf8" else _escape_b64
-    rows = diff_files(a, b)
-    w = sys.stdout
     try:
-        for dbid, key, op, what, old, new in rows:
-            if as_json:
-                o = {"db": dbid, "key": esc(key), "op": {"+": "added", "-": "removed",
-                                                         "~": "changed"}[op]}
-                if op == "~":
-                    o["changed"] = list(what)
-                    o["type"] = [old[0], new[0]]
-                    o["expire_ms"] = [old[1], new[1]]
-                else:
-                    o["type"], o["expire_ms"] = old or new
-                w.write(json.dumps(o) + "\n")
-            elif op == "~":
-                w.write(f"~ db{dbid} {esc(key)} ({','.join(what)})\n")
-            else:
-                w.write(f"{op} db{dbid} {esc(key)}\n")
+        max_keys = max(1, _size(max_memory) // DIFF_BYTES_PER_KEY)
+    except ValueError:
+        click.echo(f"--max-memory: not a size: {max_memory!r}", err=True)
+        sys.exit(EXIT_TROUBLE)
+    w = sys.stdout
+    any_rows = False
+    try:
+        for rows in diff_passes(a, b, max_keys):
+            any_rows = any_rows or bool(rows)
+            _write_diff_rows(w, rows, as_json, esc)
         w.flush()
     except BrokenPipeError:
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except OSError:
             pass
-    sys.exit(EXIT_DIFFERENT if rows else EXIT_OK)
+    sys.exit(EXIT_DIFFERENT if any_rows else EXIT_OK)
+
+
+def _write_diff_rows(w, rows, as_json, esc) -> None:
+    for dbid, key, op, what, old, new in rows:
+        if as_json:
+            o = {"db": dbid, "key": esc(key), "op": {"+": "added", "-": "removed",
+                                                     "~": "changed"}[op]}
+            if op == "~":
+                o["changed"] = list(what)
+                o["type"] = [old[0], new[0]]
+                o["expire_ms"] = [old[1], new[1]]
+            else:
+                o["type"], o["expire_ms"] = old or new
+            w.write(json.dumps(o) + "\n")
+        elif op == "~":
+            w.write(f"~ db{dbid} {esc(key)} ({','.join(what)})\n")
+        else:
+            w.write(f"{op} db{dbid} {esc(key)}\n")
 
 
 # -- memory -------------------------------------------------------------------------------------
