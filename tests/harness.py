@@ -295,3 +295,29 @@ def inproc_client(srv):
     c.transport = RecordingTransport()
     c.authenticated = True
     return c
+
+
+def run_with_tty_stderr(argv, env=None, cwd=None, timeout=60):
+    """Run ``argv`` with standard error on a pseudo-terminal (what a user at a terminal sees:
+    progress bars) and standard output on a pipe; returns (returncode, stdout, stderr)."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=slave, env=env, cwd=cwd,
+                           timeout=timeout)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 4096)
+            except OSError:   # EIO once the terminal's other side is closed
+                break
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    return p.returncode, p.stdout, b"".join(chunks)

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from harness import FIXTURES, IN_CI, ROOT, start_valkey, start_valkeyd, valkey_server_path
+from harness import (FIXTURES, IN_CI, ROOT, run_with_tty_stderr, start_valkey, start_valkeyd,
+                     valkey_server_path)
 
 sys.path.insert(0, str(ROOT))
 
@@ -626,31 +627,12 @@ def test_single_file_restore_and_info():
 
 
 def test_progress_bar_only_on_a_terminal(sources):
-    import pty
     d, _p = sources["valkey"]
-    master, slave = pty.openpty()
-    try:
-        p = subprocess.run([sys.executable, "-m", "valkeyd", "aof", "check", str(d)],
-                           stdout=subprocess.PIPE, stderr=slave, env=ENV, timeout=60)
-        os.close(slave)
-        slave = None
-        chunks = []
-        while True:
-            try:
-                b = os.read(master, 4096)
-            except OSError:
-                break
-            if not b:
-                break
-            chunks.append(b)
-    finally:
-        if slave is not None:
-            os.close(slave)
-        os.close(master)
-    err = b"".join(chunks)
-    assert p.returncode == 0
+    rc, out, err = run_with_tty_stderr([sys.executable, "-m", "valkeyd", "aof", "check",
+                                        str(d)], env=ENV)
+    assert rc == 0
     assert b"100%" in err and b"aof check [" in err
-    assert b"100%" not in p.stdout
+    assert b"100%" not in out
     rc, _out, err = aof("check", d)
     assert rc == 0 and err == ""
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import pty
 import random
 import shutil
 import subprocess
@@ -28,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import FIXTURES, ROOT, start_valkey, start_valkeyd, valkey_server_path
+from harness import (FIXTURES, ROOT, run_with_tty_stderr, start_valkey, start_valkeyd,
+                     valkey_server_path)
 
 DUMP = FIXTURES / "dump.rdb"
 IN_CI = bool(os.environ.get("CI"))
@@ -511,30 +511,11 @@ def test_exit_codes_usage_and_unreadable(tmp_path):
 
 
 def test_progress_bar_only_on_a_terminal():
-    master, slave = pty.openpty()
-    try:
-        p = subprocess.run([sys.executable, "-m", "valkeyd", "rdb", "check", str(DUMP)],
-                           stdout=subprocess.PIPE, stderr=slave, env=_env(), timeout=60,
-                           cwd=str(ROOT))
-        os.close(slave)
-        slave = None
-        chunks = []
-        while True:
-            try:
-                b = os.read(master, 4096)
-            except OSError:
-                break
-            if not b:
-                break
-            chunks.append(b)
-    finally:
-        if slave is not None:
-            os.close(slave)
-        os.close(master)
-    err = b"".join(chunks)
-    assert p.returncode == 0
+    rc, out, err = run_with_tty_stderr([sys.executable, "-m", "valkeyd", "rdb", "check",
+                                        str(DUMP)], env=_env(), cwd=str(ROOT))
+    assert rc == 0
     assert b"100%" in err and b"#" in err
-    assert b"100%" not in p.stdout
+    assert b"100%" not in out
     piped = rdb("check", DUMP)
     assert piped.stderr == b""
 

@@ -994,11 +994,8 @@ def dump_cmd(path, fmt, dbs, since, until, base, escape, max_arg, output):
     try:
         _guard(dump, path, out, fmt, dbs, s, u, max_arg, base, escape)
     except BrokenPipeError:
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except OSError:
-            pass
-        sys.exit(EXIT_OK)
+        from tools.rdb_tool import reader_gone
+        reader_gone()
     finally:
         if output:
             out.close()

@@ -473,16 +473,20 @@ def dump_cmd(file, fmt, dbs, pattern, types, escape, output):
     try:
         _run(file, "rdb dump", body)
     except BrokenPipeError:
-        # the reader went away (``| head``): stop quietly
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except OSError:
-            pass
-        sys.exit(EXIT_OK)
+        reader_gone()
     finally:
         if output:
             out.close()
+
+
+def reader_gone(code: int = EXIT_OK) -> None:
+    """The reader of standard output went away (``| head``): stop quietly with ``code``
+    (standard output is pointed at /dev/null so the interpreter's final flush is silent)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError:
+        pass
+    sys.exit(code)
 
 
 # -- diff ---------------------------------------------------------------------------------------
@@ -657,7 +661,7 @@ def diff_files(a: str, b: str, max_keys: int = 0) -> list:
     return rows
 
 
-def _size(text: str) -> int:
+def _parse_size(text: str) -> int:
     """``512mb``, ``2g``, ``100000`` -> bytes."""
     t = text.strip().lower()
     for suffix, mul in (("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10),
@@ -682,7 +686,7 @@ def diff_cmd(a, b, as_json, escape, max_memory):
     (a corrupt file gives its name and the offset)."""
     esc = _escape_utf8 if escape == "utf8" else _escape_b64
     try:
-        max_keys = max(1, _size(max_memory) // DIFF_BYTES_PER_KEY)
+        max_keys = max(1, _parse_size(max_memory) // DIFF_BYTES_PER_KEY)
     except ValueError:
         click.echo(f"--max-memory: not a size: {max_memory!r}", err=True)
         sys.exit(EXIT_TROUBLE)
@@ -694,10 +698,7 @@ def diff_cmd(a, b, as_json, escape, max_memory):
             _write_diff_rows(w, rows, as_json, esc)
         w.flush()
     except BrokenPipeError:
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except OSError:
-            pass
+        reader_gone(EXIT_DIFFERENT if any_rows else EXIT_OK)
     sys.exit(EXIT_DIFFERENT if any_rows else EXIT_OK)
 
 
@@ -910,11 +911,7 @@ def memory_cmd(file, dbs, pattern, types, sep, depth, top, as_json, html_out, ou
     try:
         _run(file, "rdb memory", body)
     except BrokenPipeError:
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except OSError:
-            pass
-        sys.exit(EXIT_OK)
+        reader_gone()
     finally:
         if output:
             out.close()
