@@ -616,6 +616,15 @@ def rewrite_commands(server, out_write, timestamp: bool = False, progress=None) 
             for f, val in v.items():
                 items += [f, val]
             _batched(emit, b"HMSET", key, items, 2)
+            if v.volatile_count():   # field expiry times: one HPEXPIREAT per distinct time
+                by_time: dict = {}
+                for f, when in v.volatile_items():
+                    by_time.setdefault(when, []).append(f)
+                for when, fields in by_time.items():
+                    for i in range(0, len(fields), _ITEMS_PER_CMD):
+                        part = fields[i:i + _ITEMS_PER_CMD]
+                        emit([b"HPEXPIREAT", key, b"%d" % when, b"FIELDS", b"%d" % len(part)]
+                             + part)
         elif t == "stream":
             _rewrite_stream(emit, key, v)
         if exp is not None:

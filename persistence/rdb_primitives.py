@@ -103,7 +103,7 @@ def verify_payload(data: bytes, skip_checksum: bool = False) -> int | None:
     if len(data) < 10:
         return None
     ver = data[-10] | (data[-9] << 8)
-    if ver > RDB_VERSION:
+    if ver > RDB_VERSION + 1:   # (12: a hash with field expiry times, Redis 7.4's)
         return None
     if not skip_checksum and crc64_bytes(crc64(0, memoryview(data)[:-8])) != data[-8:]:
         return None

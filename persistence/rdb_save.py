@@ -70,6 +70,11 @@ RDB_TYPE_HASH = 4
 RDB_TYPE_ZSET_2 = 5
 RDB_TYPE_SET_INTSET = 11
 RDB_TYPE_HASH_LISTPACK = 16
+# Redis 7.4 (RDB 12): a hashtable hash whose fields may have expiry times (HASH_METADATA). A
+# file or DUMP payload holding one is written as RDB version 12 (older readers could not
+# keep the times); everything else stays RDB 11, Redis 7.2.4's.
+RDB_TYPE_HASH_METADATA = 24
+RDB_VERSION_HFE = 12
 RDB_TYPE_ZSET_LISTPACK = 17
 RDB_TYPE_LIST_QUICKLIST_2 = 18
 RDB_TYPE_SET_LISTPACK = 20
@@ -266,8 +271,10 @@ def _list(v, compress: bool) -> bytes:
     return b"".join(out)
 
 
-def encode_object(v, compress: bool = True) -> tuple[int, bytes]:
-    """(RDB type, value bytes) of a value as rdbSaveObjectType + rdbSaveObject write it."""
+def encode_object(v, compress: bool = True, hfe: bool = True) -> tuple[int, bytes]:
+    """(RDB type, value bytes) of a value as rdbSaveObjectType + rdbSaveObject write it.
+    ``hfe=False``: a hash's field expiry times are left out (an RDB 11 file, whose header
+    was written before the values were known: salvage's RecordWriter)."""
     t = type(v)
     if t is bytes or t is bytearray:
         return RDB_TYPE_STRING, rdbp.encode_string(bytes(v), compress)
@@ -276,6 +283,8 @@ def encode_object(v, compress: bool = True) -> tuple[int, bytes]:
     if tn == "list":
         return RDB_TYPE_LIST_QUICKLIST_2, _list(v, compress)
     if tn == "hash":
+        if hfe and v.volatile_count():   # fields with expiry times: Redis 7.4's HASH_METADATA
+            return RDB_TYPE_HASH_METADATA, _hash_metadata(v, compress)
         if v.lp:
             els = []
             for f, x in v.d.items():
@@ -312,10 +321,36 @@ def encode_object(v, compress: bool = True) -> tuple[int, bytes]:
     raise TypeError(f"cannot encode a value of type {tn}")
 
 
+def _hash_metadata(v, compress: bool) -> bytes:
+    """rdbSaveObject's HASH_METADATA body (Redis 7.4): the minimum expiry time (8 bytes LE),
+    the field count, then per field its TTL as a length (expiry - minimum + 1; 0: none),
+    the field and the value."""
+    ttls = dict(v.volatile_items())
+    base = min(ttls.values())
+    es = rdbp.encode_string
+    out = [base.to_bytes(8, "little"), _enc_len(len(v))]
+    for f, x in v.items():
+        w = ttls.get(f)
+        out.append(_enc_len(0 if w is None else w - base + 1))
+        out.append(es(f, compress))
+        out.append(es(x, compress))
+    return b"".join(out)
+
+
 def encode_value(v, compress: bool = True) -> bytes:
-    """DUMP's payload: type byte, value, RDB version (2 bytes LE), CRC-64."""
+    """DUMP's payload: type byte, value, RDB version (2 bytes LE), CRC-64 (version 12 for a
+    hash with field expiry times, else 11)."""
     typ, body = encode_object(v, compress)
-    return rdbp.payload_footer(bytes((typ,)) + body)
+    return rdbp.payload_footer(bytes((typ,)) + body,
+                               RDB_VERSION_HFE if typ == RDB_TYPE_HASH_METADATA
+                               else rdbp.RDB_VERSION)
+
+
+def file_version(server) -> int:
+    """The RDB version a file of ``server``'s dataset is written as: 12 when some hash has
+    fields with expiry times (the server's field-expiry cycle knows such keys), else 11."""
+    hv = getattr(server, "hash_volatile", None)
+    return RDB_VERSION_HFE if hv is not None and any(hv.keys) else rdbp.RDB_VERSION
 
 
 # -- whole files ------------------------------------------------------------------------------
@@ -466,7 +501,7 @@ class _CRCWriter:
 def write_rdb(server, fileobj, *, aux_extra=None, rsi=None, aof_base: bool = False,
               stats: dict | None = None, progress=None) -> int:
     """Write the whole dataset of ``server`` to ``fileobj`` (anything with ``write``) as an
-    RDB version 11 file. ``rsi``: None, or a dict with ``repl_stream_db`` (the replication AUX
+    RDB version 11 file (12 when some hash has field expiry times: :func:`file_version`). ``rsi``: None, or a dict with ``repl_stream_db`` (the replication AUX
     fields are then written with the server's ``replid`` and ``master_repl_offset``);
     ``aux_extra``: more (key, value) AUX pairs written after ``aof-base``. Returns the number
     of keys written; ``stats``, when given, receives ``size``, ``crc32`` (zlib's, of every
@@ -496,7 +531,9 @@ def _debug_delay(usec: int) -> None:
 def _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats,
                 progress) -> int:
     out = w.write
-    out(b"REDIS%04d" % rdbp.RDB_VERSION)
+    ver = file_version(server)
+    hfe = ver >= RDB_VERSION_HFE   # (an RDB 11 file cannot hold field expiry times)
+    out(b"REDIS%04d" % ver)
     out(_aux(b"redis-ver", REDIS_VER, compress))
     out(_aux(b"redis-bits", 64, compress))
     out(_aux(b"ctime", int(time.time()), compress))
@@ -556,7 +593,7 @@ def _write_body(server, w, cfg, compress, check, aux_extra, rsi, aof_base, stats
                     add(b"\x00")
                     body = None
                 else:
-                    typ, body = encode_object(v, compress)
+                    typ, body = encode_object(v, compress, hfe)
                     add(_TYPE_BYTE[typ])
                 kb = key if type(key) is bytes else bytes(key)
                 n = len(kb)
@@ -640,7 +677,7 @@ class RecordWriter:
             out(b"\xf8" + _enc_len(idle))
         if freq != -1:
             out(b"\xf9" + bytes((freq & 0xFF,)))
-        typ, body = encode_object(val, self.compress)
+        typ, body = encode_object(val, self.compress, hfe=False)
         out(bytes((typ,)) + rdbp.encode_string(bytes(key), self.compress) + body)
         self.keys += 1
 

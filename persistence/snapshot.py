@@ -110,6 +110,12 @@ def _skip_value(r, t: int) -> None:
         for _ in range(r.length()):
             s(r)
             s(r)
+    elif t == 24:   # HASH_METADATA (RDB 12): the minimum expiry, then (ttl, field, value)s
+        r.pos += 8
+        for _ in range(r.length()):
+            r.length()
+            s(r)
+            s(r)
     elif t == 5:
         for _ in range(r.length()):
             s(r)
@@ -142,7 +148,7 @@ def _skip_value(r, t: int) -> None:
 def count_keys(data: bytes) -> int:
     """Walk an RDB file as this writer produces it and count its keys (RDBError if the
     structure is broken or does not end exactly at EOF + 8 checksum bytes)."""
-    if data[:9] != b"REDIS%04d" % rdbp.RDB_VERSION:
+    if data[:9] not in (b"REDIS%04d" % rdbp.RDB_VERSION, b"REDIS0012"):
         raise rdbp.RDBError("wrong signature")
     r = rdbp.Reader(data, 9)
     end = _str_end

@@ -818,3 +818,60 @@ def test_failed_crc_helper_fails_the_save_and_keeps_the_old_file(tmp_path, monke
     from persistence.crc64 import crc64_lanes
     assert data[-8:] == crc64_lanes(0, data[:-8]).to_bytes(8, "little")
     assert snapshot.count_keys(data) == 2500
+
+
+def _hfe_times(c, key):
+    return c.execute_command("HPEXPIRETIME", key, "FIELDS", "3", "a", "b", "c")
+
+
+def test_hash_field_expiry_times_survive_save_rewrite_and_dump(tmp_path):
+    """Field expiry times (HEXPIRE family) are kept by every persistence path: SAVE and
+    restart (the file is then RDB 12, Redis 7.4's HASH_METADATA), DEBUG RELOAD, BGREWRITEAOF
+    with and without the RDB preamble (HPEXPIREAT in the plain one), DUMP/RESTORE; a dataset
+    without them is still written as RDB 11."""
+    s = start_valkeyd("--save", "", "--enable-debug-command", "yes", workdir=str(tmp_path))
+    try:
+        c = s.client()
+        c.set("plain", "v")
+        c.save()
+        assert (tmp_path / "dump.rdb").read_bytes()[:9] == b"REDIS0011"
+        c.hset("h", mapping={"a": "1", "b": "2", "c": "3"})
+        c.execute_command("HPEXPIRE", "h", "100000", "FIELDS", "1", "a")
+        c.execute_command("HPEXPIRE", "h", "200000", "FIELDS", "1", "b")
+        want = _hfe_times(c, "h")
+        assert want[0] > 0 and want[1] > want[0] and want[2] == -1
+        payload = c.dump("h")
+        assert payload[-10] == 12
+        c.restore("h2", 0, payload)
+        assert _hfe_times(c, "h2") == want
+        c.execute_command("DEBUG", "RELOAD")
+        assert _hfe_times(c, "h") == want and c.hgetall("h") == {b"a": b"1", b"b": b"2",
+                                                                  b"c": b"3"}
+        c.save()
+        assert (tmp_path / "dump.rdb").read_bytes()[:9] == b"REDIS0012"
+        for preamble in ("yes", "no"):
+            c.config_set("aof-use-rdb-preamble", preamble)
+            c.config_set("appendonly", "yes")
+            wait_rewrite(c)
+            c.bgrewriteaof()
+            wait_rewrite(c)
+            c.execute_command("DEBUG", "LOADAOF")
+            assert _hfe_times(c, "h") == want and _hfe_times(c, "h2") == want, preamble
+            c.config_set("appendonly", "no")
+    finally:
+        s.stop()
+    s = start_valkeyd("--save", "", workdir=str(tmp_path))   # dump.rdb (RDB 12) at startup
+    try:
+        c = s.client()
+        assert _hfe_times(c, "h") == want and c.get("plain") == b"v"
+    finally:
+        s.stop()
+
+
+def wait_rewrite(c):
+    for _ in range(400):
+        p = c.info("persistence")
+        if not p["aof_rewrite_in_progress"] and not p["aof_rewrite_scheduled"]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the AOF rewrite did not finish")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from engines.base import clock
 from persistence import rdb_primitives as rdbp
 from persistence.rdb_save import encode_value
-from persistence.rdb_load import (EmptyKey, LoadReader, RDBError, VALUE_TYPES,
-                                  decode_value_safe, set_lru_lfu)
+from persistence.rdb_load import (EmptyKey, LoadReader, RDBError, REDIS74_EXT, VALUE_TYPES,
+                                  VALUE_TYPES_RDB12, decode_value_safe, set_lru_lfu)
 
 from .. import errors
 from ..errors import ErrorReply
@@ -39,10 +39,13 @@ def restore_value(payload: bytes):
     """The value in a DUMP payload (footer already verified); ErrorReply(BAD_FORMAT) when it
     does not decode (rdbLoadObjectType + rdbLoadObject)."""
     r = LoadReader(payload)
+    v12 = payload[-10] == 12   # Redis 7.4's: its hash-field-expiry types
     try:
         t = r.type()
-        if t not in VALUE_TYPES or t == 8:
+        if t not in (VALUE_TYPES_RDB12 if v12 else VALUE_TYPES) or t == 8:
             raise ErrorReply(BAD_FORMAT)
+        if v12 and t in VALUE_TYPES_RDB12 and t not in VALUE_TYPES:
+            t += REDIS74_EXT
         return decode_value_safe(t, r)
     except (RDBError, EmptyKey):
         raise ErrorReply(BAD_FORMAT) from None
@@ -99,6 +102,9 @@ def restore(c, argv):
             c.prop_argv = []
         return OK
     db.set(key, value)
+    if getattr(value, "TYPE_NAME", None) == "hash" and value.volatile_count():
+        from .hashes import track_volatile   # (a Redis 7.4 payload with field expiry times)
+        track_volatile(srv, db.id, key)
     if ttl:
         db.set_expire(key, ttl)
         if not absttl:
