@@ -321,3 +321,20 @@ def run_with_tty_stderr(argv, env=None, cwd=None, timeout=60):
             os.close(slave)
         os.close(master)
     return p.returncode, p.stdout, b"".join(chunks)
+
+
+REDIS_MIRROR = Path("/work/.mirror/redis+redis/repo")
+
+
+def redis_test_asset(name: str) -> bytes:
+    """One of Redis 7.2.4's tests/assets files from the local Redis source mirror (a
+    developer machine's); the test is skipped, and reported so, where there is none."""
+    import pytest
+    if not REDIS_MIRROR.exists():
+        pytest.skip("the Redis source mirror is not on this machine")
+    try:
+        return subprocess.run(["git", "-C", str(REDIS_MIRROR), "show",
+                               f"7.2.4:tests/assets/{name}"], capture_output=True,
+                              check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("asset not available")

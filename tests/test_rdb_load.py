@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from harness import FIXTURES, IN_CI, ROOT, start_valkey, start_valkeyd, valkey_server_path
+from harness import (FIXTURES, IN_CI, ROOT, redis_test_asset, start_valkey, start_valkeyd,
+                     valkey_server_path)
 
 sys.path.insert(0, str(ROOT))
 
@@ -695,7 +696,6 @@ def test_restore_propagation_and_events():
 
 
 # -- Redis's own test assets (when the Redis source mirror is on this machine) ----------------
-REDIS_MIRROR = Path("/work/.mirror/redis+redis/repo")
 ASSETS = ("encodings.rdb", "hash-zipmap.rdb", "hash-ziplist.rdb", "list-quicklist.rdb",
           "zset-ziplist.rdb", "scriptbackup.rdb")
 
@@ -703,15 +703,7 @@ ASSETS = ("encodings.rdb", "hash-zipmap.rdb", "hash-ziplist.rdb", "list-quicklis
 @needs_valkey
 @pytest.mark.parametrize("asset", ASSETS)
 def test_redis_test_assets_same_as_valkey(asset):
-    import subprocess
-    if not REDIS_MIRROR.exists():
-        pytest.skip("the Redis source mirror is not on this machine")
-    try:
-        data = subprocess.run(["git", "-C", str(REDIS_MIRROR), "show",
-                               f"7.2.4:tests/assets/{asset}"], capture_output=True,
-                              check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("asset not available")
+    data = redis_test_asset(asset)
     sa, sb, fa, fb = load_both(data)
     assert sa == sb
     assert fa == fb

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import FIXTURES, ROOT, start_valkey, start_valkeyd
-from test_rdb_tools import REDIS_ASSETS, REDIS_MIRROR, _digest_of_loaded, _need, rdb
+from harness import FIXTURES, ROOT, redis_test_asset, start_valkey, start_valkeyd
+from test_rdb_tools import REDIS_ASSETS, _digest_of_loaded, _need, rdb
 
 sys.path.insert(0, str(ROOT))
 from persistence import rdb_primitives as rdbp  # noqa: E402
@@ -206,14 +206,7 @@ def test_redis_test_assets(asset, tmp_path):
     """Redis's own test RDBs (versions 3-10, old encodings; two corrupt ones): a sound file
     salvages whole (exit 0, the same DEBUG DIGEST in valkey-server as the original); the
     corrupt ones give an OUT that valkey-check-rdb accepts."""
-    if not REDIS_MIRROR.exists():
-        pytest.skip("the Redis source mirror is not on this machine")
-    try:
-        data = subprocess.run(["git", "-C", str(REDIS_MIRROR), "show",
-                               f"7.2.4:tests/assets/{asset}"], capture_output=True,
-                              check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("asset not available")
+    data = redis_test_asset(asset)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     f = tmp_path / "a" / asset

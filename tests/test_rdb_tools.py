@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import (FIXTURES, ROOT, run_with_tty_stderr, start_valkey, start_valkeyd,
-                     valkey_server_path)
+from harness import (FIXTURES, ROOT, redis_test_asset, run_with_tty_stderr, start_valkey,
+                     start_valkeyd, valkey_server_path)
 
 DUMP = FIXTURES / "dump.rdb"
 IN_CI = bool(os.environ.get("CI"))
@@ -545,7 +545,6 @@ def test_empty_collection_fails_check_like_valkey_check_rdb(tmp_path):
     assert rdb("check", g).returncode == 0 and _check_rdb_verdict(g)
 
 
-REDIS_MIRROR = Path("/work/.mirror/redis+redis/repo")
 REDIS_ASSETS = ("encodings.rdb", "hash-zipmap.rdb", "hash-ziplist.rdb", "list-quicklist.rdb",
                 "zset-ziplist.rdb", "scriptbackup.rdb", "corrupt_empty_keys.rdb",
                 "corrupt_ziplist.rdb")
@@ -556,14 +555,7 @@ def test_redis_test_assets_verdicts(asset, tmp_path):
     """Old RDB versions (3, 4, 8, 9, 10: zipmap, ziplist, quicklist encodings) and Redis's
     corrupt assets: the same verdict and counts as valkey-check-rdb; dump works on the
     sound ones."""
-    if not REDIS_MIRROR.exists():
-        pytest.skip("the Redis source mirror is not on this machine")
-    try:
-        data = subprocess.run(["git", "-C", str(REDIS_MIRROR), "show",
-                               f"7.2.4:tests/assets/{asset}"], capture_output=True,
-                              check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("asset not available")
+    data = redis_test_asset(asset)
     f = tmp_path / asset
     f.write_bytes(data)
     ours = rdb("check", f)
