@@ -429,7 +429,11 @@ def transcript(argv, steps, tmp_path, name):
         t.send(step)
         if step in ("quit", "exit"):
             rc = t.wait()
-            return rc, norm(log + t.out)
+            out = norm(log + t.out)
+            # whether the terminal's echo of the last line is read before the pty closes is
+            # a race (valkey-cli exits faster): compare the transcripts without it
+            echo = step.encode() + b"\r\n"
+            return rc, out[:-len(echo)] if out.endswith(echo) else out
         log += t.expect(PROMPT)
     os.write(t.fd, b"\x04")
     rc = t.wait()
