@@ -470,7 +470,10 @@ def test_output_limit_config_applies_at_runtime(server):
         assert lines and int(re.search(r" omem=(\d+)", lines[0]).group(1)) > 0
         assert r.pubsub_numsub("cfg") == [(b"cfg", 1)]
         r.config_set("client-output-buffer-limit", "pubsub 100kb 0 0")
-        assert r.publish("cfg", b"z" * 100_000) == 1   # counted, then closed
+        # Either this PUBLISH counts the subscriber and then closes it (Redis's check on
+        # write), or the server cron's check of clients with a full socket buffer (the same
+        # limits, see valkeyd/pubsub.py) got there first: both apply the new limit.
+        assert r.publish("cfg", b"z" * 100_000) in (0, 1)
         assert _gone(r, "cfg", 5)
         assert r.publish("cfg", b"z") == 0
     finally:
