@@ -22,7 +22,8 @@ from harness import (FIXTURES, IN_CI, ROOT, RawClient, start_valkey, start_valke
 
 sys.path.insert(0, str(ROOT))
 
-from persistence.aof import Manifest, ManifestError, cat_command  # noqa: E402
+from persistence.aof import (AofParseError, Manifest, ManifestError, _iter_aof_exact,  # noqa: E402
+                             cat_command, iter_aof)
 
 
 
@@ -119,6 +120,51 @@ def test_cat_command_bytes():
     out = []
     cat_command(out, [b"SET", b"k", b""])
     assert b"".join(out) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n"
+
+
+def _records(reader, data, strict):
+    """Everything ``reader`` gives for ``data``: its records, then how it stops."""
+    out = []
+    try:
+        for argv, start, stop in reader(data, strict=strict):
+            out.append((argv, start, stop))
+    except AofParseError as e:
+        out.append(("error", e.reason, e.offset, e.start, e.truncated))
+    return out
+
+
+def test_fast_reader_is_the_exact_reader():
+    """iter_aof's hiredis path gives the records, byte ranges and errors of the exact reader
+    on canonical files, annotations, non-canonical numbers, damage and cuts."""
+    rnd = random.Random(7)
+    canon = []
+    for i in range(400):
+        argv = [rnd.choice([b"SET", b"RPUSH", b"MULTI", b"EXEC"])] + [
+            rnd.randbytes(rnd.choice([0, 1, 9, 10, 99, 100, 3000, 70_000]))
+            for _ in range(rnd.randrange(0, 4))]
+        rec = b"".join([b"*%d\r\n" % len(argv)] + [b"$%d\r\n%s\r\n" % (len(a), a) for a in argv])
+        canon.append(rec)
+        if i % 37 == 0:
+            canon.append(b"#TS:%d\r\n" % (1700000000 + i))
+    base = b"".join(canon)
+    cases = [base, base[:-1], base[:len(base) // 2],
+             b"*03\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n" + base[:5000],
+             b"*1\r\n$01\r\na\r\n" + canon[0], b"*1\r\n$1\r\naXY" + canon[0],
+             b"*1\r\n$-1\r\n" + canon[0], b"*0\r\n" + canon[0], b"*1\r\n:1\r\n",
+             b"*2\r\n*1\r\n$1\r\na\r\n$1\r\nb\r\n", b"*1 \r\n$1\r\na\r\n",
+             b"*1\n$1\na\r\n" + canon[1], b"+OK\r\n", b"-ERR x\r\n"]
+    for _ in range(150):     # one byte changed, inserted or deleted somewhere
+        i = rnd.randrange(len(base) // 8)
+        kind = rnd.randrange(3)
+        b = bytes([rnd.choice(b"*$#\r\n0123456789-+ xZ")])
+        cases.append(base[:i] + b + base[i + (kind == 0):] if kind < 2 else base[:i] + base[i + 1:])
+    for data in cases:
+        for strict in (False, True):
+            assert _records(iter_aof, data, strict) == _records(_iter_aof_exact, data, strict), (
+                data[:60], strict)
+    # ranges and an end inside the data
+    assert list(iter_aof(base, len(canon[0]), len(base) - len(canon[-1]))) == list(
+        _iter_aof_exact(base, len(canon[0]), len(base) - len(canon[-1])))
 
 
 def _script(r):
