@@ -85,7 +85,9 @@ def encode_string(s: bytes, compress: bool = True) -> bytes:
         if enc is not None:
             return enc
     if compress and n > 20:
-        c = lzf.compress(bytes(s), n - 4)
+        # Redis gives lzf_compress an n-4 byte buffer; python-lzf's max_len allows one byte
+        # more than it is given, hence n-5: compressed only when that saves more than 4 bytes.
+        c = lzf.compress(bytes(s), n - 5)
         if c:
             return b"\xc3" + encode_len(len(c)) + encode_len(n) + c
     return encode_len(n) + bytes(s)

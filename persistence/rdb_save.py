@@ -263,7 +263,7 @@ def _list(v, compress: bool) -> bytes:
             # an inner node, LZF-compressed in the quicklist (__quicklistCompressNode: at
             # least 48 bytes, and only when that saves more than 8): written as that blob
             n = len(lp)
-            c = lzf.compress(lp, n) if n >= 48 else None
+            c = lzf.compress(lp, n - 1) if n >= 48 else None   # (python-lzf: n bytes at most)
             if c and len(c) + 8 < n:
                 out.append(b"\xc3" + _enc_len(len(c)) + _enc_len(n) + c)
                 continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -338,3 +339,21 @@ def redis_test_asset(name: str) -> bytes:
                               check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("asset not available")
+
+
+def lzf_edge_strings() -> list:
+    """Strings (21-80 bytes) whose LZF output is 3, 4 and 5 bytes shorter than themselves:
+    rdbSaveLzfStringObject keeps a compressed string only when it saves more than 4 bytes."""
+    import lzf
+    rnd = random.Random(5)
+    found: dict = {}
+    while len(found) < 3:
+        n = rnd.randrange(21, 80)
+        s = bytearray(rnd.randbytes(n))
+        ln = rnd.randrange(3, 12)
+        a, b = rnd.randrange(n - ln), rnd.randrange(n - ln)
+        s[b:b + ln] = s[a:a + ln]
+        c = lzf.compress(bytes(s))
+        if c is not None and n - len(c) in (3, 4, 5):
+            found.setdefault(n - len(c), bytes(s))
+    return [found[d] for d in sorted(found)]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from harness import start_valkey, start_valkeyd, valkey_server_path
+from harness import lzf_edge_strings, start_valkey, start_valkeyd, valkey_server_path
 
 pytestmark = pytest.mark.skipif(valkey_server_path() is None and not os.environ.get("CI"),
                                 reason="valkey-server not installed")
@@ -494,6 +494,19 @@ def test_dump_payload_identical(cmd, compression, ref):
         assert a.dump("missing") is None
     finally:
         b.config_set("rdbcompression", "yes")
+        ours.stop()
+
+
+def test_dump_lzf_limit_identical(ref):
+    """A string is stored compressed exactly when valkey-server stores it compressed."""
+    ours = start_valkeyd("--save", "")
+    try:
+        a, b = ours.client(), ref.client()
+        for v in lzf_edge_strings():
+            for c in (a, b):
+                c.set("k", v)
+            assert a.dump("k") == b.dump("k"), v
+    finally:
         ours.stop()
 
 

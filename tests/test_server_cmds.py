@@ -13,7 +13,7 @@ import time
 import pytest
 import redis
 
-from harness import read_until_quiet, start_valkeyd
+from harness import lzf_edge_strings, read_until_quiet, start_valkeyd
 
 # Field names Valkey 8.0 prints that Redis 7.2.4 does not (renamed or new in Valkey).
 VALKEY_ONLY_FIELDS = {
@@ -601,7 +601,10 @@ def test_debug_object(server, ref):
         cl.set("huge", "-12345678901")
         cl.set("neg", "-100")
         cl.set("big32", "100000")
-    for key in ("int", "bigint", "str", "long", "lzf", "nolzf", "huge", "neg", "big32"):
+        for i, v in enumerate(lzf_edge_strings()):   # LZF output 3, 4, 5 bytes shorter
+            cl.set("edge%d" % i, v)
+    for key in ("int", "bigint", "str", "long", "lzf", "nolzf", "huge", "neg", "big32",
+                "edge0", "edge1", "edge2"):
         a = DEBUG_OBJECT_RE.match(c.execute_command("DEBUG", "OBJECT", key).decode())
         # Valkey 8 appends lfu fields and reports lru:0; Redis 7.2.4 ends at lru_seconds_idle.
         b = DEBUG_OBJECT_RE.match(re.sub(r" lfu_freq:.*$", "", rc.execute_command(

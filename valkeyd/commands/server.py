@@ -1661,7 +1661,7 @@ def _lzf_len(b: bytes):
         import lzf  # type: ignore[import-not-found]
     except ImportError:
         return None
-    out = lzf.compress(b, len(b) - 4) if len(b) > 4 else None
+    out = lzf.compress(b, len(b) - 5) if len(b) > 5 else None   # as rdb_primitives.encode_string
     return len(out) if out else None
 
 
