@@ -418,11 +418,13 @@ class ListValue(Protocol):
     def push_right(self, vals: list, count_ints: bool = True) -> int:
         """RPUSH: each of ``vals`` in turn becomes the tail. Returns the new length."""
 
-    def pop_left(self) -> bytes:
-        """Remove and return the head. The list must not be empty."""
+    def pop_left(self, shrink: bool = True) -> bytes:
+        """Remove and return the head. The list must not be empty. ``shrink``: then convert
+        to listpack if small enough (listTypeTryConversion SHRINKING); LMOVE within one list
+        pushes first and converts after."""
 
-    def pop_right(self) -> bytes:
-        """Remove and return the tail. The list must not be empty."""
+    def pop_right(self, shrink: bool = True) -> bytes:
+        """Remove and return the tail, as :meth:`pop_left`."""
 
     def pop_many(self, count: int, left: bool) -> list:
         """Remove up to ``count`` (>= 1) elements from the head (``left``) or the tail, in

@@ -517,7 +517,8 @@ class LmdbKeyspace:
         when, word = self._drop_for_overwrite(key, keep_ttl)
         p4, mk, ver = self._new_meta(key, T_LIST)
         LmdbList(self, mk, p4, ver)._write_all(
-            items, lpb, None if nodes is None else [list(nd) for nd in nodes])
+            items, lpb, None if nodes is None else [list(nd) for nd in nodes],
+            getattr(value, "fill", None), getattr(value, "depth", None))
         self._finish_overwrite(key, mk, when, word)
 
     def _set_stream(self, key, value, keep_ttl):

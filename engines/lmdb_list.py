@@ -5,8 +5,11 @@ Records (sub-databases opened by :mod:`engines.lmdb`), under the key's ``version
 as ``seq + 2**63``, u64 BE):
 
 * ``li``: ``pre`` + seq  ->  the item
-* ``lh``: ``pre``  ->  the list header ``>qqIqq``: head seq (the first item's), tail seq (one
-  past the last item's), listpack bytes, first node number, one past the last node number;
+* ``lh``: ``pre``  ->  the list header ``>qqIqqii``: head seq (the first item's), tail seq (one
+  past the last item's), listpack bytes, first node number, one past the last node number,
+  and the quicklist's own fill and compress depth (the list-max-listpack-size and
+  list-compress-depth in force when it became a quicklist, as Redis keeps them in the
+  quicklist; a 36-byte header written before they were stored means the current configs);
   ``pre`` + node number  ->  ``>II`` item count and bytes of one quicklist node (only while
   the list is a quicklist).
 
@@ -37,7 +40,8 @@ from .mem_list import (_LP_EMPTY, _OPT_LEVEL, _SIZE_ESTIMATE_OVERHEAD, MemoryLis
 
 _Q = struct.Struct(">Q")
 _q = _Q.pack
-_HDR = struct.Struct(">qqIqq")
+_HDR = struct.Struct(">qqIqqii")
+_HDR_OLD = 36   # the header without fill and depth
 _NODE = struct.Struct(">II")
 _BIAS = 1 << 63
 _META = struct.Struct(">BBqQQI")   # the metadata record (engines.lmdb.META)
@@ -49,7 +53,7 @@ F_QL = 4   # metadata flag: quicklist-encoded (the bit hashes and sets use for "
 class _State:
     """The header of one list, for the length of one operation."""
 
-    __slots__ = ("m", "h", "t", "lpb", "nh", "nt", "ql")
+    __slots__ = ("m", "h", "t", "lpb", "nh", "nt", "ql", "fill", "depth")
 
 
 class _Walk:
@@ -79,6 +83,12 @@ def _records(txn, dbi, first: bytes, pre: bytes, n: int):
             yield v
 
 
+def _unpack_hdr(raw: bytes) -> tuple:
+    if len(raw) == _HDR_OLD:
+        return _HDR.unpack(raw + b"\0" * 8)[:5] + (None, None)
+    return _HDR.unpack(raw)
+
+
 def read_list(txn, li_db, lh_db, pre: bytes, ql: bool) -> MemoryList:
     """A memory copy (items, layout model) of the list under ``pre`` read through ``txn``
     (COPY, BGSAVE snapshots); ``ql``: the metadata says quicklist."""
@@ -88,9 +98,12 @@ def read_list(txn, li_db, lh_db, pre: bytes, ql: bool) -> MemoryList:
     ml.d = deque()
     ml.lpb = _LP_EMPTY
     ml.nodes = [] if ql else None
+    ml.fill, ml.depth = limits.list_max_listpack_size, limits.list_compress_depth
     if raw is None:
         return ml
-    h, tl, lpb, nh, nt = _HDR.unpack(raw)
+    h, tl, lpb, nh, nt, fill, depth = _unpack_hdr(raw)
+    if fill is not None:
+        ml.fill, ml.depth = fill, depth
     ml.d.extend(_records(txn, li_db, pre + _q(h + _BIAS), pre, tl - h))
     ml.lpb = lpb
     if ql:
@@ -117,11 +130,14 @@ class LmdbList(LmdbView):
         s.m = m = _unpack(t.get(self.mk, db=e.meta_db))
         s.ql = bool(m[1] & F_QL)
         raw = t.get(self.pre, db=e.lh_db)
+        s.fill, s.depth = limits.list_max_listpack_size, limits.list_compress_depth
         if raw is None:
             s.h = s.t = s.nh = s.nt = 0
             s.lpb = _LP_EMPTY
         else:
-            s.h, s.t, s.lpb, s.nh, s.nt = _HDR.unpack(raw)
+            s.h, s.t, s.lpb, s.nh, s.nt, fill, depth = _unpack_hdr(raw)
+            if fill is not None:
+                s.fill, s.depth = fill, depth
         return s
 
     def _ql(self) -> bool:
@@ -130,7 +146,7 @@ class LmdbList(LmdbView):
     def _save(self, s: _State) -> None:
         e = self.e
         t = e.txn()
-        t.put(self.pre, _HDR.pack(s.h, s.t, s.lpb, s.nh, s.nt), db=e.lh_db)
+        t.put(self.pre, _HDR.pack(s.h, s.t, s.lpb, s.nh, s.nt, s.fill, s.depth), db=e.lh_db)
         m = s.m
         flags = (m[1] | F_QL) if s.ql else (m[1] & ~F_QL)
         if flags != m[1] or m[4] != s.t - s.h:
@@ -161,6 +177,7 @@ class LmdbList(LmdbView):
     def _to_ql(self, s: _State) -> None:
         """listpack -> quicklist: the listpack becomes the one node."""
         s.ql = True
+        s.fill, s.depth = limits.list_max_listpack_size, limits.list_compress_depth
         n = s.t - s.h
         s.nh = 0
         s.nt = 1 if n else 0
@@ -230,6 +247,14 @@ class LmdbList(LmdbView):
     def lpb(self) -> int:
         return self._hdr().lpb
 
+    @property
+    def fill(self) -> int:
+        return self._hdr().fill
+
+    @property
+    def depth(self) -> int:
+        return self._hdr().depth
+
     def copy(self) -> MemoryList:
         e = self.e
         return read_list(e.txn(), e.li_db, e.lh_db, self.pre, self._ql())
@@ -260,6 +285,7 @@ class LmdbList(LmdbView):
             else:
                 self._to_ql(s)
         if s.ql:
+            fill = s.fill     # the quicklist's own (quicklist->fill)
             if fill < 0:
                 szlim = _OPT_LEVEL[-fill - 1 if fill > -6 else 4] - _SIZE_ESTIMATE_OVERHEAD
             end = num = None
@@ -342,16 +368,17 @@ class LmdbList(LmdbView):
             self._node_put(num, end)
         return out
 
-    def pop_left(self):
-        return self.pop_many(1, True)[0]
+    def pop_left(self, shrink: bool = True):
+        return self.pop_many(1, True, shrink)[0]
 
-    def pop_right(self):
-        return self.pop_many(1, False)[0]
+    def pop_right(self, shrink: bool = True):
+        return self.pop_many(1, False, shrink)[0]
 
-    def pop_many(self, count: int, left: bool) -> list:
+    def pop_many(self, count: int, left: bool, shrink: bool = True) -> list:
         s = self._hdr()
         out = self._drop_ends(s, min(count, s.t - s.h), left)
-        self._shrink(s)
+        if shrink:
+            self._shrink(s)
         self._save(s)
         return out
 
@@ -429,6 +456,7 @@ class LmdbList(LmdbView):
             s.lpb += esize(value)
         else:
             ml = MemoryList.__new__(MemoryList)
+            ml.fill = s.fill
             ml.nodes = self._load_nodes(s)
             ml.cum = None
             ml.d = _Walk(self, s.h)
@@ -543,8 +571,9 @@ class LmdbList(LmdbView):
             self._save(s)
 
     # -- bulk (Keyspace.set of a whole list) ---------------------------------------------------
-    def _write_all(self, items, lpb, nodes) -> None:
-        """Store ``items`` (into a new, empty version) with the given layout model."""
+    def _write_all(self, items, lpb, nodes, fill=None, depth=None) -> None:
+        """Store ``items`` (into a new, empty version) with the given layout model (and, for a
+        quicklist, its own fill and compress depth; None: the current configs)."""
         t = self.e.txn()
         li = self.e.li_db
         pre = self.pre
@@ -557,4 +586,6 @@ class LmdbList(LmdbView):
             s.ql = True
             s.nh = s.nt = 0
             self._store_nodes(s, nodes)
+            if fill is not None:
+                s.fill, s.depth = fill, depth
         self._save(s)

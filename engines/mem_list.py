@@ -144,12 +144,15 @@ def nodes_without(nodes, idx, es: int) -> list:
 
 class MemoryList:
     TYPE_NAME = "list"
-    __slots__ = ("d", "lpb", "nodes", "cum")
+    __slots__ = ("d", "lpb", "nodes", "cum", "fill", "depth")
 
     def __init__(self, items=()):
         self.d = deque(items)
         self.nodes = None
         self.cum = None   # cumulative node counts (LSET's node lookup); None when stale
+        # A quicklist's own fill and compress depth: the configs when it was created (as
+        # quicklistCreate + quicklistSetOptions); CONFIG SET later changes new lists only.
+        self.fill = self.depth = None
         lpb = _LP_EMPTY
         for v in self.d:
             lpb += esize(v)
@@ -172,7 +175,16 @@ class MemoryList:
         new.lpb = self.lpb
         new.nodes = None if self.nodes is None else [list(n) for n in self.nodes]
         new.cum = None
+        new.fill, new.depth = self.fill, self.depth
         return new
+
+    def to_quicklist(self, nodes: list) -> None:
+        """Become a quicklist with the node layout ``nodes``, taking the current
+        list-max-listpack-size and list-compress-depth as its own."""
+        self.nodes = nodes
+        self.cum = None
+        self.fill = limits.list_max_listpack_size
+        self.depth = limits.list_compress_depth
 
     def memory_usage(self) -> int:
         """The Python footprint (what used_memory and maxmemory see): the deque's blocks and
@@ -190,8 +202,7 @@ class MemoryList:
         """listTypeTryConversionAppend on a listpack: convert before adding if too big."""
         if self.nodes is None and exceeds(limits.list_max_listpack_size, self.lpb + add_bytes,
                                           len(self.d) + add_count):
-            self.nodes = [[len(self.d), self.lpb]] if self.d else []
-            self.cum = None
+            self.to_quicklist([[len(self.d), self.lpb]] if self.d else [])
 
     def _shrink_check(self) -> None:
         """listTypeTryConversion(SHRINKING) on a quicklist: back to listpack when it is one
@@ -246,8 +257,10 @@ class MemoryList:
                 else:
                     d.extend(vals)
                 return len(d)
-            nodes = self.nodes = [[len(d), self.lpb]] if d else []
+            self.to_quicklist([[len(d), self.lpb]] if d else [])
+            nodes = self.nodes
         self.cum = None
+        fill = self.fill     # the quicklist's own (quicklist->fill)
         if fill < 0:
             szlim = _OPT_LEVEL[-fill - 1 if fill > -6 else 4] - _SIZE_ESTIMATE_OVERHEAD
             for v in vals:
@@ -301,8 +314,9 @@ class MemoryList:
                 node[1] -= s
                 return
 
-    def pop_left(self):
-        """Remove and return the head (the list must not be empty)."""
+    def pop_left(self, shrink: bool = True):
+        """Remove and return the head (the list must not be empty); ``shrink``: then
+        listTypeTryConversion(SHRINKING)."""
         if self.nodes is None:
             v = self.d.popleft()
             self.lpb -= esize(v)
@@ -315,12 +329,13 @@ class MemoryList:
         else:
             node[0] -= 1
             node[1] -= esize(v)
-        if len(self.nodes) == 1:
+        if shrink and len(self.nodes) == 1:
             self._shrink_check()
         return v
 
-    def pop_right(self):
-        """Remove and return the tail (the list must not be empty)."""
+    def pop_right(self, shrink: bool = True):
+        """Remove and return the tail (the list must not be empty); ``shrink``: then
+        listTypeTryConversion(SHRINKING)."""
         if self.nodes is None:
             v = self.d.pop()
             self.lpb -= esize(v)
@@ -333,7 +348,7 @@ class MemoryList:
         else:
             node[0] -= 1
             node[1] -= esize(v)
-        if len(self.nodes) == 1:
+        if shrink and len(self.nodes) == 1:
             self._shrink_check()
         return v
 
@@ -438,7 +453,7 @@ class MemoryList:
     def _ql_insert(self, i: int, value, after: bool) -> None:
         """_quicklistInsert's node accounting for an insert next to element ``i``."""
         nodes = self.nodes
-        fill = limits.list_max_listpack_size
+        fill = self.fill
         j, off = self._node_at(i)
         node = nodes[j]
         rawlen = len(value)

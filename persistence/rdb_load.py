@@ -426,8 +426,7 @@ def _build_list_nodes(nodes: list, auto_convert: bool):
             sz += esize(v)
         layout.append([len(vals), sz])
     ml.d = d
-    ml.nodes = layout
-    ml.cum = None
+    ml.to_quicklist(layout)
     if auto_convert:
         ml.try_convert(None)
     return ml
@@ -439,7 +438,7 @@ def _build_list_pushed(items: list, auto_convert: bool):
     if not items:
         raise EmptyKey()
     ml = MemoryList()
-    ml.nodes = []
+    ml.to_quicklist([])
     ml.push_right([_s(v) for v in items])
     if auto_convert:
         ml.try_convert(None)

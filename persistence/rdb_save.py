@@ -252,7 +252,9 @@ def _list(v, compress: bool) -> bytes:
         return (b"\x01\x02" + es(listpack([lp_str(x) for x in d], len(d)), compress))
     out = [_enc_len(len(nodes))]
     it = iter(d)
-    depth = limits.list_compress_depth
+    depth = getattr(v, "depth", None)    # the quicklist's own compress depth
+    if depth is None:
+        depth = limits.list_compress_depth
     nn = len(nodes)
     if depth <= 0 or nn <= depth * 2:
         depth = nn    # no node is compressed

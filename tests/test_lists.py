@@ -241,6 +241,44 @@ def test_count_limit_encodings(pair):
         _enc_step(pair, "RPOP", "m")
 
 
+def test_quicklist_keeps_its_own_fill_and_depth(pair):
+    """A quicklist keeps the list-max-listpack-size and list-compress-depth it was created
+    with (quicklistCreate); CONFIG SET changes new lists, and the conversion checks only."""
+    same(pair, "CONFIG", "SET", "list-max-listpack-size", "2")
+    _enc_step(pair, "LPUSH", "k", "w" * 64, "b", "w" * 64)      # nodes of 2 from now on
+    same(pair, "CONFIG", "SET", "list-max-listpack-size", "-1")
+    _enc_step(pair, "RPUSH", "k", "", "b", "70000", "a", "b", "b")
+    for _ in range(6):
+        _enc_step(pair, "LPOP", "k")
+        same(pair, "DUMP", "k")                                   # the node layout
+    _enc_step(pair, "LINSERT", "k", "BEFORE", "b", "x")
+    same(pair, "DUMP", "k")
+    for c in pair:
+        c.cmd("CONFIG", "SET", "list-compress-depth", "1")
+    try:
+        same(pair, "CONFIG", "SET", "list-max-listpack-size", "1")
+        _enc_step(pair, "RPUSH", "z", *["item-%d-" % i * 9 for i in range(12)])
+        same(pair, "CONFIG", "SET", "list-compress-depth", "0")
+        same(pair, "DUMP", "z")                           # its inner nodes stay compressed
+        same(pair, "RPUSH", "z2", *["item-%d-" % i * 9 for i in range(12)])
+        same(pair, "DUMP", "z2")
+    finally:
+        for c in pair:
+            c.cmd("CONFIG", "SET", "list-compress-depth", "0")
+
+
+def test_lmove_within_one_list_converts_after_the_push(pair):
+    """LMOVE/RPOPLPUSH with source = destination: Redis pushes, then tries the shrinking
+    conversion (listElementsRemoved), so a two-item quicklist under fill 2 stays one."""
+    same(pair, "RPUSH", "k", "", "70000")
+    same(pair, "CONFIG", "SET", "list-max-listpack-size", "2")
+    same(pair, "LSET", "k", "-3", "w")        # out of range, but converts first
+    same(pair, "OBJECT", "ENCODING", "k")
+    _enc_step(pair, "RPOPLPUSH", "k", "k")
+    _enc_step(pair, "LMOVE", "k", "k", "LEFT", "RIGHT")
+    same(pair, "DUMP", "k")
+
+
 def test_copy_keeps_encoding(pair):
     same(pair, "RPUSH", "l", *["x" * 100] * 100)
     same(pair, "COPY", "l", "l2")

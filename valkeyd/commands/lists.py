@@ -383,7 +383,8 @@ def _move(c, src, dst, wfrom: bool, wto: bool):
         return None
     dlst = db.get_collection(dst, _LIST)       # WRONGTYPE before anything changes
     from_ql = slst.encoding() == "quicklist"
-    v = slst.pop_left() if wfrom else slst.pop_right()
+    same = src == dst     # Redis pushes, then converts the source (listElementsRemoved)
+    v = slst.pop_left(not same) if wfrom else slst.pop_right(not same)
     if dlst is None:
         dlst = db.get_collection(dst, _LIST, True)
     srv = c.server
@@ -391,6 +392,8 @@ def _move(c, src, dst, wfrom: bool, wto: bool):
         dlst.push_left([v], not from_ql)
     else:
         dlst.push_right([v], not from_ql)
+    if same:
+        dlst.try_convert(False)
     srv.changed(c, dst, "l", "lpush" if wto else "rpush", 0)
     _removed(c, src, slst, wfrom, 1)
     return v
