@@ -786,6 +786,17 @@ def test_encodings(pair):
     """)
 
 
+def test_zadd_xx_with_a_long_absent_member_keeps_listpack(r):
+    """Redis 7.2.4's zsetTypeMaybeConvert looks at the element count only and zsetAdd skips
+    the absent member under XX: the listpack stays (Valkey 8.0 converts to a skiplist)."""
+    r.config_set("zset-max-listpack-value", "64")
+    r.zadd("z", {"a": 0})
+    assert r.execute_command("ZADD", "z", "XX", "0", "x" * 70) == 0
+    assert r.object("encoding", "z") == b"listpack"
+    assert r.execute_command("ZADD", "z", "0", "x" * 70) == 1
+    assert r.object("encoding", "z") == b"skiplist"
+
+
 def test_encoding_listpack_limit_change(pair):
     # a listpack made under a higher limit converts on its next insertion (zsetAdd), and
     # on any ZADD whose pair count exceeds the limit (zsetTypeMaybeConvert)

@@ -4,7 +4,8 @@ valkey-server must get equal replies (see tests/differential.py).
 Cases where Valkey 8.0 differs from Redis 7.2.4 are kept out of the comparison (they are
 tested on their own in test_zsets.py): ``-0`` scores (no "-0" input, no zero weights),
 ZRANGESTORE BYSCORE/BYLEX encodings (ZRANGESTORE runs by rank here), negative LIMIT
-offsets (Redis 7.2.4 returns nothing; Valkey 8.0 counts from the end on a skiplist). Lex commands run on
+offsets (Redis 7.2.4 returns nothing; Valkey 8.0 counts from the end on a skiplist), ZADD XX
+with an absent member over zset-max-listpack-value (Valkey 8.0 converts to skiplist). Lex commands run on
 their own keys, whose members all have score 0 (Redis gives no promise otherwise), and on
 the other keys only while they are listpacks (whose linear walks are deterministic).
 Commands with random replies only run where the reply is determined (ZRANDMEMBER with a
@@ -45,6 +46,8 @@ class ZSets(DiffMachine):
     @rule(key=KEYS, pairs=st.lists(st.tuples(SCORES, MEMBERS), min_size=1, max_size=6),
           opts=st.lists(st.sampled_from(["NX", "XX", "GT", "LT", "CH", "INCR"]), max_size=2))
     def zadd(self, key, pairs, opts):
+        if "XX" in opts and any(len(m) > 64 for _, m in pairs):
+            return   # Valkey 8.0 converts to skiplist for an absent long member (test_zsets.py)
         args = ["ZADD", key, *opts]
         for s, m in pairs:
             args += [s, m]
