@@ -81,7 +81,9 @@ version opens in a build that predates them, which answers "does not support <ty
 yet" for those keys only (and, not knowing their sub-databases, would leave the records of
 such a key it deletes or flushes unreclaimed - never mixed with another key's, as versions
 are unique).
-The version is bumped only when an existing record's layout changes.
+The version is bumped only when an existing record's layout changes in a way its length
+cannot tell: the list header gained its quicklist's fill and compress depth at its end (44
+bytes; a 36-byte header is read with the current configs in their place), so it did not.
 
 Physical databases make FLUSHDB/FLUSHALL and SWAPDB O(1): a flush gives the logical database
 a fresh ``pdb`` and queues the old one; SWAPDB swaps two ``dbmap`` entries. The cron reclaims

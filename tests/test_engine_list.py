@@ -243,3 +243,28 @@ def test_layout_model_matches_the_memory_engine(db, fill, seed):  # noqa: F811
             c = lst.copy()
             assert list(c) == list(ref) and c.nodes == ref.nodes
     assert list(lst) == list(ref)
+
+
+def test_lmdb_list_header_without_fill_and_depth():
+    """An LMDB list header of the first layout (36 bytes, before a quicklist kept its own fill
+    and compress depth) still reads: the current configs stand in for the missing fields."""
+    from test_engine_contract import _lmdb
+    from engines.lmdb_list import _HDR_OLD
+    e = _lmdb()
+    try:
+        limits.list_max_listpack_size = 2
+        lst = e.db(0).get_collection(b"old", "list", create=True)
+        lst.push_right([b"a", b"b", b"c", b"d", b"e"])
+        assert lst.encoding() == "quicklist" and lst.fill == 2
+        t = lst.e.txn()
+        raw = t.get(lst.pre, db=lst.e.lh_db)
+        assert len(raw) == _HDR_OLD + 8
+        t.put(lst.pre, raw[:_HDR_OLD], db=lst.e.lh_db)
+        limits.list_max_listpack_size = 3
+        assert lst.fill == 3
+        lst.push_right([b"f", b"g"])
+        assert [n[0] for n in lst.nodes] == [2, 2, 3]   # nodes of 3 from here on
+        assert list(lst) == [b"a", b"b", b"c", b"d", b"e", b"f", b"g"]
+        assert len(t.get(lst.pre, db=lst.e.lh_db)) == _HDR_OLD + 8   # written anew in full
+    finally:
+        e.close()
