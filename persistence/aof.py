@@ -66,13 +66,13 @@ import time
 
 import hiredis
 
-from hiredis import pack_command as _pack
-
 from valkeyd.log import log
 from valkeyd.protocol import split_args
 
 from .fork import active_child, child_gone, exit_info, fork_child, reap
 from .fork import kill as fork_kill
+
+_pack = hiredis.pack_command
 
 AOF_OFF, AOF_ON, AOF_WAIT_REWRITE = 0, 1, 2
 _SKIP = (b"publish", b"spublish")   # sent to replicas only (forceCommandPropagation REPL)
